@@ -239,8 +239,8 @@ TEST_P(ConformanceTest, ReadsAtEveryPastRevisionMatchAModel) {
   std::map<std::string, KeyValue> live;
   std::vector<std::map<std::string, KeyValue>> states(1);  // by revision
   for (int i = 0; i < 300; ++i) {
-    std::string key = "/m/" + std::to_string(rng() % 12);
-    std::string value = "v" + std::to_string(i);
+    std::string key = std::string("/m/") + std::to_string(rng() % 12);
+    std::string value = std::string("v") + std::to_string(i);
     auto it = live.find(key);
     int64_t rev;
     if (it == live.end()) {
@@ -256,7 +256,7 @@ TEST_P(ConformanceTest, ReadsAtEveryPastRevisionMatchAModel) {
     }
     ASSERT_EQ(rev, static_cast<int64_t>(states.size()));
     states.push_back(live);
-    if (i % 50 == 0) MustCreate("/n/" + std::to_string(i), "noise"), states.push_back(live);
+    if (i % 50 == 0) MustCreate(std::string("/n/") + std::to_string(i), "noise"), states.push_back(live);
   }
   const int64_t current = b().CurrentRevision();
   ASSERT_EQ(current + 1, static_cast<int64_t>(states.size()));
@@ -269,7 +269,7 @@ TEST_P(ConformanceTest, ReadsAtEveryPastRevisionMatchAModel) {
     for (const auto& [k, kv] : want) want_kvs.push_back(kv);
     ASSERT_EQ(list->kvs, want_kvs) << "at revision " << rev;
     for (int k = 0; k < 12; ++k) {
-      std::string key = "/m/" + std::to_string(k);
+      std::string key = std::string("/m/") + std::to_string(k);
       auto got = b().Get(key, rev);
       auto w = want.find(key);
       if (w == want.end()) {
@@ -327,7 +327,7 @@ TEST_P(ConformanceTest, ListPagesThroughOneRevisionWhileWritesHappen) {
   }
   ASSERT_EQ(all.size(), 25u);
   for (int i = 0; i < 25; ++i) {
-    EXPECT_EQ(all[i].value, "v" + std::to_string(i));
+    EXPECT_EQ(all[i].value, std::string("v") + std::to_string(i));
     EXPECT_LE(all[i].mod_revision, rev);
   }
   EXPECT_EQ(page_no, 2);
@@ -418,8 +418,8 @@ TEST_P(ConformanceTest, WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters
       std::map<std::string, KeyValue> mine;
       for (int i = 0; i < kOpsPerWriter; ++i) {
         const bool noise = i % 7 == 3;  // writes outside the prefix
-        std::string key = (noise ? "/x/" : "/w/") + std::to_string(t) + "/" + std::to_string(i % 4);
-        std::string value = std::to_string(t) + ":" + std::to_string(i);
+        std::string key = (noise ? "/x/" : "/w/") + std::to_string(t) + std::string("/") + std::to_string(i % 4);
+        std::string value = std::to_string(t) + std::string(":") + std::to_string(i);
         Event ev;
         auto it = mine.find(key);
         int64_t rev = 0;
@@ -630,7 +630,7 @@ TEST_P(ConformanceTest, SlowWatcherIsDropped) {
   std::vector<Event> fast_events;
   int64_t rev = 0;
   for (int i = 0; i < 120; ++i) {
-    rev = MustCreate("/s/" + std::to_string(i), "v");
+    rev = MustCreate(std::string("/s/") + std::to_string(i), "v");
     auto batch = (*fast)->Next(milliseconds(1000));  // keeps up
     ASSERT_TRUE(batch.ok());
     fast_events.insert(fast_events.end(), batch->events.begin(), batch->events.end());
@@ -647,7 +647,7 @@ TEST_P(ConformanceTest, IdleWatchersAdvanceToTheCurrentRevision) {
   auto w = b().Watch("/quiet/");
   ASSERT_TRUE(w.ok());
   int64_t rev = 0;
-  for (int i = 0; i < 5; ++i) rev = MustCreate("/busy/" + std::to_string(i), "v");
+  for (int i = 0; i < 5; ++i) rev = MustCreate(std::string("/busy/") + std::to_string(i), "v");
   auto batch = (*w)->Next(milliseconds(50));
   ASSERT_TRUE(batch.ok());
   EXPECT_TRUE(batch->events.empty());

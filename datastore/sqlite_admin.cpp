@@ -81,7 +81,8 @@ StatusOr<int64_t> CheckKiteDb(Db& db, const std::string& what, bool full_check) 
       return FailedPreconditionError(what + " is damaged: integrity_check: " + *check);
     }
   }
-  auto rev = db.QueryInt("SELECT current_rev FROM meta WHERE id = 1");
+  auto rev = db.QueryInt(
+      "SELECT max(current_rev, coalesce((SELECT max(rev) FROM log), 0)) FROM meta WHERE id = 1");
   if (!rev.ok()) return FailedPreconditionError(what + ": " + rev.status().message());
   return *rev;
 }

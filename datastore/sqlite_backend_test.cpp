@@ -38,6 +38,15 @@ class SqliteTest : public ::testing::Test {
   std::string path_;
 };
 
+// Runs fn(t) on `threads` threads at once: concurrent writes share commits,
+// which keeps tests that need many revisions fast on a slow disk.
+template <typename Fn>
+void Parallel(int threads, Fn fn) {
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) ts.emplace_back([&fn, t] { fn(t); });
+  for (auto& th : ts) th.join();
+}
+
 std::string IntegrityCheck(const std::string& path) {
   sqlite3* db = nullptr;
   std::string result = "open failed";
@@ -105,7 +114,7 @@ TEST_F(SqliteTest, RefusesAFileThatIsNotAKiteDatastore) {
 TEST_F(SqliteTest, DataSurvivesReopenAndTheFileIsIntact) {
   {
     auto b = MustOpen(path_);
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE(b->Create("/k/" + std::to_string(i), "v").ok());
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(b->Create(std::string("/k/") + std::to_string(i), "v").ok());
     ASSERT_TRUE(b->Delete("/k/7").ok());
   }
   EXPECT_EQ(IntegrityCheck(path_), "ok");
@@ -130,7 +139,7 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
     for (int t = 0; t < 8; ++t) {
       writers.emplace_back([&, t] {
         for (int i = 0;; ++i) {
-          std::string key = "/c/" + std::to_string(t) + "/" + std::to_string(i);
+          std::string key = std::string("/c/") + std::to_string(t) + std::string("/") + std::to_string(i);
           auto r = (*b)->Create(key, std::string(200, 'x'));
           if (!r.ok()) _exit(3);
           int64_t rec[2] = {t * 1000000 + i, *r};
@@ -146,7 +155,7 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
   const auto kill_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
   int64_t rec[2];
   while (std::chrono::steady_clock::now() < kill_at && read(fds[0], rec, sizeof rec) == sizeof rec) {
-    acked["/c/" + std::to_string(rec[0] / 1000000) + "/" + std::to_string(rec[0] % 1000000)] = rec[1];
+    acked[std::string("/c/") + std::to_string(rec[0] / 1000000) + std::string("/") + std::to_string(rec[0] % 1000000)] = rec[1];
   }
   kill(pid, SIGKILL);
   int status = 0;
@@ -162,6 +171,169 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
     EXPECT_EQ(kv->mod_revision, rev);
   }
   EXPECT_GE(b->CurrentRevision(), static_cast<int64_t>(acked.size()));
+}
+
+TEST_F(SqliteTest, SnapshotWhileWritingThenRestore) {
+  auto b = MustOpen(path_);
+  std::mutex mu;
+  std::map<int64_t, std::pair<std::string, std::string>> written;  // rev -> key, value
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      std::string key = std::string("/s/") + std::to_string(i % 40);
+      std::string value = std::string("v") + std::to_string(i);
+      auto cur = b->Get(key);
+      auto r = cur.ok() ? b->Update(key, value, cur->mod_revision) : b->Create(key, value);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      std::lock_guard<std::mutex> l(mu);
+      written[*r] = {key, value};
+    }
+  });
+  while (b->CurrentRevision() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::string snap = dir_ + "/snap.db";
+  ASSERT_TRUE(SnapshotSqlite(path_, snap).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  writer.join();
+  EXPECT_FALSE(std::filesystem::exists(snap + ".tmp"));
+  EXPECT_FALSE(std::filesystem::exists(snap + "-wal"));
+  EXPECT_EQ(IntegrityCheck(snap), "ok");
+
+  // Restore refuses while the server holds the datastore.
+  Status busy = RestoreSqlite(snap, path_);
+  EXPECT_EQ(busy.code(), Code::kFailedPrecondition) << busy.ToString();
+  const int64_t before = b->CurrentRevision();
+  b.reset();
+
+  ASSERT_TRUE(RestoreSqlite(snap, path_).ok());
+  EXPECT_EQ(IntegrityCheck(path_), "ok");
+  b = MustOpen(path_);
+  // The snapshot is one consistent revision: every value is the one written
+  // at its mod revision, and nothing newer than the snapshot's revision.
+  auto list = b->List("/s/");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->kvs.size(), 40u);
+  int64_t newest = 0;
+  for (const auto& kv : list->kvs) {
+    ASSERT_EQ(written.count(kv.mod_revision), 1u) << kv.key;
+    EXPECT_EQ(written[kv.mod_revision], std::make_pair(kv.key, kv.value));
+    newest = std::max(newest, kv.mod_revision);
+  }
+  EXPECT_LT(newest, before) << "the snapshot was taken before the last writes";
+  // No revision a client has seen comes back: the store continues after the
+  // replaced database's revision, and older revisions are compacted.
+  EXPECT_EQ(b->CurrentRevision(), before);
+  EXPECT_EQ(b->CompactRevision(), before);
+  EXPECT_EQ(b->Watch("/s/", newest).status().code(), Code::kCompacted);
+  auto r = b->Create("/after", "restore");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, before + 1);
+}
+
+TEST_F(SqliteTest, RestoreIntoAnEmptyPlaceKeepsTheSnapshotRevision) {
+  {
+    auto b = MustOpen(path_);
+    ASSERT_TRUE(b->Create("/a", "1").ok());
+    ASSERT_TRUE(b->Update("/a", "2", 1).ok());
+  }
+  const std::string snap = dir_ + "/snap.db";
+  ASSERT_TRUE(SnapshotSqlite(path_, snap).ok());  // offline works too
+  const std::string other = dir_ + "/other/state.db";
+  ASSERT_TRUE(RestoreSqlite(snap, other).ok());
+  auto b = MustOpen(other);
+  EXPECT_EQ(b->CurrentRevision(), 2);
+  EXPECT_EQ(b->Get("/a")->value, "2");
+  EXPECT_EQ(*b->Create("/b", "x"), 3);
+}
+
+TEST_F(SqliteTest, RestoreRejectsWhatIsNotAnIntactKiteDatastore) {
+  { auto b = MustOpen(path_); ASSERT_TRUE(b->Create("/keep", "me").ok()); }
+  const std::string garbage = dir_ + "/garbage.db";
+  { FILE* f = fopen(garbage.c_str(), "w"); fputs("not a database at all", f); fclose(f); }
+  Status st = RestoreSqlite(garbage, path_);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+  const std::string foreign = dir_ + "/foreign.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta(x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  st = RestoreSqlite(foreign, path_);
+  EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("not a kite datastore"), std::string::npos);
+  EXPECT_EQ(RestoreSqlite(dir_ + "/missing.db", path_).code(), Code::kNotFound);
+  // The datastore was left alone.
+  auto b = MustOpen(path_);
+  EXPECT_EQ(b->Get("/keep")->value, "me");
+}
+
+TEST_F(SqliteTest, OfflineCompactDropsHistoryAndShrinksTheFile) {
+  const std::string value(2000, 'x');
+  int64_t rev = 0;
+  {
+    auto b = MustOpen(path_);
+    Parallel(10, [&](int t) {
+      const std::string key = "/a/" + std::to_string(t);
+      int64_t r = *b->Create(key, value);
+      for (int i = 0; i < 30; ++i) r = *b->Update(key, value, r);
+    });
+    ASSERT_TRUE(b->Create("/b", "small").ok());
+    rev = b->CurrentRevision();
+    EXPECT_EQ(rev, 311);
+    EXPECT_EQ(CompactSqlite(path_).code(), Code::kFailedPrecondition);
+  }
+  CompactStats stats;
+  Status st = CompactSqlite(path_, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.revision, rev);
+  EXPECT_GT(stats.bytes_before, 300 * 2000);
+  EXPECT_LT(stats.bytes_after, 64 * 1024);
+  EXPECT_EQ(IntegrityCheck(path_), "ok");
+  auto b = MustOpen(path_);
+  EXPECT_EQ(b->CurrentRevision(), rev);
+  EXPECT_EQ(b->CompactRevision(), rev);
+  EXPECT_EQ(b->List("/a/")->kvs.size(), 10u);
+  EXPECT_EQ(b->Get("/a/3")->value, value);
+  EXPECT_EQ(b->Get("/b")->value, "small");
+  EXPECT_EQ(b->HistoryBytes(), 0);
+}
+
+// Compaction gives pages back by itself (auto_vacuum=INCREMENTAL) once the
+// history it dropped is a large part of the file.
+TEST_F(SqliteTest, AutomaticCompactionShrinksTheFile) {
+  Options options;
+  options.history_max_bytes = 1 << 20;
+  auto b = MustOpen(path_, options);
+  const std::string value(4000, 'x');
+  Parallel(16, [&](int t) {
+    const std::string key = std::string("/f/") + std::to_string(t);
+    int64_t r = *b->Create(key, value);
+    for (int i = 0; i < 75; ++i) r = *b->Update(key, value, r);
+  });
+  EXPECT_GT(b->CompactRevision(), 0);
+  EXPECT_LE(b->HistoryBytes(), 1 << 20);
+  // ~4.8 MB written; history is bounded by 1 MiB: the file stays small.
+  const auto size = std::filesystem::file_size(path_);
+  EXPECT_LT(size, 4u << 20) << "database file " << size << " bytes";
+}
+
+// The replay of a watch that fell behind a compaction answers Compacted.
+TEST_F(SqliteTest, ReplayOvertakenByCompactionAnswersCompacted) {
+  auto b = MustOpen(path_);
+  Parallel(32, [&](int t) {
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(b->Create(std::string("/a/") + std::to_string(t) + "/" + std::to_string(i), "v").ok());
+    }
+  });
+  const int64_t rev = b->CurrentRevision();
+  ASSERT_EQ(rev, 1280);
+  auto w = b->Watch("/a/", 1);
+  ASSERT_TRUE(w.ok());
+  auto first = (*w)->Next(std::chrono::milliseconds(1000));  // one page of the replay
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->events.size(), 1000u);
+  ASSERT_TRUE(b->Compact(rev).ok());
+  auto next = (*w)->Next(std::chrono::milliseconds(1000));
+  EXPECT_EQ(next.status().code(), Code::kCompacted) << next.status().ToString();
 }
 
 }  // namespace
