@@ -10,6 +10,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -17,6 +18,12 @@ namespace kite::tls::internal {
 
 // "X509 - Certificate verification failed (-0x2700)".
 std::string MbedError(int ret);
+
+// Subject CN and O values of `crt` (O in certificate order).
+void ReadSubject(const mbedtls_x509_crt* crt, std::string* cn, std::vector<std::string>* orgs);
+// dNSName and iPAddress (as text) entries of the subjectAltName of `crt`.
+void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
+              std::vector<std::string>* ips);
 
 class Crt {
  public:

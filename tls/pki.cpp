@@ -464,9 +464,14 @@ Status CheckLeafSpec(const CertSpec& spec) {
   return Status::Ok();
 }
 
+}  // namespace
+
+namespace internal {
+
 // Walks the raw extensions of `crt` for subjectAltName and collects dNSName
 // and iPAddress entries (mbedTLS 2.28 lists only dNSName itself).
-void ReadSans(const mbedtls_x509_crt* crt, CertInfo* info) {
+void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
+              std::vector<std::string>* ips) {
   if (crt->v3_ext.p == nullptr || crt->v3_ext.len == 0) return;
   unsigned char* p = crt->v3_ext.p;
   unsigned char* end = p + crt->v3_ext.len;
@@ -498,7 +503,7 @@ void ReadSans(const mbedtls_x509_crt* crt, CertInfo* info) {
     }
     size_t val_len = 0;
     if (mbedtls_asn1_get_tag(&p, ext_end, &val_len, MBEDTLS_ASN1_OCTET_STRING) != 0) return;
-    if (KITE_OID_IS(oid, MBEDTLS_OID_SUBJECT_ALT_NAME)) {
+    if (OidIs(oid, MBEDTLS_OID_SUBJECT_ALT_NAME, MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME))) {
       unsigned char* q = p;
       unsigned char* q_end = p + val_len;
       size_t seq_len = 0;
@@ -512,9 +517,9 @@ void ReadSans(const mbedtls_x509_crt* crt, CertInfo* info) {
         size_t n = 0;
         if (mbedtls_asn1_get_len(&q, q_end, &n) != 0) return;
         if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)) {
-          info->dns_names.emplace_back(reinterpret_cast<const char*>(q), n);
+          dns->emplace_back(reinterpret_cast<const char*>(q), n);
         } else if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)) {
-          info->ip_addresses.push_back(IpText(q, n));
+          ips->push_back(IpText(q, n));
         }
         q += n;
       }
@@ -523,7 +528,20 @@ void ReadSans(const mbedtls_x509_crt* crt, CertInfo* info) {
   }
 }
 
-}  // namespace
+
+void ReadSubject(const mbedtls_x509_crt* crt, std::string* cn,
+                 std::vector<std::string>* orgs) {
+  for (const mbedtls_x509_name* n = &crt->subject; n != nullptr; n = n->next) {
+    if (n->oid.p == nullptr) continue;
+    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN)) *cn = BufToString(n->val);
+    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_ORGANIZATION)) orgs->push_back(BufToString(n->val));
+  }
+}
+
+}  // namespace internal
+
+using internal::ReadSans;
+using internal::ReadSubject;
 
 // ---------------------------------------------------------------- API
 
@@ -643,13 +661,7 @@ StatusOr<CertInfo> ParseCert(const std::string& cert_pem) {
   KITE_RETURN_IF_ERROR(crt.Parse(cert_pem, "certificate"));
   const mbedtls_x509_crt* c = crt.get();
   CertInfo info;
-  for (const mbedtls_x509_name* n = &c->subject; n != nullptr; n = n->next) {
-    if (n->oid.p == nullptr) continue;
-    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN)) info.common_name = BufToString(n->val);
-    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_ORGANIZATION)) {
-      info.organizations.push_back(BufToString(n->val));
-    }
-  }
+  ReadSubject(c, &info.common_name, &info.organizations);
   for (const mbedtls_x509_name* n = &c->issuer; n != nullptr; n = n->next) {
     if (n->oid.p != nullptr && KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN)) {
       info.issuer_common_name = BufToString(n->val);
@@ -658,7 +670,7 @@ StatusOr<CertInfo> ParseCert(const std::string& cert_pem) {
   char buf[1024];
   if (mbedtls_x509_dn_gets(buf, sizeof(buf), &c->subject) > 0) info.subject = buf;
   if (mbedtls_x509_dn_gets(buf, sizeof(buf), &c->issuer) > 0) info.issuer = buf;
-  ReadSans(c, &info);
+  ReadSans(c, &info.dns_names, &info.ip_addresses);
   info.not_before = FromX509Time(c->valid_from);
   info.not_after = FromX509Time(c->valid_to);
   info.is_ca = c->ca_istrue != 0;
