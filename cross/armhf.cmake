@@ -11,6 +11,5 @@ set(KITE_CROSS_QEMU qemu-arm-static)
 # SQLite. time_t stays 32-bit: Debian 12's armhf libraries are built that way
 # (mbedTLS keeps time_t in its session structs), so -D_TIME_BITS=64 would
 # break their ABI (cross/README.md).
-set(CMAKE_C_FLAGS_INIT "-D_FILE_OFFSET_BITS=64")
-set(CMAKE_CXX_FLAGS_INIT "-D_FILE_OFFSET_BITS=64")
+set(KITE_CROSS_FLAGS "-D_FILE_OFFSET_BITS=64")
 include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)

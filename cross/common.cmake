@@ -2,7 +2,7 @@
 # cross/armhf.cmake); see cross/README.md. The including file sets
 # KITE_CROSS_DEB_ARCH (Debian's name), KITE_CROSS_TRIPLET (the GNU triplet of
 # Debian's cross compiler and multiarch directory), CMAKE_SYSTEM_PROCESSOR and
-# KITE_CROSS_QEMU.
+# KITE_CROSS_QEMU, and may set KITE_CROSS_FLAGS (compiler flags).
 #
 # The compiler keeps its own C and C++ runtime (Debian's libc6-dev-*-cross and
 # libstdc++-12-dev-*-cross under /usr/<triplet>); CMAKE_SYSROOT (gcc --sysroot)
@@ -31,6 +31,13 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+
+# GCC's notes that the ARM parameter-passing ABI changed in GCC 7.1/9.1 do not
+# concern us: everything is built by the one gcc 12. KITE_CROSS_FLAGS holds
+# the architecture's own flags. (This file is read several times per
+# configure, so set, never append.)
+set(CMAKE_C_FLAGS_INIT "-Wno-psabi ${KITE_CROSS_FLAGS}")
+set(CMAKE_CXX_FLAGS_INIT "-Wno-psabi ${KITE_CROSS_FLAGS}")
 
 # Every cross-built executable, tests included, is static: it runs under
 # qemu-user with no target libraries at hand, and ctest runs it through qemu.
