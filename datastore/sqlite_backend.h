@@ -15,7 +15,7 @@
 // - Watch: woken by the writer, never by polling (see watch_hub.h).
 // - TTL expiry, automatic compaction (Options bounds, in small chunks inside
 //   the writer's transactions) and WAL checkpoints (a background checkpointer
-//   thread; the writer restarts the WAL when it grows past 4x the checkpoint
+//   thread; the writer restarts the WAL when it grows past 2x the checkpoint
 //   size) run by themselves; with no writes and no deadlines nothing wakes.
 // - Exclusive: Open holds an flock on "<path>.lock" for the backend's life.
 //

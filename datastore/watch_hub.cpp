@@ -151,7 +151,7 @@ void WatchHub::Dispatch(const std::vector<std::shared_ptr<const Event>>& events,
       }
     }
     for (HubWatcher* w : touched_) {
-      bool drop = false;
+      bool drop = false, wake = false;
       {
         std::lock_guard<std::mutex> wl(w->mu_);
         if (w->error_.ok()) {
@@ -167,11 +167,14 @@ void WatchHub::Dispatch(const std::vector<std::shared_ptr<const Event>>& events,
                 "\" dropped: its consumer fell too far behind (" +
                 std::to_string(w->queue_.size()) + " events queued)"));
             drop = true;
-          } else if (was_empty) {
-            w->cv_.notify_all();
+          } else {
+            wake = was_empty;
           }
         }
       }
+      // Outside the watcher's lock, so the woken consumer does not block on
+      // it; the watcher cannot go away while we hold the hub's lock.
+      if (wake) w->cv_.notify_all();
       w->pending_.clear();
       if (drop) UnregisterLocked(w);
     }
