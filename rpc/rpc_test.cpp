@@ -416,6 +416,7 @@ class TestServer {
     nghttp2_session* session = nullptr;
     bool drop = false;
     int responses = 0;
+    std::map<int32_t, std::unique_ptr<Stream>> streams;  // open streams
   };
 
   void AcceptLoop() {
@@ -437,9 +438,11 @@ class TestServer {
     ssize_t w = ::send(c->fd, data, len, MSG_NOSIGNAL);
     return w < 0 ? static_cast<ssize_t>(NGHTTP2_ERR_CALLBACK_FAILURE) : w;
   }
-  static int BeginHeadersCb(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+  static int BeginHeadersCb(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, new Stream());
+      auto& slot = static_cast<Conn*>(user)->streams[frame->hd.stream_id];
+      slot = std::make_unique<Stream>();
+      nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, slot.get());
     }
     return 0;
   }
@@ -537,9 +540,9 @@ class TestServer {
     }
     return 0;
   }
-  static int CloseCb(nghttp2_session* session, int32_t id, uint32_t, void*) {
-    delete static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, id));
+  static int CloseCb(nghttp2_session* session, int32_t id, uint32_t, void* user) {
     nghttp2_session_set_stream_user_data(session, id, nullptr);
+    static_cast<Conn*>(user)->streams.erase(id);
     return 0;
   }
 
@@ -566,7 +569,7 @@ class TestServer {
       if (nghttp2_session_mem_recv(c.session, buf.data(), static_cast<size_t>(n)) < 0) break;
     }
     ::shutdown(fd, SHUT_RDWR);
-    nghttp2_session_del(c.session);  // stream data of open streams leaks only on abnormal ends
+    nghttp2_session_del(c.session);
     std::lock_guard<std::mutex> lock(mu_);
     fds_.erase(std::remove(fds_.begin(), fds_.end(), fd), fds_.end());
     ::close(fd);
@@ -797,6 +800,7 @@ class EtcdProcess {
  public:
   explicit EtcdProcess(const std::string& dir) {
     int client = FreePort(), peer = FreePort();
+    while (peer == client) peer = FreePort();
     endpoint_ = "127.0.0.1:" + std::to_string(client);
     std::string curl = "http://" + endpoint_, purl = "http://127.0.0.1:" + std::to_string(peer);
     std::vector<std::string> args = {kEtcd,
