@@ -35,7 +35,9 @@ class MemoryHarness : public Harness {
   std::unique_ptr<Backend> Open(const Options& options) override {
     return std::make_unique<MemoryBackend>(state_, options);
   }
-  void CheckDeadlines(Backend* b) override { static_cast<MemoryBackend*>(b)->CheckDeadlines(); }
+  void CheckDeadlines(Backend* b) override {
+    static_cast<MemoryBackend*>(b)->CheckDeadlines();
+  }
 
  private:
   std::shared_ptr<MemoryState> state_ = MemoryBackend::NewState();
@@ -54,7 +56,9 @@ class SqliteHarness : public Harness {
     if (!b.ok()) return nullptr;
     return std::move(*b);
   }
-  void CheckDeadlines(Backend* b) override { static_cast<SqliteBackend*>(b)->CheckDeadlines(); }
+  void CheckDeadlines(Backend* b) override {
+    static_cast<SqliteBackend*>(b)->CheckDeadlines();
+  }
 
  private:
   std::string dir_;
@@ -82,12 +86,14 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
 
   Backend& b() { return *backend_; }
 
-  int64_t MustCreate(const std::string& key, const std::string& value, int64_t ttl = 0) {
+  int64_t MustCreate(const std::string& key, const std::string& value,
+                     int64_t ttl = 0) {
     auto r = b().Create(key, value, ttl);
     EXPECT_TRUE(r.ok()) << key << ": " << r.status().ToString();
     return r.ok() ? *r : 0;
   }
-  int64_t MustUpdate(const std::string& key, const std::string& value, int64_t expected) {
+  int64_t MustUpdate(const std::string& key, const std::string& value,
+                     int64_t expected) {
     auto r = b().Update(key, value, expected);
     EXPECT_TRUE(r.ok()) << key << ": " << r.status().ToString();
     return r.ok() ? *r : 0;
@@ -106,7 +112,8 @@ std::vector<Event> CollectUntil(Watcher& w, int64_t revision,
   int64_t progress = 0;
   while (progress < revision) {
     if (std::chrono::steady_clock::now() > deadline) {
-      ADD_FAILURE() << "watch reached only revision " << progress << " of " << revision;
+      ADD_FAILURE() << "watch reached only revision " << progress << " of "
+                    << revision;
       break;
     }
     auto batch = w.Next(milliseconds(100));
@@ -193,7 +200,8 @@ TEST_P(ConformanceTest, ValidatesArguments) {
   EXPECT_EQ(b().Create("/big", big).status().code(), Code::kResourceExhausted);
   std::string max(kMaxValueBytes, 'y');
   int64_t r = MustCreate("/max", max);
-  EXPECT_EQ(b().Update("/max", big, r).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(b().Update("/max", big, r).status().code(),
+            Code::kResourceExhausted);
   auto kv = b().Get("/max");
   ASSERT_TRUE(kv.ok());
   EXPECT_EQ(kv->value, max);
@@ -205,7 +213,8 @@ TEST_P(ConformanceTest, ValidatesArguments) {
   EXPECT_EQ(kv->value, value);
   EXPECT_EQ(b().CurrentRevision(), 2);
   EXPECT_EQ(b().Get("/max", 3).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(b().List("/", {.revision = 3}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(b().List("/", {.revision = 3}).status().code(),
+            Code::kInvalidArgument);
   EXPECT_EQ(b().Watch("/", 3).status().code(), Code::kInvalidArgument);
 }
 
@@ -256,7 +265,9 @@ TEST_P(ConformanceTest, ReadsAtEveryPastRevisionMatchAModel) {
     }
     ASSERT_EQ(rev, static_cast<int64_t>(states.size()));
     states.push_back(live);
-    if (i % 50 == 0) MustCreate(std::string("/n/") + std::to_string(i), "noise"), states.push_back(live);
+    if (i % 50 == 0)
+      MustCreate(std::string("/n/") + std::to_string(i), "noise"),
+          states.push_back(live);
   }
   const int64_t current = b().CurrentRevision();
   ASSERT_EQ(current + 1, static_cast<int64_t>(states.size()));
@@ -275,7 +286,8 @@ TEST_P(ConformanceTest, ReadsAtEveryPastRevisionMatchAModel) {
       if (w == want.end()) {
         EXPECT_EQ(got.status().code(), Code::kNotFound) << key << "@" << rev;
       } else {
-        ASSERT_TRUE(got.ok()) << key << "@" << rev << ": " << got.status().ToString();
+        ASSERT_TRUE(got.ok())
+            << key << "@" << rev << ": " << got.status().ToString();
         EXPECT_EQ(*got, w->second) << key << "@" << rev;
       }
     }
@@ -317,7 +329,8 @@ TEST_P(ConformanceTest, ListPagesThroughOneRevisionWhileWritesHappen) {
     MustUpdate("/p/00", "changed", p00->mod_revision);
     ASSERT_TRUE(b().Delete(std::string("/p/2") + std::to_string(page_no)).ok());
     MustCreate(std::string("/p/15a") + std::to_string(page_no), "new");
-    auto page = b().List("/p/", {.revision = rev, .limit = 10, .start_after = last});
+    auto page =
+        b().List("/p/", {.revision = rev, .limit = 10, .start_after = last});
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     EXPECT_EQ(page->revision, rev);
     all.insert(all.end(), page->kvs.begin(), page->kvs.end());
@@ -385,7 +398,8 @@ TEST_P(ConformanceTest, WatchEventsCarryValuesAndPreviousVersions) {
   ASSERT_TRUE(replay.ok());
   EXPECT_EQ(CollectUntil(**replay, r3), want);
   auto tail = b().Watch("/k/", r1);
-  EXPECT_EQ(CollectUntil(**tail, r3), std::vector<Event>(want.begin() + 1, want.end()));
+  EXPECT_EQ(CollectUntil(**tail, r3),
+            std::vector<Event>(want.begin() + 1, want.end()));
 }
 
 TEST_P(ConformanceTest, WatchFromZeroSeesOnlyLaterEvents) {
@@ -400,7 +414,8 @@ TEST_P(ConformanceTest, WatchFromZeroSeesOnlyLaterEvents) {
 
 // The central guarantee: a watch from any revision sees every later event of
 // its prefix exactly once, in order, with no gaps, while 16 writers run.
-TEST_P(ConformanceTest, WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters) {
+TEST_P(ConformanceTest,
+       WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters) {
   MustCreate("/w/seed", "0");
   const int64_t start = b().CurrentRevision();
   auto early = b().Watch("/w/", start);
@@ -418,33 +433,47 @@ TEST_P(ConformanceTest, WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters
       std::map<std::string, KeyValue> mine;
       for (int i = 0; i < kOpsPerWriter; ++i) {
         const bool noise = i % 7 == 3;  // writes outside the prefix
-        std::string key = (noise ? "/x/" : "/w/") + std::to_string(t) + std::string("/") + std::to_string(i % 4);
-        std::string value = std::to_string(t) + std::string(":") + std::to_string(i);
+        std::string key = (noise ? "/x/" : "/w/") + std::to_string(t) +
+                          std::string("/") + std::to_string(i % 4);
+        std::string value =
+            std::to_string(t) + std::string(":") + std::to_string(i);
         Event ev;
         auto it = mine.find(key);
         int64_t rev = 0;
         if (it == mine.end()) {
           auto r = b().Create(key, value);
-          if (!r.ok()) { failed = true; return; }
+          if (!r.ok()) {
+            failed = true;
+            return;
+          }
           rev = *r;
           ev = {EventType::kPut, {key, value, rev, rev, 0}, {}};
           mine[key] = ev.kv;
         } else if (i % 5 == 0) {
           auto r = b().Delete(key, it->second.mod_revision);
-          if (!r.ok()) { failed = true; return; }
+          if (!r.ok()) {
+            failed = true;
+            return;
+          }
           rev = r->revision;
           ev = {EventType::kDelete, {key, "", 0, rev, 0}, it->second};
           mine.erase(it);
         } else {
           auto r = b().Update(key, value, it->second.mod_revision);
-          if (!r.ok()) { failed = true; return; }
+          if (!r.ok()) {
+            failed = true;
+            return;
+          }
           rev = *r;
-          ev = {EventType::kPut, {key, value, it->second.create_revision, rev, 0}, it->second};
+          ev = {EventType::kPut,
+                {key, value, it->second.create_revision, rev, 0},
+                it->second};
           it->second = ev.kv;
         }
         {
           std::lock_guard<std::mutex> l(mu);
-          EXPECT_TRUE(acked.emplace(rev, ev).second) << "revision " << rev << " acknowledged twice";
+          EXPECT_TRUE(acked.emplace(rev, ev).second)
+              << "revision " << rev << " acknowledged twice";
         }
         ++done_ops;
       }
@@ -460,7 +489,8 @@ TEST_P(ConformanceTest, WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters
   // Consume the early watcher while the writers run.
   std::vector<Event> early_events;
   std::thread consumer([&] {
-    early_events = CollectUntil(**early, start + kWriters * kOpsPerWriter, milliseconds(20000));
+    early_events = CollectUntil(**early, start + kWriters * kOpsPerWriter,
+                                milliseconds(20000));
   });
   for (auto& th : writers) th.join();
   consumer.join();
@@ -469,7 +499,8 @@ TEST_P(ConformanceTest, WatchDeliversEveryEventOnceInOrderUnderConcurrentWriters
   ASSERT_EQ(end, start + kWriters * kOpsPerWriter);
   ASSERT_EQ(acked.size(), static_cast<size_t>(kWriters * kOpsPerWriter));
 
-  auto expect_from = [&](const std::vector<Event>& got, int64_t after, const char* name) {
+  auto expect_from = [&](const std::vector<Event>& got, int64_t after,
+                         const char* name) {
     std::vector<Event> want;
     for (auto it = acked.upper_bound(after); it != acked.end(); ++it) {
       if (it->second.kv.key.rfind("/w/", 0) == 0) want.push_back(it->second);
@@ -493,7 +524,8 @@ TEST_P(ConformanceTest, CompactedRevisionsAnswerCompacted) {
   ASSERT_TRUE(b().Compact(r3).ok());
   EXPECT_EQ(b().CompactRevision(), r3);
   EXPECT_EQ(b().Get("/c/a", r2).status().code(), Code::kCompacted);
-  EXPECT_EQ(b().List("/c/", {.revision = r2}).status().code(), Code::kCompacted);
+  EXPECT_EQ(b().List("/c/", {.revision = r2}).status().code(),
+            Code::kCompacted);
   EXPECT_EQ(b().Watch("/c/", r2).status().code(), Code::kCompacted);
   // The compaction revision itself stays readable.
   EXPECT_EQ(b().Get("/c/a", r3)->value, "2");
@@ -526,10 +558,12 @@ TEST_P(ConformanceTest, TtlKeysExpireWithADeleteEvent) {
   ASSERT_TRUE(w.ok());
   int64_t r1 = MustCreate("/t/a", "gone soon", 1);
   int64_t r2 = MustCreate("/t/b", "kept", 1);
-  int64_t r3 = MustUpdate("/t/b", "kept", r2);  // an update without TTL clears it
+  int64_t r3 =
+      MustUpdate("/t/b", "kept", r2);  // an update without TTL clears it
   MustCreate("/t/c", "forever");
   std::vector<Event> events;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (events.size() < 5 && std::chrono::steady_clock::now() < deadline) {
     auto batch = (*w)->Next(milliseconds(200));
     ASSERT_TRUE(batch.ok());
@@ -633,21 +667,25 @@ TEST_P(ConformanceTest, SlowWatcherIsDropped) {
     rev = MustCreate(std::string("/s/") + std::to_string(i), "v");
     auto batch = (*fast)->Next(milliseconds(1000));  // keeps up
     ASSERT_TRUE(batch.ok());
-    fast_events.insert(fast_events.end(), batch->events.begin(), batch->events.end());
+    fast_events.insert(fast_events.end(), batch->events.begin(),
+                       batch->events.end());
   }
   auto more = CollectUntil(**fast, rev);
   fast_events.insert(fast_events.end(), more.begin(), more.end());
   EXPECT_EQ(fast_events.size(), 120u);
   auto st = (*slow)->Next(milliseconds(1000));
-  EXPECT_EQ(st.status().code(), Code::kResourceExhausted) << st.status().ToString();
-  EXPECT_EQ((*slow)->Next(milliseconds(0)).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(st.status().code(), Code::kResourceExhausted)
+      << st.status().ToString();
+  EXPECT_EQ((*slow)->Next(milliseconds(0)).status().code(),
+            Code::kResourceExhausted);
 }
 
 TEST_P(ConformanceTest, IdleWatchersAdvanceToTheCurrentRevision) {
   auto w = b().Watch("/quiet/");
   ASSERT_TRUE(w.ok());
   int64_t rev = 0;
-  for (int i = 0; i < 5; ++i) rev = MustCreate(std::string("/busy/") + std::to_string(i), "v");
+  for (int i = 0; i < 5; ++i)
+    rev = MustCreate(std::string("/busy/") + std::to_string(i), "v");
   auto batch = (*w)->Next(milliseconds(50));
   ASSERT_TRUE(batch.ok());
   EXPECT_TRUE(batch->events.empty());
@@ -665,8 +703,10 @@ TEST_P(ConformanceTest, CompactsByItselfWhenHistoryExceedsItsSize) {
   std::string value(1000, 'v');
   int64_t rev = MustCreate("/big/a", value);
   for (int i = 0; i < 100; ++i) rev = MustUpdate("/big/a", value, rev);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (b().CompactRevision() == 0 && std::chrono::steady_clock::now() < deadline) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b().CompactRevision() == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   const int64_t compact = b().CompactRevision();
@@ -691,10 +731,13 @@ TEST_P(ConformanceTest, CompactsByItselfWhenHistoryIsOld) {
   harness_->CheckDeadlines(backend_.get());
   std::this_thread::sleep_for(milliseconds(50));
   EXPECT_EQ(b().CompactRevision(), 0) << "nothing is 5 minutes old yet";
-  clock.Advance(std::chrono::seconds(101));  // the first writes are now 301 s old
+  clock.Advance(
+      std::chrono::seconds(101));  // the first writes are now 301 s old
   harness_->CheckDeadlines(backend_.get());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (b().CompactRevision() < old_rev && std::chrono::steady_clock::now() < deadline) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (b().CompactRevision() < old_rev &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   EXPECT_EQ(b().CompactRevision(), old_rev);
@@ -712,7 +755,9 @@ TEST_P(ConformanceTest, ConcurrentCompareAndSwapLosesNoIncrement) {
       for (int i = 0; i < kIncrements;) {
         auto kv = b().Get("/counter");
         ASSERT_TRUE(kv.ok());
-        auto r = b().Update("/counter", std::to_string(std::stoi(kv->value) + 1), kv->mod_revision);
+        auto r =
+            b().Update("/counter", std::to_string(std::stoi(kv->value) + 1),
+                       kv->mod_revision);
         if (r.ok()) {
           ++i;
         } else {
@@ -726,8 +771,11 @@ TEST_P(ConformanceTest, ConcurrentCompareAndSwapLosesNoIncrement) {
   EXPECT_EQ(b().Get("/counter")->value, std::to_string(kThreads * kIncrements));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest, ::testing::Values("memory", "sqlite"),
-                         [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });
+INSTANTIATE_TEST_SUITE_P(
+    Backends, ConformanceTest, ::testing::Values("memory", "sqlite"),
+    [](const ::testing::TestParamInfo<std::string>& param_info) {
+      return param_info.param;
+    });
 
 }  // namespace
 }  // namespace kite::datastore

@@ -56,11 +56,11 @@ class HistoryTracker {
 
  private:
   struct Checkpoint {
-    int64_t rev;             // writes up to here ...
-    Clock::MonoTime start;   // (bucket start, for bucketing only)
-    Clock::MonoTime end;     // ... happened at or before this time
-    int64_t made;            // cumulative history bytes made up to rev
-    int64_t start_made;      // (made when the bucket started)
+    int64_t rev;            // writes up to here ...
+    Clock::MonoTime start;  // (bucket start, for bucketing only)
+    Clock::MonoTime end;    // ... happened at or before this time
+    int64_t made;           // cumulative history bytes made up to rev
+    int64_t start_made;     // (made when the bucket started)
   };
 
   const std::chrono::seconds max_age_;

@@ -26,10 +26,9 @@ Status ValidateWrite(std::string_view key, std::string_view value,
                      int64_t ttl_seconds) {
   KITE_RETURN_IF_ERROR(ValidateKey(key));
   if (value.size() > kMaxValueBytes) {
-    return ResourceExhaustedError("value of " + std::string(key) + " is " +
-                                  std::to_string(value.size()) +
-                                  " bytes, over the limit of " +
-                                  std::to_string(kMaxValueBytes));
+    return ResourceExhaustedError(
+        "value of " + std::string(key) + " is " + std::to_string(value.size()) +
+        " bytes, over the limit of " + std::to_string(kMaxValueBytes));
   }
   if (ttl_seconds < 0) {
     return InvalidArgumentError("negative TTL for " + std::string(key));

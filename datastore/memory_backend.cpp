@@ -34,9 +34,9 @@ KeyValue ToKeyValue(const std::string& key, const Version& v) {
 
 // The version of `versions` current at `rev`, or null.
 const Version* VersionAt(const std::vector<Version>& versions, int64_t rev) {
-  auto it = std::upper_bound(
-      versions.begin(), versions.end(), rev,
-      [](int64_t r, const Version& v) { return r < v.rev; });
+  auto it =
+      std::upper_bound(versions.begin(), versions.end(), rev,
+                       [](int64_t r, const Version& v) { return r < v.rev; });
   if (it == versions.begin()) return nullptr;
   return &*(it - 1);
 }
@@ -101,8 +101,8 @@ MemoryBackend::MemoryBackend(std::shared_ptr<MemoryState> state,
                  options_.clock->Monotonic());
   hub_ = WatchHub::Create(
       {options_.watch_max_queued_events, options_.watch_max_queued_bytes},
-      [this](std::string_view prefix, int64_t after, int64_t upto,
-             size_t limit, std::vector<Event>* out) {
+      [this](std::string_view prefix, int64_t after, int64_t upto, size_t limit,
+             std::vector<Event>* out) {
         return Replay(prefix, after, upto, limit, out);
       },
       state_->current);
@@ -133,8 +133,7 @@ void MemoryBackend::ExpireDueLocked(Events* events, int64_t* history_added) {
   }
 }
 
-DeleteResult MemoryBackend::DeleteLocked(const std::string& key,
-                                         Events* events,
+DeleteResult MemoryBackend::DeleteLocked(const std::string& key, Events* events,
                                          int64_t* history_added) {
   MemoryState& s = *state_;
   auto& versions = s.keys.find(key)->second;
@@ -180,12 +179,14 @@ void MemoryBackend::CompactLocked(int64_t revision) {
     if (it == s.keys.end()) continue;
     auto& versions = it->second;
     const Version* keep = VersionAt(versions, revision);
-    size_t drop = keep == nullptr ? 0 : static_cast<size_t>(keep - versions.data());
+    size_t drop =
+        keep == nullptr ? 0 : static_cast<size_t>(keep - versions.data());
     if (keep != nullptr && keep->deleted) ++drop;  // a tombstone <= C goes too
     for (size_t i = 0; i < drop; ++i) {
       removed += HistoryRowBytes(key.size(), versions[i].value.size());
     }
-    versions.erase(versions.begin(), versions.begin() + static_cast<long>(drop));
+    versions.erase(versions.begin(),
+                   versions.begin() + static_cast<long>(drop));
     if (versions.empty()) s.keys.erase(it);
   }
   s.compact = revision;
@@ -201,12 +202,15 @@ StatusOr<int64_t> MemoryBackend::Create(std::string_view key,
   Events events;
   int64_t added = 0;
   ExpireDueLocked(&events, &added);
-  StatusOr<int64_t> result = AlreadyExistsError("key " + std::string(key) + " already exists");
+  StatusOr<int64_t> result =
+      AlreadyExistsError("key " + std::string(key) + " already exists");
   if (s.Live(key) == nullptr) {
     const int64_t rev = ++s.current;
     std::string k(key);
-    s.keys[k].push_back(Version{rev, rev, std::string(value), ttl_seconds, false});
-    if (ttl_seconds > 0) s.SetExpiry(k, WallMs(*options_.clock) + ttl_seconds * 1000);
+    s.keys[k].push_back(
+        Version{rev, rev, std::string(value), ttl_seconds, false});
+    if (ttl_seconds > 0)
+      s.SetExpiry(k, WallMs(*options_.clock) + ttl_seconds * 1000);
     auto ev = std::make_shared<Event>();
     ev->kv = KeyValue{k, std::string(value), rev, rev, ttl_seconds};
     events.push_back(std::move(ev));
@@ -226,10 +230,12 @@ StatusOr<int64_t> MemoryBackend::Update(std::string_view key,
   Events events;
   int64_t added = 0;
   ExpireDueLocked(&events, &added);
-  StatusOr<int64_t> result = NotFoundError("key " + std::string(key) + " not found");
+  StatusOr<int64_t> result =
+      NotFoundError("key " + std::string(key) + " not found");
   if (const Version* live = s.Live(key); live != nullptr) {
     if (live->rev != expected_mod_revision) {
-      result = ConflictError("key " + std::string(key) + " was modified at revision " +
+      result = ConflictError("key " + std::string(key) +
+                             " was modified at revision " +
                              std::to_string(live->rev) + ", not " +
                              std::to_string(expected_mod_revision));
     } else {
@@ -245,7 +251,8 @@ StatusOr<int64_t> MemoryBackend::Update(std::string_view key,
       }
       added += HistoryRowBytes(k.size(), prev.value.size());
       auto ev = std::make_shared<Event>();
-      ev->kv = KeyValue{k, std::string(value), prev.create_revision, rev, ttl_seconds};
+      ev->kv = KeyValue{k, std::string(value), prev.create_revision, rev,
+                        ttl_seconds};
       ev->prev_kv = std::move(prev);
       events.push_back(std::move(ev));
       result = rev;
@@ -263,10 +270,12 @@ StatusOr<DeleteResult> MemoryBackend::Delete(std::string_view key,
   Events events;
   int64_t added = 0;
   ExpireDueLocked(&events, &added);
-  StatusOr<DeleteResult> result = NotFoundError("key " + std::string(key) + " not found");
+  StatusOr<DeleteResult> result =
+      NotFoundError("key " + std::string(key) + " not found");
   if (const Version* live = s.Live(key); live != nullptr) {
     if (expected_mod_revision != 0 && live->rev != expected_mod_revision) {
-      result = ConflictError("key " + std::string(key) + " was modified at revision " +
+      result = ConflictError("key " + std::string(key) +
+                             " was modified at revision " +
                              std::to_string(live->rev) + ", not " +
                              std::to_string(expected_mod_revision));
     } else {
@@ -334,14 +343,14 @@ StatusOr<ListResult> MemoryBackend::List(std::string_view prefix,
   return result;
 }
 
-StatusOr<std::shared_ptr<Watcher>> MemoryBackend::Watch(std::string_view prefix,
-                                                        int64_t after_revision) {
+StatusOr<std::shared_ptr<Watcher>> MemoryBackend::Watch(
+    std::string_view prefix, int64_t after_revision) {
   std::lock_guard<std::mutex> l(state_->mu);
   MemoryState& s = *state_;
   if (after_revision < 0 || after_revision > s.current) {
-    return InvalidArgumentError("watch revision " + std::to_string(after_revision) +
-                                " is in the future (current " +
-                                std::to_string(s.current) + ")");
+    return InvalidArgumentError(
+        "watch revision " + std::to_string(after_revision) +
+        " is in the future (current " + std::to_string(s.current) + ")");
   }
   if (after_revision != 0 && after_revision < s.compact) {
     return CompactedError("watch revision " + std::to_string(after_revision) +
@@ -363,7 +372,8 @@ Status MemoryBackend::Replay(std::string_view prefix, int64_t after,
   }
   for (auto it = s.log.upper_bound(after);
        it != s.log.end() && it->first <= upto && out->size() < limit; ++it) {
-    if (std::string_view(it->second->kv.key).substr(0, prefix.size()) == prefix) {
+    if (std::string_view(it->second->kv.key).substr(0, prefix.size()) ==
+        prefix) {
       out->push_back(*it->second);
     }
   }
@@ -383,8 +393,9 @@ int64_t MemoryBackend::CompactRevision() {
 Status MemoryBackend::Compact(int64_t revision) {
   std::lock_guard<std::mutex> l(state_->mu);
   if (revision < 0 || revision > state_->current) {
-    return InvalidArgumentError("cannot compact at revision " + std::to_string(revision) +
-                                ": current is " + std::to_string(state_->current));
+    return InvalidArgumentError("cannot compact at revision " +
+                                std::to_string(revision) + ": current is " +
+                                std::to_string(state_->current));
   }
   CompactLocked(revision);
   return Status::Ok();
@@ -404,12 +415,14 @@ std::chrono::steady_clock::time_point MemoryBackend::NextDeadlineLocked() {
   if (!state_->expiry.empty()) {
     const int64_t wait_ms = std::max<int64_t>(
         0, state_->expiry.begin()->first - WallMs(*options_.clock));
-    deadline = std::min(deadline, steady_now + std::chrono::milliseconds(wait_ms + 1));
+    deadline =
+        std::min(deadline, steady_now + std::chrono::milliseconds(wait_ms + 1));
   }
   if (auto d = tracker_.NextDeadline()) {
     auto wait = std::max<Clock::MonoTime::duration>(
         Clock::MonoTime::duration::zero(), *d - options_.clock->Monotonic());
-    deadline = std::min(deadline, steady_now + wait + std::chrono::milliseconds(1));
+    deadline =
+        std::min(deadline, steady_now + wait + std::chrono::milliseconds(1));
   }
   return deadline;
 }

@@ -29,10 +29,11 @@ StatusOr<std::unique_ptr<Backend>> Open(const std::string& endpoint,
   }
   if (ep.starts_with("etcd://")) {
     return InvalidArgumentError("datastore endpoint \"" + endpoint +
-                                "\": the etcd backend is not built yet; " + kSupported);
+                                "\": the etcd backend is not built yet; " +
+                                kSupported);
   }
-  return InvalidArgumentError("unsupported datastore endpoint \"" + endpoint + "\"; " +
-                              kSupported);
+  return InvalidArgumentError("unsupported datastore endpoint \"" + endpoint +
+                              "\"; " + kSupported);
 }
 
 }  // namespace kite::datastore

@@ -35,11 +35,13 @@ int64_t StoreSize(const std::string& db_path) {
 
 Status SyncPath(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return InternalError("open " + path + ": " + std::strerror(errno));
+  if (fd < 0)
+    return InternalError("open " + path + ": " + std::strerror(errno));
   int rc = fsync(fd);
   int err = errno;
   close(fd);
-  if (rc != 0) return InternalError("fsync " + path + ": " + std::strerror(err));
+  if (rc != 0)
+    return InternalError("fsync " + path + ": " + std::strerror(err));
   return Status::Ok();
 }
 
@@ -58,32 +60,41 @@ Status RemoveIfExists(const std::string& path) {
 }
 
 // Checks that `db` is an intact kite datastore; returns its current revision.
-StatusOr<int64_t> CheckKiteDb(Db& db, const std::string& what, bool full_check) {
+StatusOr<int64_t> CheckKiteDb(Db& db, const std::string& what,
+                              bool full_check) {
   auto app_id = db.QueryInt("PRAGMA application_id");
   if (!app_id.ok() || *app_id != kSqliteApplicationId) {
     return FailedPreconditionError(what + " is not a kite datastore");
   }
   auto tables = db.QueryInt(
-      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'log', 'kv')");
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+      "('meta', 'log', 'kv')");
   if (!tables.ok() || *tables != 3) {
-    return FailedPreconditionError(what + " is not a kite datastore (tables missing)");
+    return FailedPreconditionError(what +
+                                   " is not a kite datastore (tables missing)");
   }
   auto schema = db.QueryInt("SELECT schema FROM meta WHERE id = 1");
-  if (!schema.ok()) return FailedPreconditionError(what + " has no datastore metadata");
+  if (!schema.ok())
+    return FailedPreconditionError(what + " has no datastore metadata");
   if (*schema > kSqliteSchemaVersion) {
-    return FailedPreconditionError(what + " has datastore schema " + std::to_string(*schema) +
+    return FailedPreconditionError(what + " has datastore schema " +
+                                   std::to_string(*schema) +
                                    ", newer than this kite understands");
   }
   if (full_check) {
     auto check = db.QueryText("PRAGMA integrity_check");
-    if (!check.ok()) return FailedPreconditionError(what + ": " + check.status().message());
+    if (!check.ok())
+      return FailedPreconditionError(what + ": " + check.status().message());
     if (*check != "ok") {
-      return FailedPreconditionError(what + " is damaged: integrity_check: " + *check);
+      return FailedPreconditionError(what +
+                                     " is damaged: integrity_check: " + *check);
     }
   }
   auto rev = db.QueryInt(
-      "SELECT max(current_rev, coalesce((SELECT max(rev) FROM log), 0)) FROM meta WHERE id = 1");
-  if (!rev.ok()) return FailedPreconditionError(what + ": " + rev.status().message());
+      "SELECT max(current_rev, coalesce((SELECT max(rev) FROM log), 0)) FROM "
+      "meta WHERE id = 1");
+  if (!rev.ok())
+    return FailedPreconditionError(what + ": " + rev.status().message());
   return *rev;
 }
 
@@ -92,9 +103,12 @@ StatusOr<int64_t> CheckKiteDb(Db& db, const std::string& what, bool full_check) 
 Status CopyDb(Db& from, const std::string& to) {
   KITE_RETURN_IF_ERROR(RemoveIfExists(to));
   KITE_RETURN_IF_ERROR(RemoveIfExists(to + "-journal"));
-  KITE_ASSIGN_OR_RETURN(Db dest, Db::Open(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
-  sqlite3_backup* backup = sqlite3_backup_init(dest.get(), "main", from.get(), "main");
-  if (backup == nullptr) return sqlite::Error(dest.get(), sqlite3_errcode(dest.get()), "backup");
+  KITE_ASSIGN_OR_RETURN(
+      Db dest, Db::Open(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  sqlite3_backup* backup =
+      sqlite3_backup_init(dest.get(), "main", from.get(), "main");
+  if (backup == nullptr)
+    return sqlite::Error(dest.get(), sqlite3_errcode(dest.get()), "backup");
   int rc;
   // One step copies every page inside one read transaction of the source: a
   // consistent copy even while another process writes. Retry while busy.
@@ -105,9 +119,12 @@ Status CopyDb(Db& from, const std::string& to) {
   }
   int finish = sqlite3_backup_finish(backup);
   if (rc != SQLITE_DONE) return sqlite::Error(nullptr, rc, "backup to " + to);
-  if (finish != SQLITE_OK) return sqlite::Error(dest.get(), finish, "backup to " + to);
-  KITE_ASSIGN_OR_RETURN(std::string mode, dest.QueryText("PRAGMA journal_mode = DELETE"));
-  if (mode != "delete") return InternalError("cannot take " + to + " out of WAL mode: " + mode);
+  if (finish != SQLITE_OK)
+    return sqlite::Error(dest.get(), finish, "backup to " + to);
+  KITE_ASSIGN_OR_RETURN(std::string mode,
+                        dest.QueryText("PRAGMA journal_mode = DELETE"));
+  if (mode != "delete")
+    return InternalError("cannot take " + to + " out of WAL mode: " + mode);
   dest = Db();
   return SyncPath(to);
 }
@@ -115,9 +132,11 @@ Status CopyDb(Db& from, const std::string& to) {
 }  // namespace
 
 Status SnapshotSqlite(const std::string& db_path, const std::string& out_path) {
-  if (!FileExists(db_path)) return NotFoundError("datastore " + db_path + " does not exist");
+  if (!FileExists(db_path))
+    return NotFoundError("datastore " + db_path + " does not exist");
   KITE_ASSIGN_OR_RETURN(Db src, Db::Open(db_path, SQLITE_OPEN_READWRITE));
-  KITE_RETURN_IF_ERROR(CheckKiteDb(src, db_path, /*full_check=*/false).status());
+  KITE_RETURN_IF_ERROR(
+      CheckKiteDb(src, db_path, /*full_check=*/false).status());
   const std::string tmp = out_path + ".tmp";
   Status st = CopyDb(src, tmp);
   if (st.ok()) {
@@ -125,7 +144,8 @@ Status SnapshotSqlite(const std::string& db_path, const std::string& out_path) {
     st = CheckKiteDb(copy, "snapshot " + tmp, /*full_check=*/true).status();
   }
   if (st.ok() && rename(tmp.c_str(), out_path.c_str()) != 0) {
-    st = InternalError("rename " + tmp + " to " + out_path + ": " + std::strerror(errno));
+    st = InternalError("rename " + tmp + " to " + out_path + ": " +
+                       std::strerror(errno));
   }
   if (!st.ok()) {
     RemoveIfExists(tmp).IgnoreError();
@@ -134,9 +154,11 @@ Status SnapshotSqlite(const std::string& db_path, const std::string& out_path) {
   return SyncPath(DirOf(out_path));
 }
 
-Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_path) {
+Status RestoreSqlite(const std::string& snapshot_path,
+                     const std::string& db_path) {
   if (db_path.empty() || db_path[0] != '/') {
-    return InvalidArgumentError("the datastore path must be absolute, not \"" + db_path + "\"");
+    return InvalidArgumentError("the datastore path must be absolute, not \"" +
+                                db_path + "\"");
   }
   if (!FileExists(snapshot_path)) {
     return NotFoundError("snapshot " + snapshot_path + " does not exist");
@@ -149,9 +171,11 @@ Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_pat
   }
   int64_t snapshot_rev = 0;
   {
-    KITE_ASSIGN_OR_RETURN(Db snap, Db::Open(snapshot_path, SQLITE_OPEN_READONLY));
-    KITE_ASSIGN_OR_RETURN(snapshot_rev,
-                          CheckKiteDb(snap, "snapshot " + snapshot_path, /*full_check=*/true));
+    KITE_ASSIGN_OR_RETURN(Db snap,
+                          Db::Open(snapshot_path, SQLITE_OPEN_READONLY));
+    KITE_ASSIGN_OR_RETURN(
+        snapshot_rev,
+        CheckKiteDb(snap, "snapshot " + snapshot_path, /*full_check=*/true));
   }
   // The revision of the database being replaced, when it can be read.
   int64_t old_rev = 0;
@@ -172,7 +196,8 @@ Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_pat
   };
   Status st = [&]() -> Status {
     {
-      KITE_ASSIGN_OR_RETURN(Db snap, Db::Open(snapshot_path, SQLITE_OPEN_READONLY));
+      KITE_ASSIGN_OR_RETURN(Db snap,
+                            Db::Open(snapshot_path, SQLITE_OPEN_READONLY));
       KITE_RETURN_IF_ERROR(CopyDb(snap, tmp));
     }
     // Drop the snapshot's history, then continue at a revision no client
@@ -181,13 +206,15 @@ Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_pat
       Options options;
       options.history_max_age = std::chrono::seconds(0);
       options.history_max_bytes = 0;
-      KITE_ASSIGN_OR_RETURN(auto backend, SqliteBackend::OpenLocked(tmp, options));
+      KITE_ASSIGN_OR_RETURN(auto backend,
+                            SqliteBackend::OpenLocked(tmp, options));
       KITE_RETURN_IF_ERROR(backend->Compact(backend->CurrentRevision()));
     }
     const int64_t rev = std::max(snapshot_rev, old_rev);
     KITE_ASSIGN_OR_RETURN(Db db, Db::Open(tmp, SQLITE_OPEN_READWRITE));
-    KITE_RETURN_IF_ERROR(db.Exec("UPDATE meta SET current_rev = " + std::to_string(rev) +
-                                 ", compact_rev = " + std::to_string(rev) + " WHERE id = 1"));
+    KITE_RETURN_IF_ERROR(
+        db.Exec("UPDATE meta SET current_rev = " + std::to_string(rev) +
+                ", compact_rev = " + std::to_string(rev) + " WHERE id = 1"));
     KITE_RETURN_IF_ERROR(db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
     db = Db();
     if (FileExists(tmp + "-wal") && FileSize(tmp + "-wal") > 0) {
@@ -198,7 +225,8 @@ Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_pat
     KITE_RETURN_IF_ERROR(RemoveIfExists(db_path + "-wal"));
     KITE_RETURN_IF_ERROR(RemoveIfExists(db_path + "-shm"));
     if (rename(tmp.c_str(), db_path.c_str()) != 0) {
-      return InternalError("rename " + tmp + " to " + db_path + ": " + std::strerror(errno));
+      return InternalError("rename " + tmp + " to " + db_path + ": " +
+                           std::strerror(errno));
     }
     return SyncPath(DirOf(db_path));
   }();
@@ -207,11 +235,14 @@ Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_pat
 }
 
 Status CompactSqlite(const std::string& db_path, CompactStats* stats) {
-  if (!FileExists(db_path)) return NotFoundError("datastore " + db_path + " does not exist");
+  if (!FileExists(db_path))
+    return NotFoundError("datastore " + db_path + " does not exist");
   auto lock = sqlite::FileLock::Acquire(db_path);
   if (!lock.ok()) {
-    return FailedPreconditionError("refusing to compact while a server runs (it compacts by "
-                                   "itself): " + lock.status().message());
+    return FailedPreconditionError(
+        "refusing to compact while a server runs (it compacts by "
+        "itself): " +
+        lock.status().message());
   }
   CompactStats result;
   result.bytes_before = StoreSize(db_path);
@@ -219,7 +250,8 @@ Status CompactSqlite(const std::string& db_path, CompactStats* stats) {
     Options options;
     options.history_max_age = std::chrono::seconds(0);
     options.history_max_bytes = 0;
-    KITE_ASSIGN_OR_RETURN(auto backend, SqliteBackend::OpenLocked(db_path, options));
+    KITE_ASSIGN_OR_RETURN(auto backend,
+                          SqliteBackend::OpenLocked(db_path, options));
     result.revision = backend->CurrentRevision();
     KITE_RETURN_IF_ERROR(backend->Compact(result.revision));
   }

@@ -35,7 +35,8 @@ struct CompactStats {
 };
 
 Status SnapshotSqlite(const std::string& db_path, const std::string& out_path);
-Status RestoreSqlite(const std::string& snapshot_path, const std::string& db_path);
+Status RestoreSqlite(const std::string& snapshot_path,
+                     const std::string& db_path);
 Status CompactSqlite(const std::string& db_path, CompactStats* stats = nullptr);
 
 }  // namespace kite::datastore

@@ -1,5 +1,9 @@
 #include "datastore/sqlite_backend.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,10 +13,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "datastore/history.h"
@@ -62,7 +62,8 @@ const char* const kSchema[] = {
     " key BLOB PRIMARY KEY,"
     " rev INTEGER NOT NULL,"
     " expires INTEGER) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires IS NOT "
+    "NULL",
 };
 
 // Statements of the read connections.
@@ -89,13 +90,15 @@ const char* const kReadSql[kNumReadStmts] = {
     "ROLLBACK",
     // The current revision is the newest log row, or meta's when
     // compaction removed that row (a tombstone): see kWUpdMeta.
-    "SELECT max(current_rev, coalesce((SELECT max(rev) FROM log), 0)), compact_rev"
+    "SELECT max(current_rev, coalesce((SELECT max(rev) FROM log), 0)), "
+    "compact_rev"
     " FROM meta WHERE id = 1",
     // kRGetCur
     "SELECT l.rev, l.create_rev, l.prev_rev, l.ttl, l.value"
     " FROM kv CROSS JOIN log l ON l.rev = kv.rev WHERE kv.key = ?1",
     // kRGetRev
-    "SELECT rev, create_rev, prev_rev, ttl, value, deleted FROM log WHERE rev = ?1",
+    "SELECT rev, create_rev, prev_rev, ttl, value, deleted FROM log WHERE rev "
+    "= ?1",
     // kRFirstAfter: the oldest change of a key after a revision.
     "SELECT prev_rev FROM log WHERE rev > ?1 AND key = ?2 ORDER BY rev LIMIT 1",
     // kRListCur / kRListCurAll: the live keys of a range.
@@ -175,7 +178,8 @@ const char* const kWriteSql[kNumWriteStmts] = {
     "SELECT key FROM kv WHERE expires IS NOT NULL AND expires <= ?1"
     " ORDER BY expires LIMIT ?2",
     "SELECT min(expires) FROM kv WHERE expires IS NOT NULL",
-    "SELECT rev, prev_rev, deleted FROM log WHERE rev > ?1 AND rev <= ?2 ORDER BY rev",
+    "SELECT rev, prev_rev, deleted FROM log WHERE rev > ?1 AND rev <= ?2 ORDER "
+    "BY rev",
     "DELETE FROM log WHERE rev = ?1 RETURNING length(key) + length(value) + 32",
     "PRAGMA incremental_vacuum(1024)",
 };
@@ -232,13 +236,13 @@ class Notification {
     state_.store(1, std::memory_order_release);
     // The waiter may already be gone (it saw state_ = 1): waking an address
     // nobody waits on is harmless.
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAKE_PRIVATE,
+            1, nullptr, nullptr, 0);
   }
   void Wait() {
     while (state_.load(std::memory_order_acquire) == 0) {
-      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), FUTEX_WAIT_PRIVATE, 0, nullptr,
-              nullptr, 0);
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_),
+              FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
     }
   }
 
@@ -371,14 +375,17 @@ Status SqliteBackend::Impl::Init() {
     // Only possible before the first table: lets compaction give pages back.
     KITE_RETURN_IF_ERROR(wdb_.Exec("PRAGMA auto_vacuum = INCREMENTAL"));
   }
-  KITE_ASSIGN_OR_RETURN(std::string mode, wdb_.QueryText("PRAGMA journal_mode = WAL"));
+  KITE_ASSIGN_OR_RETURN(std::string mode,
+                        wdb_.QueryText("PRAGMA journal_mode = WAL"));
   if (mode != "wal") {
-    return FailedPreconditionError("cannot put " + path_ + " in WAL mode (got " + mode + ")");
+    return FailedPreconditionError("cannot put " + path_ +
+                                   " in WAL mode (got " + mode + ")");
   }
   KITE_RETURN_IF_ERROR(wdb_.Exec(
       "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
       " PRAGMA cache_size = -4096; PRAGMA journal_size_limit = " +
-      std::to_string(int64_t{kWalRestartFactor} * std::max(options_.sqlite_wal_checkpoint_pages, 1) *
+      std::to_string(int64_t{kWalRestartFactor} *
+                     std::max(options_.sqlite_wal_checkpoint_pages, 1) *
                      4096)));
   KITE_RETURN_IF_ERROR(wdb_.Exec("BEGIN IMMEDIATE"));
   Status st;
@@ -391,7 +398,8 @@ Status SqliteBackend::Impl::Init() {
                    std::to_string(kSqliteSchemaVersion) + ", 0, 0)");
   }
   if (st.ok() && app_id != kSqliteApplicationId) {
-    st = wdb_.Exec("PRAGMA application_id = " + std::to_string(kSqliteApplicationId));
+    st = wdb_.Exec("PRAGMA application_id = " +
+                   std::to_string(kSqliteApplicationId));
   }
   if (!st.ok()) {
     wdb_.Exec("ROLLBACK").IgnoreError();
@@ -399,21 +407,27 @@ Status SqliteBackend::Impl::Init() {
   }
   KITE_RETURN_IF_ERROR(wdb_.Exec("COMMIT"));
 
-  KITE_ASSIGN_OR_RETURN(int64_t schema, wdb_.QueryInt("SELECT schema FROM meta WHERE id = 1"));
+  KITE_ASSIGN_OR_RETURN(int64_t schema,
+                        wdb_.QueryInt("SELECT schema FROM meta WHERE id = 1"));
   if (schema > kSqliteSchemaVersion) {
-    return FailedPreconditionError(path_ + " has datastore schema " + std::to_string(schema) +
+    return FailedPreconditionError(path_ + " has datastore schema " +
+                                   std::to_string(schema) +
                                    ", newer than this kite understands (" +
                                    std::to_string(kSqliteSchemaVersion) + ")");
   }
-  KITE_ASSIGN_OR_RETURN(rev_, wdb_.QueryInt("SELECT current_rev FROM meta WHERE id = 1"));
-  KITE_ASSIGN_OR_RETURN(compacted_, wdb_.QueryInt("SELECT compact_rev FROM meta WHERE id = 1"));
-  KITE_ASSIGN_OR_RETURN(int64_t max_rev, wdb_.QueryInt("SELECT coalesce(max(rev), 0) FROM log"));
+  KITE_ASSIGN_OR_RETURN(
+      rev_, wdb_.QueryInt("SELECT current_rev FROM meta WHERE id = 1"));
+  KITE_ASSIGN_OR_RETURN(
+      compacted_, wdb_.QueryInt("SELECT compact_rev FROM meta WHERE id = 1"));
+  KITE_ASSIGN_OR_RETURN(int64_t max_rev,
+                        wdb_.QueryInt("SELECT coalesce(max(rev), 0) FROM log"));
   rev_ = std::max(rev_, max_rev);
   KITE_ASSIGN_OR_RETURN(
       int64_t history,
       wdb_.QueryInt("SELECT coalesce(sum(length(key) + length(value) + 32), 0)"
                     " FROM log WHERE rev NOT IN (SELECT rev FROM kv)"));
-  KITE_ASSIGN_OR_RETURN(int64_t auto_vacuum, wdb_.QueryInt("PRAGMA auto_vacuum"));
+  KITE_ASSIGN_OR_RETURN(int64_t auto_vacuum,
+                        wdb_.QueryInt("PRAGMA auto_vacuum"));
   incremental_vacuum_ = auto_vacuum == 2;
 
   for (int i = 0; i < kNumWriteStmts; ++i) {
@@ -482,8 +496,8 @@ void SqliteBackend::Impl::Stop() {
 StatusOr<std::unique_ptr<SqliteBackend>> SqliteBackend::Open(
     const std::string& path, const Options& options) {
   if (path.empty() || path[0] != '/') {
-    return InvalidArgumentError("the SQLite datastore needs an absolute path, not \"" +
-                                path + "\"");
+    return InvalidArgumentError(
+        "the SQLite datastore needs an absolute path, not \"" + path + "\"");
   }
   KITE_RETURN_IF_ERROR(sqlite::MakeParentDirs(path));
   KITE_ASSIGN_OR_RETURN(sqlite::FileLock lock, sqlite::FileLock::Acquire(path));
@@ -504,7 +518,8 @@ StatusOr<std::unique_ptr<SqliteBackend>> SqliteBackend::OpenLocked(
   return std::unique_ptr<SqliteBackend>(new SqliteBackend(std::move(impl)));
 }
 
-SqliteBackend::SqliteBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteBackend::SqliteBackend(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
 
 SqliteBackend::~SqliteBackend() { impl_->Stop(); }
 
@@ -514,7 +529,8 @@ Status SqliteBackend::Impl::Submit(WriteOp& op) {
   bool wake;
   {
     std::lock_guard<std::mutex> l(queue_mu_);
-    if (stopping_) return UnavailableError("datastore " + path_ + " is closing");
+    if (stopping_)
+      return UnavailableError("datastore " + path_ + " is closing");
     queue_.push_back(&op);
     wake = writer_idle_;
   }
@@ -523,7 +539,8 @@ Status SqliteBackend::Impl::Submit(WriteOp& op) {
   return Status::Ok();
 }
 
-StatusOr<int64_t> SqliteBackend::Create(std::string_view key, std::string_view value,
+StatusOr<int64_t> SqliteBackend::Create(std::string_view key,
+                                        std::string_view value,
                                         int64_t ttl_seconds) {
   KITE_RETURN_IF_ERROR(ValidateWrite(key, value, ttl_seconds));
   WriteOp op;
@@ -536,7 +553,8 @@ StatusOr<int64_t> SqliteBackend::Create(std::string_view key, std::string_view v
   return op.revision;
 }
 
-StatusOr<int64_t> SqliteBackend::Update(std::string_view key, std::string_view value,
+StatusOr<int64_t> SqliteBackend::Update(std::string_view key,
+                                        std::string_view value,
                                         int64_t expected_mod_revision,
                                         int64_t ttl_seconds) {
   KITE_RETURN_IF_ERROR(ValidateWrite(key, value, ttl_seconds));
@@ -621,7 +639,8 @@ bool SqliteBackend::Impl::BackgroundDue() {
   const Clock::MonoTime now = options_.clock->Monotonic();
   if (now < backoff_until_) return false;
   if (explicit_target_ > compacted_ || vacuum_pending_) return true;
-  if (next_expiry_ms_ != kNoExpiry && WallMs(*options_.clock) >= next_expiry_ms_) {
+  if (next_expiry_ms_ != kNoExpiry &&
+      WallMs(*options_.clock) >= next_expiry_ms_) {
     return true;
   }
   return tracker_.Target(now) > compacted_;
@@ -633,12 +652,16 @@ std::chrono::steady_clock::time_point SqliteBackend::Impl::NextDeadline() {
   if (now < backoff_until_) return steady_now + (backoff_until_ - now);
   auto deadline = std::chrono::steady_clock::time_point::max();
   if (next_expiry_ms_ != kNoExpiry) {
-    const int64_t wait_ms = std::max<int64_t>(0, next_expiry_ms_ - WallMs(*options_.clock));
-    deadline = std::min(deadline, steady_now + std::chrono::milliseconds(wait_ms + 1));
+    const int64_t wait_ms =
+        std::max<int64_t>(0, next_expiry_ms_ - WallMs(*options_.clock));
+    deadline =
+        std::min(deadline, steady_now + std::chrono::milliseconds(wait_ms + 1));
   }
   if (auto d = tracker_.NextDeadline()) {
-    auto wait = std::max<Clock::MonoTime::duration>(Clock::MonoTime::duration::zero(), *d - now);
-    deadline = std::min(deadline, steady_now + wait + std::chrono::milliseconds(1));
+    auto wait = std::max<Clock::MonoTime::duration>(
+        Clock::MonoTime::duration::zero(), *d - now);
+    deadline =
+        std::min(deadline, steady_now + wait + std::chrono::milliseconds(1));
   }
   return deadline;
 }
@@ -654,8 +677,8 @@ void SqliteBackend::Impl::RunBatch(std::vector<WriteOp*>& batch) {
     }
     if (op->expected > rev_) {
       op->status = InvalidArgumentError("cannot compact at revision " +
-                                        std::to_string(op->expected) + ": current is " +
-                                        std::to_string(rev_));
+                                        std::to_string(op->expected) +
+                                        ": current is " + std::to_string(rev_));
       op->done.Notify();
     } else if (op->expected <= compacted_) {
       op->done.Notify();
@@ -677,7 +700,8 @@ void SqliteBackend::Impl::RunBatch(std::vector<WriteOp*>& batch) {
     next_expiry_ms_ = std::min(old_next_expiry, next_expiry_ms_);
     events_.clear();
     backoff_until_ = options_.clock->Monotonic() + std::chrono::seconds(1);
-    log::Error("datastore", "write transaction failed")("path", path_)("error", st.ToString());
+    log::Error("datastore", "write transaction failed")("path", path_)(
+        "error", st.ToString());
     for (WriteOp* op : ops) {
       op->status = st;
       op->done.Notify();
@@ -712,15 +736,16 @@ void SqliteBackend::Impl::RunBatch(std::vector<WriteOp*>& batch) {
     // Compaction caught up: give pages back when a lot of the file is free.
     auto free_pages = wdb_.QueryInt("PRAGMA freelist_count");
     auto pages = wdb_.QueryInt("PRAGMA page_count");
-    if (free_pages.ok() && pages.ok() && *free_pages > 2048 && *free_pages * 4 > *pages) {
+    if (free_pages.ok() && pages.ok() && *free_pages > 2048 &&
+        *free_pages * 4 > *pages) {
       vacuum_pending_ = true;
     }
   }
   AfterCommit();
 }
 
-Status SqliteBackend::Impl::ApplyBatch(std::vector<WriteOp*>& ops, int64_t* added,
-                                       int64_t* removed) {
+Status SqliteBackend::Impl::ApplyBatch(std::vector<WriteOp*>& ops,
+                                       int64_t* added, int64_t* removed) {
   KITE_RETURN_IF_ERROR(StepDone(wdb_, w_[kWBegin], "begin"));
   const int64_t now_ms = WallMs(*options_.clock);
   const int64_t start_compacted = compacted_;
@@ -742,7 +767,8 @@ Status SqliteBackend::Impl::ApplyBatch(std::vector<WriteOp*>& ops, int64_t* adde
     }
   }
   const int64_t target = std::min(
-      rev_, std::max(explicit_target_, tracker_.Target(options_.clock->Monotonic())));
+      rev_,
+      std::max(explicit_target_, tracker_.Target(options_.clock->Monotonic())));
   if (target > compacted_) KITE_RETURN_IF_ERROR(CompactChunk(target, removed));
   if (vacuum_pending_) KITE_RETURN_IF_ERROR(VacuumStep());
   // meta is written only when compaction moves: it may have removed the
@@ -771,7 +797,8 @@ Status SqliteBackend::Impl::DoCreate(WriteOp& op, int64_t now_ms) {
   int rc = kv.Step();
   kv.Reset();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    op.status = AlreadyExistsError("key " + std::string(op.key) + " already exists");
+    op.status =
+        AlreadyExistsError("key " + std::string(op.key) + " already exists");
     return Status::Ok();
   }
   if (rc != SQLITE_DONE) return sqlite::Error(wdb_.get(), rc, "insert kv");
@@ -788,12 +815,14 @@ Status SqliteBackend::Impl::DoCreate(WriteOp& op, int64_t now_ms) {
   op.revision = rev;
   next_expiry_ms_ = std::min(next_expiry_ms_, expires);
   auto ev = std::make_shared<Event>();
-  ev->kv = KeyValue{std::string(op.key), std::string(op.value), rev, rev, op.ttl};
+  ev->kv =
+      KeyValue{std::string(op.key), std::string(op.value), rev, rev, op.ttl};
   events_.push_back(std::move(ev));
   return Status::Ok();
 }
 
-Status SqliteBackend::Impl::DoUpdate(WriteOp& op, int64_t now_ms, int64_t* added) {
+Status SqliteBackend::Impl::DoUpdate(WriteOp& op, int64_t now_ms,
+                                     int64_t* added) {
   auto ev = std::make_shared<Event>();
   {
     Stmt& cur = w_[kWSelCur];
@@ -804,12 +833,13 @@ Status SqliteBackend::Impl::DoUpdate(WriteOp& op, int64_t now_ms, int64_t* added
       op.status = NotFoundError("key " + std::string(op.key) + " not found");
       return Status::Ok();
     }
-    if (rc != SQLITE_ROW) return sqlite::Error(wdb_.get(), rc, "select current");
+    if (rc != SQLITE_ROW)
+      return sqlite::Error(wdb_.get(), rc, "select current");
     const int64_t cur_rev = cur.ColInt(0);
     if (cur_rev != op.expected) {
-      op.status = ConflictError("key " + std::string(op.key) + " was modified at revision " +
-                                std::to_string(cur_rev) + ", not " +
-                                std::to_string(op.expected));
+      op.status = ConflictError(
+          "key " + std::string(op.key) + " was modified at revision " +
+          std::to_string(cur_rev) + ", not " + std::to_string(op.expected));
       return Status::Ok();
     }
     ev->prev_kv = KeyValue{std::string(op.key), std::string(cur.ColBlob(3)),
@@ -840,13 +870,15 @@ Status SqliteBackend::Impl::DoUpdate(WriteOp& op, int64_t now_ms, int64_t* added
   op.revision = rev;
   next_expiry_ms_ = std::min(next_expiry_ms_, expires);
   *added += HistoryRowBytes(op.key.size(), ev->prev_kv.value.size());
-  ev->kv = KeyValue{std::string(op.key), std::string(op.value), create_rev, rev, op.ttl};
+  ev->kv = KeyValue{std::string(op.key), std::string(op.value), create_rev, rev,
+                    op.ttl};
   events_.push_back(std::move(ev));
   return Status::Ok();
 }
 
-Status SqliteBackend::Impl::DoDelete(std::string_view key, int64_t expected, Status* result,
-                                     int64_t* revision, KeyValue* prev, int64_t* added) {
+Status SqliteBackend::Impl::DoDelete(std::string_view key, int64_t expected,
+                                     Status* result, int64_t* revision,
+                                     KeyValue* prev, int64_t* added) {
   auto ev = std::make_shared<Event>();
   ev->type = EventType::kDelete;
   {
@@ -858,15 +890,17 @@ Status SqliteBackend::Impl::DoDelete(std::string_view key, int64_t expected, Sta
       *result = NotFoundError("key " + std::string(key) + " not found");
       return Status::Ok();
     }
-    if (rc != SQLITE_ROW) return sqlite::Error(wdb_.get(), rc, "select current");
+    if (rc != SQLITE_ROW)
+      return sqlite::Error(wdb_.get(), rc, "select current");
     const int64_t cur_rev = cur.ColInt(0);
     if (expected != 0 && cur_rev != expected) {
-      *result = ConflictError("key " + std::string(key) + " was modified at revision " +
-                              std::to_string(cur_rev) + ", not " + std::to_string(expected));
+      *result = ConflictError(
+          "key " + std::string(key) + " was modified at revision " +
+          std::to_string(cur_rev) + ", not " + std::to_string(expected));
       return Status::Ok();
     }
-    ev->prev_kv = KeyValue{std::string(key), std::string(cur.ColBlob(3)), cur.ColInt(1),
-                           cur_rev, cur.ColInt(2)};
+    ev->prev_kv = KeyValue{std::string(key), std::string(cur.ColBlob(3)),
+                           cur.ColInt(1), cur_rev, cur.ColInt(2)};
   }
   const int64_t rev = rev_ + 1;
   Stmt& lg = w_[kWInsLog];
@@ -900,8 +934,10 @@ Status SqliteBackend::Impl::ExpireDue(int64_t now_ms, int64_t* added) {
     s.Int(1, now_ms);
     s.Int(2, kExpireChunk);
     int rc;
-    while ((rc = s.Step()) == SQLITE_ROW) expired_keys_.emplace_back(s.ColBlob(0));
-    if (rc != SQLITE_DONE) return sqlite::Error(wdb_.get(), rc, "select expired");
+    while ((rc = s.Step()) == SQLITE_ROW)
+      expired_keys_.emplace_back(s.ColBlob(0));
+    if (rc != SQLITE_DONE)
+      return sqlite::Error(wdb_.get(), rc, "select expired");
   }
   for (const std::string& key : expired_keys_) {
     Status result;
@@ -936,7 +972,8 @@ Status SqliteBackend::Impl::CompactChunk(int64_t target, int64_t* removed) {
     while ((rc = s.Step()) == SQLITE_ROW) {
       compact_rows_.push_back({s.ColInt(0), s.ColInt(1), s.ColInt(2)});
     }
-    if (rc != SQLITE_DONE) return sqlite::Error(wdb_.get(), rc, "select compaction");
+    if (rc != SQLITE_DONE)
+      return sqlite::Error(wdb_.get(), rc, "select compaction");
   }
   // A write at r <= end superseded the version at prev_rev: drop it. A
   // tombstone <= end is not needed either. Each key keeps its newest version.
@@ -966,7 +1003,8 @@ Status SqliteBackend::Impl::VacuumStep() {
   int rc;
   while ((rc = v.Step()) == SQLITE_ROW) {
   }
-  if (rc != SQLITE_DONE) return sqlite::Error(wdb_.get(), rc, "incremental vacuum");
+  if (rc != SQLITE_DONE)
+    return sqlite::Error(wdb_.get(), rc, "incremental vacuum");
   auto free_pages = wdb_.QueryInt("PRAGMA freelist_count");
   KITE_RETURN_IF_ERROR(free_pages.status());
   vacuum_pending_ = *free_pages > 0;
@@ -980,8 +1018,8 @@ void SqliteBackend::Impl::AfterCommit() {
     // The background checkpoints could not catch up with the writes (the
     // WAL only restarts once fully copied back): finish here, where no write
     // can race it, so the WAL restarts from its beginning.
-    int rc = sqlite3_wal_checkpoint_v2(wdb_.get(), nullptr, SQLITE_CHECKPOINT_RESTART,
-                                       nullptr, nullptr);
+    int rc = sqlite3_wal_checkpoint_v2(
+        wdb_.get(), nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
     if (rc == SQLITE_OK) wal_frames_.store(0);
   } else if (frames >= threshold) {
     {
@@ -1004,8 +1042,8 @@ void SqliteBackend::Impl::CheckpointLoop() {
     ckpt_cv_.wait(lk, [this] { return ckpt_requested_ || ckpt_stop_; });
     if (ckpt_stop_) return;
     lk.unlock();
-    int rc = sqlite3_wal_checkpoint_v2(cdb_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                       nullptr, nullptr);
+    int rc = sqlite3_wal_checkpoint_v2(
+        cdb_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       log::Warn("datastore", "WAL checkpoint failed")("path", path_)(
           "error", sqlite3_errstr(rc));
@@ -1021,7 +1059,9 @@ StatusOr<std::unique_ptr<Reader>> SqliteBackend::Impl::AcquireReader() {
   {
     std::unique_lock<std::mutex> l(readers_mu_);
     const int max_readers = std::max(options_.sqlite_read_connections, 1);
-    readers_cv_.wait(l, [&] { return !idle_readers_.empty() || open_readers_ < max_readers; });
+    readers_cv_.wait(l, [&] {
+      return !idle_readers_.empty() || open_readers_ < max_readers;
+    });
     if (!idle_readers_.empty()) {
       auto r = std::move(idle_readers_.back());
       idle_readers_.pop_back();
@@ -1041,7 +1081,8 @@ StatusOr<std::unique_ptr<Reader>> SqliteBackend::Impl::AcquireReader() {
   return r;
 }
 
-void SqliteBackend::Impl::ReleaseReader(std::unique_ptr<Reader> r, bool healthy) {
+void SqliteBackend::Impl::ReleaseReader(std::unique_ptr<Reader> r,
+                                        bool healthy) {
   std::lock_guard<std::mutex> l(readers_mu_);
   if (healthy) {
     idle_readers_.push_back(std::move(r));
@@ -1081,8 +1122,10 @@ Status SqliteBackend::Impl::Read(Fn&& fn) {
     return st.ok() ? end_st : st;
   };
   Status st = run();
-  const bool healthy = st.ok() || (st.code() != Code::kInternal && st.code() != Code::kUnavailable);
-  if (!healthy) sqlite3_exec(r->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  const bool healthy = st.ok() || (st.code() != Code::kInternal &&
+                                   st.code() != Code::kUnavailable);
+  if (!healthy)
+    sqlite3_exec(r->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   ReleaseReader(std::move(r), healthy);
   return st;
 }
@@ -1091,77 +1134,84 @@ StatusOr<KeyValue> SqliteBackend::Get(std::string_view key, int64_t revision) {
   KITE_RETURN_IF_ERROR(ValidateKey(key));
   if (revision < 0) return FutureError(revision, impl_->current_rev_.load());
   KeyValue out;
-  Status st = impl_->Read([&](Reader& r, int64_t current, int64_t compact) -> Status {
-    const int64_t rev = revision == 0 ? current : revision;
-    if (rev > current) return FutureError(revision, current);
-    if (rev < compact) return CompactedRevError(rev, compact);
-    const auto not_found = [&] { return NotFoundError("key " + std::string(key) + " not found"); };
-    // The oldest change of the key after `rev` points (prev_rev) at the
-    // version it had at `rev`; 0 when it was not live then.
-    const auto first_after = [&]() -> StatusOr<int64_t> {
-      KITE_ASSIGN_OR_RETURN(Stmt * first, r.Get(kRFirstAfter));
-      StmtScope scope(*first);
-      first->Int(1, rev);
-      first->Blob(2, key);
-      int rc = first->Step();
-      if (rc == SQLITE_DONE) return int64_t{0};
-      if (rc != SQLITE_ROW) return sqlite::Error(r.db.get(), rc, "get");
-      return first->ColInt(0);
-    };
-    KITE_ASSIGN_OR_RETURN(Stmt * cur, r.Get(kRGetCur));
-    KITE_ASSIGN_OR_RETURN(Stmt * at, r.Get(kRGetRev));
-    int64_t prev_rev = 0;
-    {
-      StmtScope scope(*cur);
-      cur->Blob(1, key);
-      int rc = cur->Step();
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(r.db.get(), rc, "get");
-      if (rc == SQLITE_ROW) {
-        const int64_t mod = cur->ColInt(0);
-        if (mod <= rev) {
-          out = KeyValue{std::string(key), std::string(cur->ColBlob(4)), cur->ColInt(1), mod,
-                         cur->ColInt(3)};
-          return Status::Ok();
+  Status st =
+      impl_->Read([&](Reader& r, int64_t current, int64_t compact) -> Status {
+        const int64_t rev = revision == 0 ? current : revision;
+        if (rev > current) return FutureError(revision, current);
+        if (rev < compact) return CompactedRevError(rev, compact);
+        const auto not_found = [&] {
+          return NotFoundError("key " + std::string(key) + " not found");
+        };
+        // The oldest change of the key after `rev` points (prev_rev) at the
+        // version it had at `rev`; 0 when it was not live then.
+        const auto first_after = [&]() -> StatusOr<int64_t> {
+          KITE_ASSIGN_OR_RETURN(Stmt * first, r.Get(kRFirstAfter));
+          StmtScope scope(*first);
+          first->Int(1, rev);
+          first->Blob(2, key);
+          int rc = first->Step();
+          if (rc == SQLITE_DONE) return int64_t{0};
+          if (rc != SQLITE_ROW) return sqlite::Error(r.db.get(), rc, "get");
+          return first->ColInt(0);
+        };
+        KITE_ASSIGN_OR_RETURN(Stmt * cur, r.Get(kRGetCur));
+        KITE_ASSIGN_OR_RETURN(Stmt * at, r.Get(kRGetRev));
+        int64_t prev_rev = 0;
+        {
+          StmtScope scope(*cur);
+          cur->Blob(1, key);
+          int rc = cur->Step();
+          if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sqlite::Error(r.db.get(), rc, "get");
+          if (rc == SQLITE_ROW) {
+            const int64_t mod = cur->ColInt(0);
+            if (mod <= rev) {
+              out = KeyValue{std::string(key), std::string(cur->ColBlob(4)),
+                             cur->ColInt(1), mod, cur->ColInt(3)};
+              return Status::Ok();
+            }
+            prev_rev = cur->ColInt(2);
+          }
         }
-        prev_rev = cur->ColInt(2);
-      }
-    }
-    // A live key: walk back through its versions (cheap, by primary key)
-    // until one is at or before `rev`. The chain ends at the key's create.
-    while (prev_rev > 0) {
-      StmtScope scope(*at);
-      at->Int(1, prev_rev);
-      int rc = at->Step();
-      if (rc == SQLITE_DONE) break;
-      if (rc != SQLITE_ROW) return sqlite::Error(r.db.get(), rc, "get");
-      if (at->ColInt(0) <= rev) {
-        out = KeyValue{std::string(key), std::string(at->ColBlob(4)), at->ColInt(1),
-                       at->ColInt(0), at->ColInt(3)};
-        return Status::Ok();
-      }
-      prev_rev = at->ColInt(2);
-    }
-    // Not live now, or created again after `rev`: search the later history.
-    KITE_ASSIGN_OR_RETURN(prev_rev, first_after());
-    if (prev_rev > 0) {
-      StmtScope scope(*at);
-      at->Int(1, prev_rev);
-      int rc = at->Step();
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(r.db.get(), rc, "get");
-      if (rc == SQLITE_ROW && at->ColInt(5) == 0) {
-        out = KeyValue{std::string(key), std::string(at->ColBlob(4)), at->ColInt(1),
-                       at->ColInt(0), at->ColInt(3)};
-        return Status::Ok();
-      }
-    }
-    return not_found();
-  });
+        // A live key: walk back through its versions (cheap, by primary key)
+        // until one is at or before `rev`. The chain ends at the key's create.
+        while (prev_rev > 0) {
+          StmtScope scope(*at);
+          at->Int(1, prev_rev);
+          int rc = at->Step();
+          if (rc == SQLITE_DONE) break;
+          if (rc != SQLITE_ROW) return sqlite::Error(r.db.get(), rc, "get");
+          if (at->ColInt(0) <= rev) {
+            out = KeyValue{std::string(key), std::string(at->ColBlob(4)),
+                           at->ColInt(1), at->ColInt(0), at->ColInt(3)};
+            return Status::Ok();
+          }
+          prev_rev = at->ColInt(2);
+        }
+        // Not live now, or created again after `rev`: search the later history.
+        KITE_ASSIGN_OR_RETURN(prev_rev, first_after());
+        if (prev_rev > 0) {
+          StmtScope scope(*at);
+          at->Int(1, prev_rev);
+          int rc = at->Step();
+          if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sqlite::Error(r.db.get(), rc, "get");
+          if (rc == SQLITE_ROW && at->ColInt(5) == 0) {
+            out = KeyValue{std::string(key), std::string(at->ColBlob(4)),
+                           at->ColInt(1), at->ColInt(0), at->ColInt(3)};
+            return Status::Ok();
+          }
+        }
+        return not_found();
+      });
   if (!st.ok()) return st;
   return out;
 }
 
-StatusOr<ListResult> SqliteBackend::List(std::string_view prefix, const ListOptions& options) {
-  if (options.revision < 0) return FutureError(options.revision, impl_->current_rev_.load());
+StatusOr<ListResult> SqliteBackend::List(std::string_view prefix,
+                                         const ListOptions& options) {
+  if (options.revision < 0)
+    return FutureError(options.revision, impl_->current_rev_.load());
   std::string lo(prefix);
   if (!options.start_after.empty() && options.start_after >= prefix) {
     lo = options.start_after;
@@ -1169,38 +1219,43 @@ StatusOr<ListResult> SqliteBackend::List(std::string_view prefix, const ListOpti
   }
   const std::string hi = PrefixEnd(prefix);
   ListResult result;
-  Status st = impl_->Read([&](Reader& r, int64_t current, int64_t compact) -> Status {
-    const int64_t rev = options.revision == 0 ? current : options.revision;
-    if (rev > current) return FutureError(options.revision, current);
-    if (rev < compact) return CompactedRevError(rev, compact);
-    result.revision = rev;
-    const bool past = rev < current;
-    ReadStmt id = past ? (hi.empty() ? kRListPastAll : kRListPast)
-                       : (hi.empty() ? kRListCurAll : kRListCur);
-    KITE_ASSIGN_OR_RETURN(Stmt * s, r.Get(id));
-    StmtScope scope(*s);
-    s->Blob(1, lo);
-    if (!hi.empty()) s->Blob(2, hi);
-    s->Int(3, options.limit > 0 ? options.limit + 1 : -1);
-    if (past) s->Int(4, rev);
-    int rc;
-    while ((rc = s->Step()) == SQLITE_ROW) {
-      if (options.limit > 0 && result.kvs.size() == static_cast<size_t>(options.limit)) {
-        result.more = true;
-        break;
-      }
-      result.kvs.push_back(KeyValue{std::string(s->ColBlob(0)), std::string(s->ColBlob(4)),
-                                    s->ColInt(2), s->ColInt(1), s->ColInt(3)});
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite::Error(r.db.get(), rc, "list");
-    return Status::Ok();
-  });
+  Status st =
+      impl_->Read([&](Reader& r, int64_t current, int64_t compact) -> Status {
+        const int64_t rev = options.revision == 0 ? current : options.revision;
+        if (rev > current) return FutureError(options.revision, current);
+        if (rev < compact) return CompactedRevError(rev, compact);
+        result.revision = rev;
+        const bool past = rev < current;
+        ReadStmt id = past ? (hi.empty() ? kRListPastAll : kRListPast)
+                           : (hi.empty() ? kRListCurAll : kRListCur);
+        KITE_ASSIGN_OR_RETURN(Stmt * s, r.Get(id));
+        StmtScope scope(*s);
+        s->Blob(1, lo);
+        if (!hi.empty()) s->Blob(2, hi);
+        s->Int(3, options.limit > 0 ? options.limit + 1 : -1);
+        if (past) s->Int(4, rev);
+        int rc;
+        while ((rc = s->Step()) == SQLITE_ROW) {
+          if (options.limit > 0 &&
+              result.kvs.size() == static_cast<size_t>(options.limit)) {
+            result.more = true;
+            break;
+          }
+          result.kvs.push_back(
+              KeyValue{std::string(s->ColBlob(0)), std::string(s->ColBlob(4)),
+                       s->ColInt(2), s->ColInt(1), s->ColInt(3)});
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+          return sqlite::Error(r.db.get(), rc, "list");
+        return Status::Ok();
+      });
   if (!st.ok()) return st;
   return result;
 }
 
-Status SqliteBackend::Impl::ReplayEvents(std::string_view prefix, int64_t after, int64_t upto,
-                                         size_t limit, std::vector<Event>* out) {
+Status SqliteBackend::Impl::ReplayEvents(std::string_view prefix, int64_t after,
+                                         int64_t upto, size_t limit,
+                                         std::vector<Event>* out) {
   const std::string hi = PrefixEnd(prefix);
   return Read([&](Reader& r, int64_t, int64_t compact) -> Status {
     if (after < compact) return CompactedRevError(after, compact);
@@ -1218,16 +1273,16 @@ Status SqliteBackend::Impl::ReplayEvents(std::string_view prefix, int64_t after,
       const int64_t rev = s->ColInt(0);
       const int64_t prev_rev = s->ColInt(3);
       if (prev_rev > 0) {
-        ev.prev_kv = KeyValue{key, std::string(s->ColBlob(9)), s->ColInt(7), prev_rev,
-                              s->ColInt(8)};
+        ev.prev_kv = KeyValue{key, std::string(s->ColBlob(9)), s->ColInt(7),
+                              prev_rev, s->ColInt(8)};
       }
       if (s->ColInt(4) != 0) {
         ev.type = EventType::kDelete;
         ev.kv.key = std::move(key);
         ev.kv.mod_revision = rev;
       } else {
-        ev.kv = KeyValue{std::move(key), std::string(s->ColBlob(6)), s->ColInt(2), rev,
-                         s->ColInt(5)};
+        ev.kv = KeyValue{std::move(key), std::string(s->ColBlob(6)),
+                         s->ColInt(2), rev, s->ColInt(5)};
       }
       out->push_back(std::move(ev));
     }
@@ -1236,9 +1291,10 @@ Status SqliteBackend::Impl::ReplayEvents(std::string_view prefix, int64_t after,
   });
 }
 
-StatusOr<std::shared_ptr<Watcher>> SqliteBackend::Watch(std::string_view prefix,
-                                                        int64_t after_revision) {
-  if (after_revision < 0) return FutureError(after_revision, impl_->current_rev_.load());
+StatusOr<std::shared_ptr<Watcher>> SqliteBackend::Watch(
+    std::string_view prefix, int64_t after_revision) {
+  if (after_revision < 0)
+    return FutureError(after_revision, impl_->current_rev_.load());
   if (after_revision == 0) {
     // "From now": after every acknowledged write, which the writer may not
     // have dispatched yet (it acknowledges first); the hub skips those.
@@ -1246,12 +1302,14 @@ StatusOr<std::shared_ptr<Watcher>> SqliteBackend::Watch(std::string_view prefix,
   }
   {
     const int64_t compact = impl_->compact_rev_.load();
-    if (after_revision < compact) return CompactedRevError(after_revision, compact);
+    if (after_revision < compact)
+      return CompactedRevError(after_revision, compact);
     if (after_revision > impl_->hub_->dispatched()) {
       // A reader may see a commit before the writer has dispatched it; the
       // database decides whether `after_revision` exists.
       Status st = impl_->Read([&](Reader&, int64_t current, int64_t) -> Status {
-        if (after_revision > current) return FutureError(after_revision, current);
+        if (after_revision > current)
+          return FutureError(after_revision, current);
         return Status::Ok();
       });
       if (!st.ok()) return st;

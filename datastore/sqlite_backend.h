@@ -37,8 +37,8 @@ class SqliteBackend : public Backend {
   // directories are created with mode 0700). FailedPrecondition when another
   // process (or another backend in this one) has it open, or when the file is
   // not a kite datastore.
-  static StatusOr<std::unique_ptr<SqliteBackend>> Open(const std::string& path,
-                                                       const Options& options = {});
+  static StatusOr<std::unique_ptr<SqliteBackend>> Open(
+      const std::string& path, const Options& options = {});
   // Same, for a caller that already holds the database's lock (a
   // sqlite::FileLock, kept by the caller until the backend is gone): the
   // `kite datastore` admin commands.

@@ -1,5 +1,7 @@
 // Tests of what only the SQLite backend has: the file, its lock, durability,
 // endpoint parsing, and the admin commands (snapshot, restore, compact).
+#include "datastore/sqlite_backend.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -14,7 +16,6 @@
 
 #include "datastore/open.h"
 #include "datastore/sqlite_admin.h"
-#include "datastore/sqlite_backend.h"
 
 namespace kite::datastore {
 namespace {
@@ -28,7 +29,8 @@ class SqliteTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<SqliteBackend> MustOpen(const std::string& path, const Options& o = {}) {
+  std::unique_ptr<SqliteBackend> MustOpen(const std::string& path,
+                                          const Options& o = {}) {
     auto b = SqliteBackend::Open(path, o);
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? std::move(*b) : nullptr;
@@ -50,9 +52,11 @@ void Parallel(int threads, Fn fn) {
 std::string IntegrityCheck(const std::string& path) {
   sqlite3* db = nullptr;
   std::string result = "open failed";
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+      SQLITE_OK) {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, nullptr) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, nullptr) ==
+            SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW) {
       result = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
     }
@@ -85,7 +89,8 @@ TEST_F(SqliteTest, SecondOpenIsRefusedWhileTheFirstLives) {
   auto first = MustOpen(path_);
   auto second = SqliteBackend::Open(path_);
   EXPECT_EQ(second.status().code(), Code::kFailedPrecondition);
-  EXPECT_EQ(second.status().message(), "datastore " + path_ + " is in use by another process");
+  EXPECT_EQ(second.status().message(),
+            "datastore " + path_ + " is in use by another process");
   first.reset();
   EXPECT_TRUE(SqliteBackend::Open(path_).ok());
 }
@@ -104,17 +109,21 @@ TEST_F(SqliteTest, RefusesAFileThatIsNotAKiteDatastore) {
   std::filesystem::create_directories(dir_ + "/db");
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE other(x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "CREATE TABLE other(x)", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   auto b = SqliteBackend::Open(path_);
   EXPECT_EQ(b.status().code(), Code::kFailedPrecondition);
-  EXPECT_NE(b.status().message().find("not a kite datastore"), std::string::npos);
+  EXPECT_NE(b.status().message().find("not a kite datastore"),
+            std::string::npos);
 }
 
 TEST_F(SqliteTest, DataSurvivesReopenAndTheFileIsIntact) {
   {
     auto b = MustOpen(path_);
-    for (int i = 0; i < 50; ++i) ASSERT_TRUE(b->Create(std::string("/k/") + std::to_string(i), "v").ok());
+    for (int i = 0; i < 50; ++i)
+      ASSERT_TRUE(b->Create(std::string("/k/") + std::to_string(i), "v").ok());
     ASSERT_TRUE(b->Delete("/k/7").ok());
   }
   EXPECT_EQ(IntegrityCheck(path_), "ok");
@@ -139,7 +148,8 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
     for (int t = 0; t < 8; ++t) {
       writers.emplace_back([&, t] {
         for (int i = 0;; ++i) {
-          std::string key = std::string("/c/") + std::to_string(t) + std::string("/") + std::to_string(i);
+          std::string key = std::string("/c/") + std::to_string(t) +
+                            std::string("/") + std::to_string(i);
           auto r = (*b)->Create(key, std::string(200, 'x'));
           if (!r.ok()) _exit(3);
           int64_t rec[2] = {t * 1000000 + i, *r};
@@ -152,10 +162,13 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
   }
   close(fds[1]);
   std::map<std::string, int64_t> acked;
-  const auto kill_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
+  const auto kill_at =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
   int64_t rec[2];
-  while (std::chrono::steady_clock::now() < kill_at && read(fds[0], rec, sizeof rec) == sizeof rec) {
-    acked[std::string("/c/") + std::to_string(rec[0] / 1000000) + std::string("/") + std::to_string(rec[0] % 1000000)] = rec[1];
+  while (std::chrono::steady_clock::now() < kill_at &&
+         read(fds[0], rec, sizeof rec) == sizeof rec) {
+    acked[std::string("/c/") + std::to_string(rec[0] / 1000000) +
+          std::string("/") + std::to_string(rec[0] % 1000000)] = rec[1];
   }
   kill(pid, SIGKILL);
   int status = 0;
@@ -176,20 +189,23 @@ TEST_F(SqliteTest, AcknowledgedWritesSurviveKill9) {
 TEST_F(SqliteTest, SnapshotWhileWritingThenRestore) {
   auto b = MustOpen(path_);
   std::mutex mu;
-  std::map<int64_t, std::pair<std::string, std::string>> written;  // rev -> key, value
+  std::map<int64_t, std::pair<std::string, std::string>>
+      written;  // rev -> key, value
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (int i = 0; !stop; ++i) {
       std::string key = std::string("/s/") + std::to_string(i % 40);
       std::string value = std::string("v") + std::to_string(i);
       auto cur = b->Get(key);
-      auto r = cur.ok() ? b->Update(key, value, cur->mod_revision) : b->Create(key, value);
+      auto r = cur.ok() ? b->Update(key, value, cur->mod_revision)
+                        : b->Create(key, value);
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       std::lock_guard<std::mutex> l(mu);
       written[*r] = {key, value};
     }
   });
-  while (b->CurrentRevision() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (b->CurrentRevision() < 100)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const std::string snap = dir_ + "/snap.db";
   ASSERT_TRUE(SnapshotSqlite(path_, snap).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -247,15 +263,23 @@ TEST_F(SqliteTest, RestoreIntoAnEmptyPlaceKeepsTheSnapshotRevision) {
 }
 
 TEST_F(SqliteTest, RestoreRejectsWhatIsNotAnIntactKiteDatastore) {
-  { auto b = MustOpen(path_); ASSERT_TRUE(b->Create("/keep", "me").ok()); }
+  {
+    auto b = MustOpen(path_);
+    ASSERT_TRUE(b->Create("/keep", "me").ok());
+  }
   const std::string garbage = dir_ + "/garbage.db";
-  { FILE* f = fopen(garbage.c_str(), "w"); fputs("not a database at all", f); fclose(f); }
+  {
+    FILE* f = fopen(garbage.c_str(), "w");
+    fputs("not a database at all", f);
+    fclose(f);
+  }
   Status st = RestoreSqlite(garbage, path_);
   EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
   const std::string foreign = dir_ + "/foreign.db";
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta(x)", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta(x)", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
   st = RestoreSqlite(foreign, path_);
   EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
@@ -321,14 +345,18 @@ TEST_F(SqliteTest, ReplayOvertakenByCompactionAnswersCompacted) {
   auto b = MustOpen(path_);
   Parallel(32, [&](int t) {
     for (int i = 0; i < 40; ++i) {
-      ASSERT_TRUE(b->Create(std::string("/a/") + std::to_string(t) + "/" + std::to_string(i), "v").ok());
+      ASSERT_TRUE(b->Create(std::string("/a/") + std::to_string(t) + "/" +
+                                std::to_string(i),
+                            "v")
+                      .ok());
     }
   });
   const int64_t rev = b->CurrentRevision();
   ASSERT_EQ(rev, 1280);
   auto w = b->Watch("/a/", 1);
   ASSERT_TRUE(w.ok());
-  auto first = (*w)->Next(std::chrono::milliseconds(1000));  // one page of the replay
+  auto first =
+      (*w)->Next(std::chrono::milliseconds(1000));  // one page of the replay
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->events.size(), 1000u);
   ASSERT_TRUE(b->Compact(rev).ok());
@@ -342,8 +370,11 @@ TEST_F(SqliteTest, ReplayOvertakenByCompactionAnswersCompacted) {
 // KITE_DATASTORE_LONG=1 (bench/ runs it in full).
 TEST_F(SqliteTest, LongMillionUpdatesStayWithinTheDiskBound) {
   const char* env = getenv("KITE_DATASTORE_LONG");
-  if (env == nullptr || std::string(env) != "1") GTEST_SKIP() << "set KITE_DATASTORE_LONG=1";
-  const int64_t updates = getenv("KITE_DATASTORE_UPDATES") ? atoll(getenv("KITE_DATASTORE_UPDATES")) : 1000000;
+  if (env == nullptr || std::string(env) != "1")
+    GTEST_SKIP() << "set KITE_DATASTORE_LONG=1";
+  const int64_t updates = getenv("KITE_DATASTORE_UPDATES")
+                              ? atoll(getenv("KITE_DATASTORE_UPDATES"))
+                              : 1000000;
   auto b = MustOpen(path_);
   const std::string value(1024, 'v');
   constexpr int kKeys = 1000, kWriters = 64;
@@ -379,18 +410,24 @@ TEST_F(SqliteTest, LongMillionUpdatesStayWithinTheDiskBound) {
       it->second = *r;
     }
   });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   stop = true;
   sampler.join();
   const int64_t live = kKeys * static_cast<int64_t>(value.size() + 20);
   const int64_t bound = 4 * live + (int64_t{64} << 20);
   const int64_t final_size = store_size();
   std::error_code ec;
-  printf("wal=%lld\n", static_cast<long long>(std::filesystem::file_size(path_ + "-wal", ec)));
-  printf("updates=%lld seconds=%.1f writes/s=%.0f db+wal final=%lld peak=%lld bound=%lld history=%lld compact_rev=%lld\n",
-         static_cast<long long>(updates), secs, updates / secs, static_cast<long long>(final_size),
-         static_cast<long long>(peak.load()), static_cast<long long>(bound),
-         static_cast<long long>(b->HistoryBytes()), static_cast<long long>(b->CompactRevision()));
+  printf("wal=%lld\n", static_cast<long long>(
+                           std::filesystem::file_size(path_ + "-wal", ec)));
+  printf(
+      "updates=%lld seconds=%.1f writes/s=%.0f db+wal final=%lld peak=%lld "
+      "bound=%lld history=%lld compact_rev=%lld\n",
+      static_cast<long long>(updates), secs, updates / secs,
+      static_cast<long long>(final_size), static_cast<long long>(peak.load()),
+      static_cast<long long>(bound), static_cast<long long>(b->HistoryBytes()),
+      static_cast<long long>(b->CompactRevision()));
   EXPECT_LT(final_size, bound);
   EXPECT_LT(peak.load(), bound);
 }

@@ -13,7 +13,8 @@ namespace kite::datastore::sqlite {
 Status Error(sqlite3* db, int rc, std::string_view what) {
   std::string msg(what);
   msg += ": ";
-  msg += (db != nullptr && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  msg += (db != nullptr && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db)
+                                                      : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_FULL:
       return ResourceExhaustedError(msg);
@@ -27,7 +28,8 @@ Status Error(sqlite3* db, int rc, std::string_view what) {
 
 StatusOr<Db> Db::Open(const std::string& path, int flags, int busy_ms) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);
   if (rc != SQLITE_OK) return Error(raw, rc, "open " + path);
   sqlite3_extended_result_codes(raw, 1);
@@ -91,14 +93,17 @@ StatusOr<FileLock> FileLock::Acquire(const std::string& db_path) {
   const std::string path = db_path + ".lock";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return FailedPreconditionError("cannot open " + path + ": " + std::strerror(errno));
+    return FailedPreconditionError("cannot open " + path + ": " +
+                                   std::strerror(errno));
   }
   FileLock lock(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return FailedPreconditionError("datastore " + db_path + " is in use by another process");
+      return FailedPreconditionError("datastore " + db_path +
+                                     " is in use by another process");
     }
-    return FailedPreconditionError("cannot lock " + path + ": " + std::strerror(errno));
+    return FailedPreconditionError("cannot lock " + path + ": " +
+                                   std::strerror(errno));
   }
   return lock;
 }
@@ -108,7 +113,8 @@ Status MakeParentDirs(const std::string& path) {
   while ((pos = path.find('/', pos + 1)) != std::string::npos) {
     std::string dir = path.substr(0, pos);
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return FailedPreconditionError("cannot create directory " + dir + ": " + std::strerror(errno));
+      return FailedPreconditionError("cannot create directory " + dir + ": " +
+                                     std::strerror(errno));
     }
   }
   return Status::Ok();

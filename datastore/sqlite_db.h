@@ -45,7 +45,8 @@ class Stmt {
     if (v.empty()) {
       sqlite3_bind_zeroblob(s_, i, 0);
     } else {
-      sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()),
+                        SQLITE_STATIC);
     }
   }
   void Null(int i) { sqlite3_bind_null(s_, i); }
@@ -56,11 +57,15 @@ class Stmt {
   }
 
   int64_t ColInt(int c) const { return sqlite3_column_int64(s_, c); }
-  bool ColNull(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  bool ColNull(int c) const {
+    return sqlite3_column_type(s_, c) == SQLITE_NULL;
+  }
   std::string_view ColBlob(int c) const {
     const void* p = sqlite3_column_blob(s_, c);
     int n = sqlite3_column_bytes(s_, c);
-    return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), static_cast<size_t>(n));
+    return p == nullptr ? std::string_view()
+                        : std::string_view(static_cast<const char*>(p),
+                                           static_cast<size_t>(n));
   }
 
  private:
@@ -95,7 +100,8 @@ class Db {
 
   // Opens `path` with SQLITE_OPEN_* `flags` (NOMUTEX is added) and a busy
   // timeout of `busy_ms`.
-  static StatusOr<Db> Open(const std::string& path, int flags, int busy_ms = 5000);
+  static StatusOr<Db> Open(const std::string& path, int flags,
+                           int busy_ms = 5000);
 
   sqlite3* get() const { return db_; }
   Status Exec(const std::string& sql);

@@ -50,8 +50,8 @@ class HubWatcher : public Watcher {
   size_t queued_bytes_ = 0;
   int64_t replay_cursor_ = 0;  // history (cursor, upto] still to replay
   int64_t replay_upto_ = 0;
-  bool replaying_ = false;     // a Next() is reading history right now
-  int64_t delivered_ = 0;      // complete up to this revision
+  bool replaying_ = false;  // a Next() is reading history right now
+  int64_t delivered_ = 0;   // complete up to this revision
   Status error_;
 };
 
@@ -83,8 +83,9 @@ StatusOr<WatchBatch> HubWatcher::Next(std::chrono::milliseconds timeout) {
         hub_->Unregister(this);
         return st;
       }
-      replay_cursor_ =
-          events.size() < kMaxBatchEvents ? upto : events.back().kv.mod_revision;
+      replay_cursor_ = events.size() < kMaxBatchEvents
+                           ? upto
+                           : events.back().kv.mod_revision;
       delivered_ = std::max(delivered_, replay_cursor_);
       if (!events.empty()) return WatchBatch{std::move(events), delivered_};
       continue;
@@ -186,7 +187,8 @@ void WatchHub::Dispatch(const std::vector<std::shared_ptr<const Event>>& events,
 
 std::shared_ptr<Watcher> WatchHub::Register(std::string_view prefix,
                                             int64_t after) {
-  auto w = std::make_shared<HubWatcher>(shared_from_this(), std::string(prefix));
+  auto w =
+      std::make_shared<HubWatcher>(shared_from_this(), std::string(prefix));
   std::lock_guard<std::mutex> l(mu_);
   if (closed_) {
     w->error_ = CancelledError("datastore closed");

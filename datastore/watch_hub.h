@@ -44,9 +44,9 @@ namespace kite::datastore {
 // Appends to *out the events of keys under `prefix` with after < revision <=
 // upto, in revision order, at most `limit` of them. Compacted when `after` is
 // older than the compaction point.
-using ReplayFn = std::function<Status(std::string_view prefix, int64_t after,
-                                      int64_t upto, size_t limit,
-                                      std::vector<Event>* out)>;
+using ReplayFn =
+    std::function<Status(std::string_view prefix, int64_t after, int64_t upto,
+                         size_t limit, std::vector<Event>* out)>;
 
 // The bytes an event holds in a watcher's queue (for the queue bound).
 size_t EventBytes(const Event& event);
@@ -77,7 +77,9 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   std::shared_ptr<Watcher> Register(std::string_view prefix, int64_t after);
 
   // The revision of the last dispatched batch.
-  int64_t dispatched() const { return dispatched_.load(std::memory_order_acquire); }
+  int64_t dispatched() const {
+    return dispatched_.load(std::memory_order_acquire);
+  }
 
   // Cancels every watcher, waits for replays in flight, and makes further
   // replays fail: after Close() returns, the ReplayFn is never called again.
@@ -90,7 +92,9 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   friend class HubWatcher;
   struct StringHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>()(s);
+    }
   };
   struct Group {
     std::vector<HubWatcher*> watchers;

@@ -1,5 +1,7 @@
 // Unit tests of the pieces under both backends: WatchHub (fan-out, replay to
 // live switch, progress, limits) and HistoryTracker (compaction targets).
+#include "datastore/watch_hub.h"
+
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -7,7 +9,6 @@
 #include "common/clock.h"
 #include "datastore/history.h"
 #include "datastore/keys.h"
-#include "datastore/watch_hub.h"
 
 namespace kite::datastore {
 namespace {
@@ -28,8 +29,8 @@ struct FakeHistory {
   int64_t compact = 0;
 
   ReplayFn Fn() {
-    return [this](std::string_view prefix, int64_t after, int64_t upto, size_t limit,
-                  std::vector<Event>* out) -> Status {
+    return [this](std::string_view prefix, int64_t after, int64_t upto,
+                  size_t limit, std::vector<Event>* out) -> Status {
       std::lock_guard<std::mutex> l(mu);
       calls.emplace_back(after, upto);
       if (after < compact) return CompactedError("compacted");
@@ -46,7 +47,8 @@ struct FakeHistory {
 };
 
 // Commits events 1..n to the history and dispatches them.
-void Commit(FakeHistory& h, WatchHub& hub, const std::vector<std::string>& keys, int64_t first) {
+void Commit(FakeHistory& h, WatchHub& hub, const std::vector<std::string>& keys,
+            int64_t first) {
   std::vector<std::shared_ptr<const Event>> batch;
   int64_t rev = first;
   for (const auto& k : keys) {
@@ -83,7 +85,8 @@ TEST(WatchHubTest, DeliversToEveryMatchingPrefixLength) {
   auto other = hub->Register("/zzz/", 0);
   EXPECT_EQ(hub->watcher_count(), 5u);
   Commit(h, *hub, {"/a/x", "/a/b/y", "/ab", "/b"}, 1);
-  EXPECT_EQ(Revs(*all->Next(milliseconds(100))), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(Revs(*all->Next(milliseconds(100))),
+            (std::vector<int64_t>{1, 2, 3, 4}));
   EXPECT_EQ(Revs(*a->Next(milliseconds(100))), (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(Revs(*a2->Next(milliseconds(100))), (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(Revs(*ab->Next(milliseconds(100))), (std::vector<int64_t>{2}));
@@ -101,7 +104,8 @@ TEST(WatchHubTest, ReplaysThePastThenSwitchesToLiveWithoutGapOrDuplicate) {
   for (int i = 0; i < 2500; ++i) keys.push_back("/p/" + std::to_string(i % 10));
   Commit(h, *hub, keys, 1);  // revisions 1..2500
   auto w = hub->Register("/p/", 100);
-  Commit(h, *hub, {"/p/live1", "/q/other", "/p/live2"}, 2501);  // queued during replay
+  Commit(h, *hub, {"/p/live1", "/q/other", "/p/live2"},
+         2501);  // queued during replay
   std::vector<int64_t> got;
   int64_t progress = 0;
   while (progress < 2503) {
@@ -148,18 +152,21 @@ TEST(WatchHubTest, AWatcherAheadOfTheDispatcherSkipsWhatItAlreadyHas) {
 
 TEST(WatchHubTest, DropsAConsumerThatFallsBehind) {
   FakeHistory h;
-  auto hub = WatchHub::Create({.max_queued_events = 10, .max_queued_bytes = 1 << 20}, h.Fn(), 0);
+  auto hub = WatchHub::Create(
+      {.max_queued_events = 10, .max_queued_bytes = 1 << 20}, h.Fn(), 0);
   auto slow = hub->Register("/", 0);
   for (int i = 1; i <= 10; ++i) Commit(h, *hub, {"/k"}, i);
   auto ten = slow->Next(milliseconds(0));  // at the limit, not over it
   ASSERT_TRUE(ten.ok());
   EXPECT_EQ(ten->events.size(), 10u);
   for (int i = 11; i <= 21; ++i) Commit(h, *hub, {"/k"}, i);
-  EXPECT_EQ(slow->Next(milliseconds(0)).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(slow->Next(milliseconds(0)).status().code(),
+            Code::kResourceExhausted);
   EXPECT_EQ(hub->watcher_count(), 0u);
 
   FakeHistory h2;
-  auto small = WatchHub::Create({.max_queued_events = 1000, .max_queued_bytes = 500}, h2.Fn(), 0);
+  auto small = WatchHub::Create(
+      {.max_queued_events = 1000, .max_queued_bytes = 500}, h2.Fn(), 0);
   auto w = small->Register("/", 0);
   Event big = Put("/big", 1);
   big.kv.value.assign(600, 'x');
@@ -219,7 +226,8 @@ TEST(HistoryTrackerTest, SizeBoundKeepsThreeQuartersOfIt) {
   options.history_max_bytes = 16000;
   HistoryTracker t(options);
   t.Reset(0, 0, 0, clock.Monotonic());
-  for (int64_t rev = 1; rev <= 16; ++rev) t.OnWrite(rev, 1000, clock.Monotonic());
+  for (int64_t rev = 1; rev <= 16; ++rev)
+    t.OnWrite(rev, 1000, clock.Monotonic());
   EXPECT_EQ(t.Target(clock.Monotonic()), 0) << "at the bound, not over it";
   t.OnWrite(17, 1000, clock.Monotonic());
   // 17,000 bytes over 17 writes: keep the newest 12,000 (3/4 of the bound).
