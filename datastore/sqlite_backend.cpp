@@ -326,7 +326,9 @@ struct SqliteBackend::Impl {
   std::vector<WriteOp*> compact_waiters_;
   bool vacuum_pending_ = false;
   bool incremental_vacuum_ = false;
-  Clock::MonoTime backoff_until_{};
+  // After a failed transaction, background work waits until then (real
+  // time: a FakeClock must not stall it forever).
+  std::chrono::steady_clock::time_point backoff_until_{};
   std::vector<std::shared_ptr<const Event>> events_;
   std::vector<std::array<int64_t, 3>> compact_rows_;
   std::vector<std::string> expired_keys_;
@@ -636,8 +638,8 @@ void SqliteBackend::Impl::WriterLoop() {
 }
 
 bool SqliteBackend::Impl::BackgroundDue() {
+  if (std::chrono::steady_clock::now() < backoff_until_) return false;
   const Clock::MonoTime now = options_.clock->Monotonic();
-  if (now < backoff_until_) return false;
   if (explicit_target_ > compacted_ || vacuum_pending_) return true;
   if (next_expiry_ms_ != kNoExpiry &&
       WallMs(*options_.clock) >= next_expiry_ms_) {
@@ -648,8 +650,8 @@ bool SqliteBackend::Impl::BackgroundDue() {
 
 std::chrono::steady_clock::time_point SqliteBackend::Impl::NextDeadline() {
   const auto steady_now = std::chrono::steady_clock::now();
+  if (steady_now < backoff_until_) return backoff_until_;
   const Clock::MonoTime now = options_.clock->Monotonic();
-  if (now < backoff_until_) return steady_now + (backoff_until_ - now);
   auto deadline = std::chrono::steady_clock::time_point::max();
   if (next_expiry_ms_ != kNoExpiry) {
     const int64_t wait_ms =
@@ -699,7 +701,7 @@ void SqliteBackend::Impl::RunBatch(std::vector<WriteOp*>& batch) {
     compacted_ = old_compacted;
     next_expiry_ms_ = std::min(old_next_expiry, next_expiry_ms_);
     events_.clear();
-    backoff_until_ = options_.clock->Monotonic() + std::chrono::seconds(1);
+    backoff_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     log::Error("datastore", "write transaction failed")("path", path_)(
         "error", st.ToString());
     for (WriteOp* op : ops) {
