@@ -103,6 +103,7 @@ StatusOr<int64_t> CheckKiteDb(Db& db, const std::string& what,
 Status CopyDb(Db& from, const std::string& to) {
   KITE_RETURN_IF_ERROR(RemoveIfExists(to));
   KITE_RETURN_IF_ERROR(RemoveIfExists(to + "-journal"));
+  KITE_RETURN_IF_ERROR(sqlite::CreatePrivateFile(to));
   KITE_ASSIGN_OR_RETURN(
       Db dest, Db::Open(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   sqlite3_backup* backup =

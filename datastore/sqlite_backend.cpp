@@ -503,6 +503,7 @@ StatusOr<std::unique_ptr<SqliteBackend>> SqliteBackend::Open(
   }
   KITE_RETURN_IF_ERROR(sqlite::MakeParentDirs(path));
   KITE_ASSIGN_OR_RETURN(sqlite::FileLock lock, sqlite::FileLock::Acquire(path));
+  KITE_RETURN_IF_ERROR(sqlite::CreatePrivateFile(path));
   KITE_ASSIGN_OR_RETURN(auto backend, OpenLocked(path, options));
   backend->impl_->lock_ = std::move(lock);
   return backend;

@@ -121,6 +121,15 @@ TEST_F(SqliteTest, CreatesPrivateParentDirectories) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(stat((dir_ + "/x").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_TRUE(b->Create("/secret", "s").ok());
+  for (const std::string& f : {deep, deep + "-wal", deep + "-shm"}) {
+    ASSERT_EQ(stat(f.c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
+  const std::string snap = dir_ + "/snap.db";
+  ASSERT_TRUE(SnapshotSqlite(deep, snap).ok());
+  ASSERT_EQ(stat(snap.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(SqliteTest, RefusesAFileThatIsNotAKiteDatastore) {

@@ -120,4 +120,15 @@ Status MakeParentDirs(const std::string& path) {
   return Status::Ok();
 }
 
+Status CreatePrivateFile(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::Ok();
+    return FailedPreconditionError("cannot create " + path + ": " +
+                                   std::strerror(errno));
+  }
+  close(fd);
+  return Status::Ok();
+}
+
 }  // namespace kite::datastore::sqlite

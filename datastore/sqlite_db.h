@@ -135,4 +135,9 @@ class FileLock {
 // Creates the parent directories of `path` (mode 0700) when missing.
 Status MakeParentDirs(const std::string& path);
 
+// Creates `path` empty with mode 0600 when it does not exist, so the database
+// and the -wal/-shm files SQLite derives from it are private (they hold
+// Secrets).
+Status CreatePrivateFile(const std::string& path);
+
 }  // namespace kite::datastore::sqlite
