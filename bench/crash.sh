@@ -36,21 +36,27 @@ kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" ${summary#crash-summary: }"; }
 cat >"$log.body" <<BODY
 ## Crash safety (bench/crash.sh)
 
-Command: \`bench/crash.sh\` (KITE_CRASH_KILLS=$KITE_CRASH_KILLS, kill $KITE_CRASH_MIN_MS-$KITE_CRASH_MAX_MS ms after each start, $KITE_CRASH_THREADS writer threads, KITE_CRASH_SEED=$KITE_CRASH_SEED)
-Machine: $(dur_machine)
-Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
+- Command: \`bench/crash.sh\` (KITE_CRASH_KILLS=$KITE_CRASH_KILLS, KITE_CRASH_MIN_MS=$KITE_CRASH_MIN_MS, KITE_CRASH_MAX_MS=$KITE_CRASH_MAX_MS, KITE_CRASH_THREADS=$KITE_CRASH_THREADS, KITE_CRASH_SEED=$KITE_CRASH_SEED)
+- Machine: $(dur_machine)
+- Code: $(dur_code)
+- Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-Each round starts \`kite_crash_writer\` on the same database: $KITE_CRASH_THREADS threads create
-and compare-and-swap update keys of their own and acknowledge each OK call with one
-write(2) to a pipe. The test SIGKILLs it at a random moment, then checks the file with
-SQLite's \`PRAGMA integrity_check\`, reopens the backend and checks every acknowledged write
-(the key holds that sequence or a later one, with that revision or a later one) and that
-the revision never went backwards, then restarts the writer. \`make test\` runs the same
-test with 20 kills at 50-400 ms.
+Each round starts \`kite_crash_writer\` (tests/crash_writer.cpp) on the same database:
+$KITE_CRASH_THREADS threads create and compare-and-swap update keys of their own and
+acknowledge each OK call with one write(2) to a pipe. The test (tests/crash_test.cpp)
+SIGKILLs it $KITE_CRASH_MIN_MS-$KITE_CRASH_MAX_MS ms (uniformly at random) after it
+started (about half the rounds, so some kills land while it opens and recovers the store)
+or after it reported the store open (the others), then checks the file with SQLite's
+\`PRAGMA integrity_check\`, reopens the backend and checks every acknowledged write (the
+key holds that sequence or a later one, with that revision or a later one; Get agrees
+with List) and that the revision never went backwards, then restarts the writer on the
+same file. A second case makes the writer acknowledge writes it never makes and checks
+that the verifier reports them lost. \`make test\` runs the same test with 20 kills at
+50-400 ms. A SIGKILL tests process death, not power loss (the page cache survives).
 
-| kills | acknowledged writes | keys | acked writes lost | final revision | seconds | result |
-|---|---|---|---|---|---|---|
-| $(kv kills) | $(kv acked) | $(kv keys) | $(kv lost) | $(kv final_revision) | $(kv seconds) | $verdict |
+| kills | kills timed from open | acknowledged writes | keys | acknowledged writes lost | final revision | slowest open | seconds | result |
+|---|---|---|---|---|---|---|---|---|
+| $(kv kills) | $(kv kills_after_open) | $(kv acked) | $(kv keys) | $(kv lost) | $(kv final_revision) | $(kv max_open_ms) ms | $(kv seconds) | $verdict |
 
 \`$summary\`
 BODY

@@ -35,9 +35,10 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 cat >"$dir/body" <<BODY
 ## Disk bound (bench/disk.sh)
 
-Command: \`bench/disk.sh\` ($UPDATES compare-and-swap updates of $VALUE_BYTES-byte values over $KEYS keys, $WRITERS writer threads, kite's default history bounds, no VACUUM, no manual compaction)
-Machine: $(dur_machine)
-Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
+- Command: \`bench/disk.sh\` ($UPDATES compare-and-swap updates of $VALUE_BYTES-byte values over $KEYS keys, $WRITERS writer threads, kite's default history bounds, no VACUUM, no manual compaction)
+- Machine: $(dur_machine)
+- Code: $(dur_code)
+- Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 | updates | seconds | updates/s | live data | db+WAL at end | db+WAL 5 s later | peak db+WAL (sampled every 50 ms) | bound (4x live + 64 MiB) | result |
 |---|---|---|---|---|---|---|---|---|

@@ -30,9 +30,10 @@ kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" ${summary#idle-summary: }"; }
 cat >"$dir/body" <<BODY
 ## Idle CPU (bench/idle.sh)
 
-Command: \`bench/idle.sh\` ($WATCHERS open watches on the SQLite backend, each consumed by a thread calling Next() with a $TIMEOUT_MS ms timeout, as an API server waits between bookmarks; 2 s to settle, then ${MEASURE_S} s measured with no writes)
-Machine: $(dur_machine)
-Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
+- Command: \`bench/idle.sh\` ($WATCHERS open watches on the SQLite backend, each consumed by a thread calling Next() with a $TIMEOUT_MS ms timeout, as an API server waits between bookmarks; 2 s to settle, then ${MEASURE_S} s measured with no writes)
+- Machine: $(dur_machine)
+- Code: $(dur_code)
+- Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 CPU is the whole process's user + system time (getrusage RUSAGE_SELF); disk writes are
 \`write_bytes\` of /proc/self/io over the same window; backend wakeups are the context

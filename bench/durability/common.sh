@@ -3,6 +3,7 @@
 #   dur_build TARGET...          install missing Debian packages (scripts/deps.sh),
 #                                configure (once) and build in $BUILD_DIR
 #   dur_machine                  "nproc=2, kernel ..., cpu ..." for the README
+#   dur_code                     "commit <sha>" (and whether datastore/ is modified)
 #   dur_readme_section TITLE F   put file F as section TITLE into bench/README.md
 #
 # Sections are replaced in place when present; a new one goes just above
@@ -28,6 +29,16 @@ dur_machine() {
   local cpu
   cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
   echo "nproc=$(nproc), kernel $(uname -r) ($(uname -m)), ${cpu:-unknown cpu}, $(df -hT "${TMPDIR:-/tmp}" | awk 'NR==2 {print $2 " filesystem under " $7}')"
+}
+
+# The commit measured, and whether datastore/ had local changes on top.
+dur_code() {
+  local rev dirty=""
+  rev="$(git -C "$KITE_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  if [ -n "$(git -C "$KITE_ROOT" status --porcelain -- datastore 2>/dev/null)" ]; then
+    dirty=" with local changes in datastore/"
+  fi
+  echo "commit $rev$dirty"
 }
 
 dur_readme_section() {
