@@ -11,6 +11,7 @@
 #include "api/kinds.h"
 #include "api/openapi.h"
 #include "api/quantity.h"
+#include "api/scale.h"
 #include "api/schema.h"
 #include "api/table.h"
 
@@ -166,6 +167,41 @@ TEST(RegistryTest, ConcurrentLookupsWhileCrdsComeAndGo) {
   stop = true;
   reader.join();
   EXPECT_EQ(reg.Lookup("example.com", "v1", "widgets"), nullptr);
+}
+
+TEST(ScaleTest, DeploymentAndCustomResourceScale) {
+  Registry reg;
+  auto deploy = reg.Lookup("apps", "v1", "deployments");
+  Json d = Json::parse(R"({"metadata":{"name":"web","namespace":"d","uid":"u1","resourceVersion":"7"},
+    "spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"},
+      "matchExpressions":[{"key":"tier","operator":"In","values":["fe"]}]}},"status":{"replicas":1}})");
+  auto scale = ScaleOf(*deploy, d);
+  ASSERT_TRUE(scale.ok());
+  EXPECT_EQ(*scale, Json::parse(R"json({"kind":"Scale","apiVersion":"autoscaling/v1",
+    "metadata":{"name":"web","namespace":"d","uid":"u1","resourceVersion":"7"},
+    "spec":{"replicas":2},"status":{"replicas":1,"selector":"app=web,tier in (fe)"}})json"));
+  // kubectl scale --replicas=4: merge patch {"spec":{"replicas":4}} on the Scale.
+  Json patched = *scale;
+  patched["spec"]["replicas"] = 4;
+  FieldErrors errs;
+  ASSERT_TRUE(ApplyScale(*deploy, d, patched, &errs).ok());
+  EXPECT_TRUE(errs.empty());
+  EXPECT_EQ(d["spec"]["replicas"], 4);
+  patched["spec"]["replicas"] = -1;
+  ASSERT_TRUE(ApplyScale(*deploy, d, patched, &errs).ok());
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].ToString(), "spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+  EXPECT_EQ(d["spec"]["replicas"], 4);
+  EXPECT_EQ(ScaleOf(*reg.Lookup("", "v1", "pods"), d).status().code(), Code::kFailedPrecondition);
+
+  ASSERT_TRUE(reg.ApplyCustomResourceDefinition(WidgetCrd()).ok());
+  auto w = reg.Lookup("example.com", "v1", "widgets");
+  Json cr = Json::parse(R"({"metadata":{"name":"w"},"spec":{"replicas":3},"status":{"replicas":2,"selector":"app=w"}})");
+  EXPECT_EQ((*ScaleOf(*w, cr))["status"], Json::parse(R"({"replicas":2,"selector":"app=w"})"));
+  Json s = *ScaleOf(*w, cr);
+  s["spec"]["replicas"] = 0;
+  ASSERT_TRUE(ApplyScale(*w, cr, s, &errs).ok());
+  EXPECT_EQ(cr["spec"]["replicas"], 0);
 }
 
 TEST(VersionPriorityTest, KubernetesOrder) {

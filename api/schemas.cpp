@@ -9,7 +9,6 @@
 // type of this table by its last name component (or full name). Field lists
 // of described types are complete for Kubernetes 1.32: unknown-field checks
 // rely on it; whatever is not described in full is `object`.
-#include <mutex>
 #include <sstream>
 
 #include "api/schema.h"
@@ -700,9 +699,10 @@ Json TypeSchema(const std::string& type, const std::string& desc, const std::map
   return s;
 }
 
-const Parsed& Table() {
-  static const Parsed* parsed = [] {
-    auto* out = new Parsed;
+Parsed Build() {
+  Parsed result;
+  Parsed* out = &result;
+  {
     // First pass: names.
     std::map<std::string, std::string> short_names;
     {
@@ -744,9 +744,13 @@ const Parsed& Table() {
       (*cur)["properties"][name] = TypeSchema(type, desc, short_names);
       if (required) (*cur)["required"].push_back(name);
     }
-    return out;
-  }();
-  return *parsed;
+  }
+  return result;
+}
+
+const Parsed& Table() {
+  static const Parsed parsed = Build();
+  return parsed;
 }
 
 }  // namespace
