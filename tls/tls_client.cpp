@@ -94,7 +94,7 @@ TlsClient::~TlsClient() {
 StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const TlsClientOptions& options) {
   if (options.host.empty()) return InvalidArgumentError("TlsClient: no host");
   if (options.port <= 0 || options.port > 65535) return InvalidArgumentError("TlsClient: bad port");
-  if (options.ca_pem.empty()) {
+  if (options.ca_pem.empty() && !options.insecure_skip_verify) {
     return InvalidArgumentError("TlsClient: a CA is required to verify the server");
   }
   if (options.cert_pem.empty() != options.key_pem.empty()) {
@@ -104,16 +104,20 @@ StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const TlsClientOptions& o
   if (c->options_.server_name.empty()) c->options_.server_name = options.host;
   auto cfg = std::make_unique<Config>();
   KITE_ASSIGN_OR_RETURN(cfg->random, Random::Create());
-  KITE_RETURN_IF_ERROR(cfg->ca.Parse(options.ca_pem, "CA"));
+  if (!options.insecure_skip_verify) KITE_RETURN_IF_ERROR(cfg->ca.Parse(options.ca_pem, "CA"));
   mbedtls_ssl_config* conf = &cfg->conf;
   int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                         MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0) return InternalError("TLS config: " + internal::MbedError(ret));
   mbedtls_ssl_conf_rng(conf, Random::Generate, cfg->random.get());
   mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
   mbedtls_ssl_conf_curves(conf, kCurves);
-  mbedtls_ssl_conf_ca_chain(conf, cfg->ca.get(), nullptr);
+  if (options.insecure_skip_verify) {
+    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
+  } else {
+    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(conf, cfg->ca.get(), nullptr);
+  }
   ret = mbedtls_ssl_conf_alpn_protocols(conf, kAlpn);
   if (ret != 0) return InternalError("TLS ALPN: " + internal::MbedError(ret));
   if (!options.cert_pem.empty()) {
@@ -207,12 +211,13 @@ Status TlsClient::Connect() {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   fd_ = fd;
   session_ = std::make_unique<TlsSession>(fd_, wake_fd_);
-  Status st = session_->Init(&config_->conf, options_.server_name);
+  Status st = session_->Init(&config_->conf,
+                             options_.insecure_skip_verify ? "" : options_.server_name);
   if (st.ok()) st = session_->Handshake(options_.connect_timeout);
   if (st.ok()) {
     // mbedTLS 2.28 matches DNS names only; an IP address is checked here.
     std::string ip = CanonicalIp(options_.server_name);
-    if (!ip.empty()) {
+    if (!ip.empty() && !options_.insecure_skip_verify) {
       std::vector<std::string> dns, ips;
       const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(session_->ssl());
       if (peer != nullptr) internal::ReadSans(peer, &dns, &ips);

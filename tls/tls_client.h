@@ -44,7 +44,11 @@ struct HttpResponse {
 struct TlsClientOptions {
   std::string host;          // server name or IP address
   int port = 6443;
-  std::string ca_pem;        // required: CAs the server certificate must chain to
+  std::string ca_pem;        // CAs the server certificate must chain to
+  // Skip verifying the server (no ca_pem needed). Only for what is checked
+  // another way afterwards: a joining agent fetches the CA bundle like this
+  // and compares its SHA-256 with the one in its join token.
+  bool insecure_skip_verify = false;
   std::string server_name;   // checked against the certificate; default: host
   std::string cert_pem;      // optional client certificate (with key_pem)
   std::string key_pem;

@@ -4,6 +4,7 @@
 #include <mbedtls/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -335,7 +336,6 @@ Status TlsServer::UpdateCredentials(const TlsServerOptions& options) {
   KITE_ASSIGN_OR_RETURN(auto config, ServerConfig::Create(options, random));
   std::lock_guard<std::mutex> lock(mu_);
   config_ = std::move(config);
-  options_.reject_invalid_client_certs = options.reject_invalid_client_certs;
   return Status::Ok();
 }
 
@@ -395,7 +395,27 @@ void TlsServer::Stop() {
 
 bool TlsServer::process_and_close_socket(socket_t sock) {
   Serve(sock);
-  ::shutdown(sock, SHUT_RDWR);
+  // A lingering close: send FIN, then read what the peer still sends until it
+  // closes too (briefly). Closing with unread input makes the kernel send a
+  // reset, which can destroy our last words (a TLS alert saying why a
+  // certificate was refused) before the peer reads them.
+  ::shutdown(sock, SHUT_WR);
+  if (!stopping_) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    char buf[4096];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      until - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) break;
+      pollfd fds[2] = {{sock, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      int n = ::poll(fds, 2, static_cast<int>(left));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || (fds[1].revents & POLLIN)) break;
+      ssize_t r = ::recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) break;
+    }
+  }
   ::close(sock);
   return true;
 }

@@ -140,6 +140,26 @@ Status TlsSession::Handshake(Duration timeout) {
                                                                            : internal::MbedError(ret);
       return Status(Code::kUnauthenticated, "TLS handshake: peer certificate refused: " + why);
     }
+    if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_.in_msg != nullptr) {
+      // The peer said no; certificate alerts mean it refused our certificate
+      // (or that we sent none it would take).
+      int alert = ssl_.in_msg[1];
+      switch (alert) {
+        case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+        case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
+        case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
+        case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED:
+        case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
+        case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+        case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+          return Status(Code::kUnauthenticated,
+                        "TLS handshake: the peer refused our certificate (alert " +
+                            std::to_string(alert) + ")");
+        default:
+          return UnavailableError("TLS handshake: the peer sent fatal alert " +
+                                  std::to_string(alert));
+      }
+    }
     return UnavailableError("TLS handshake: " + internal::MbedError(ret));
   }
 }

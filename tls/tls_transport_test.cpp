@@ -288,7 +288,8 @@ TEST_F(TlsTransportTest, UntrustedClientCertificatesFailTheHandshake) {
   CertAndKey forged = ClientCert(*other_ca, "system:admin", {"system:masters"});
   auto c = Client(&forged);
   Status st = c->Connect();
-  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
+  std::printf("client with a certificate from another CA: %s\n", st.ToString().c_str());
   EXPECT_FALSE(c->Request("GET", "/whoami").ok());
 
   // Expired, from the right CA.
@@ -299,7 +300,8 @@ TEST_F(TlsTransportTest, UntrustedClientCertificatesFailTheHandshake) {
   s.not_after = RealClock().Now() - 24h;
   auto expired = IssueCert(*random_, pki_->client_ca(), s);
   ASSERT_TRUE(expired.ok());
-  EXPECT_FALSE(Client(&*expired)->Request("GET", "/whoami").ok());
+  st = Client(&*expired)->Request("GET", "/whoami").status();
+  EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
 
   // Right CA, but made for serverAuth only.
   CertAndKey server_only = ClientCert(pki_->client_ca(), "sneaky", {}, /*client_auth=*/false);
@@ -349,6 +351,20 @@ TEST_F(TlsTransportTest, ClientVerifiesTheServer) {
   // The client CA does not vouch for servers.
   st = Client(nullptr, "", pki_->client_ca().cert_pem)->Connect();
   EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
+}
+
+TEST_F(TlsTransportTest, InsecureClientSkipsVerification) {
+  StartServer(ServerOptions());
+  TlsClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.server_name = "not-in-the-certificate";
+  o.insecure_skip_verify = true;
+  auto c = TlsClient::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto res = (*c)->Request("GET", "/healthz");
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->body, "ok");
 }
 
 TEST_F(TlsTransportTest, TwoHundredRequestsOnOneConnection) {
@@ -405,8 +421,24 @@ TEST_F(TlsTransportTest, FiftyWatchesDoNotStarveAGet) {
                             : res.status();
     });
   }
-  for (int i = 0; i < 500 && watches_open_.load() < kWatches; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_EQ(watches_open_.load(), kWatches);
+  auto release_and_join = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      release_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+  };
+  // 50 handshakes on 2 shared cores (slower still under sanitizers).
+  for (int i = 0; i < 6000 && watches_open_.load() < kWatches; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (watches_open_.load() != kWatches) {
+    release_and_join();
+    FAIL() << "only " << watches_open_.load() << " watches opened";
+  }
   EXPECT_GE(server_->active_connections(), static_cast<size_t>(kWatches));
 
   // A GET on a new connection while all watches are open. The client gives up
@@ -414,17 +446,13 @@ TEST_F(TlsTransportTest, FiftyWatchesDoNotStarveAGet) {
   auto start = std::chrono::steady_clock::now();
   auto res = Client(&pki_->admin())->Request("GET", "/healthz");
   auto took = std::chrono::steady_clock::now() - start;
-  ASSERT_TRUE(res.ok()) << res.status().ToString();
-  EXPECT_EQ(res->body, "ok");
+  EXPECT_TRUE(res.ok()) << res.status().ToString();
+  if (res.ok()) {
+    EXPECT_EQ(res->body, "ok");
+  }
   std::printf("GET with %d open watches took %.1f ms\n", kWatches,
               std::chrono::duration<double, std::milli>(took).count());
-
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    release_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads) t.join();
+  release_and_join();
   for (int i = 0; i < kWatches; ++i) {
     EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
     EXPECT_EQ(lines[i], (std::vector<std::string>{R"({"type":"ADDED"})", R"({"type":"BYE"})"}))
@@ -461,9 +489,9 @@ TEST_F(TlsTransportTest, CancelEndsAStreamFromAnotherThread) {
     });
     result = res.status();
   });
-  for (int i = 0; i < 500 && !got_first; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(got_first);
+  for (int i = 0; i < 6000 && !got_first; ++i) std::this_thread::sleep_for(10ms);
   c->Cancel();
+  EXPECT_TRUE(got_first);
   t.join();
   EXPECT_EQ(result.code(), Code::kCancelled) << result.ToString();
   EXPECT_EQ(c->Request("GET", "/healthz").status().code(), Code::kCancelled);
@@ -482,8 +510,8 @@ TEST_F(TlsTransportTest, StopEndsOpenWatchesAndIdleConnections) {
     });
     (void)res;
   });
-  for (int i = 0; i < 500 && !got_first; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(got_first);
+  for (int i = 0; i < 6000 && !got_first; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(got_first);
   auto start = std::chrono::steady_clock::now();
   server_->Stop();  // release_ is still false: the watch would never end by itself
   auto took = std::chrono::steady_clock::now() - start;
@@ -611,6 +639,7 @@ TEST_F(TlsTransportTest, RealKubectl) {
                   .ok());
   std::string out = run("get --raw /healthz");
   EXPECT_NE(out.find("certificate"), std::string::npos) << out;
+  std::printf("kubectl pinned to another CA: %s\n", out.c_str());
   EXPECT_EQ(out.find("ok"), std::string::npos) << out;
 
   // A client certificate from another CA is refused by the server.
@@ -620,6 +649,7 @@ TEST_F(TlsTransportTest, RealKubectl) {
                   .ok());
   out = run("get --raw /whoami");
   EXPECT_EQ(out.find("user="), std::string::npos) << out;
+  std::printf("kubectl with a client certificate from another CA: %s\n", out.c_str());
   std::filesystem::remove_all(dir);
 }
 
