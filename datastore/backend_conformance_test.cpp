@@ -99,6 +99,9 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
     return r.ok() ? *r : 0;
   }
 
+  // Declared before the backend, so it outlives it (the backend's threads
+  // read it until they stop).
+  FakeClock clock_;
   Options options_;
   std::unique_ptr<Harness> harness_;
   std::unique_ptr<Backend> backend_;
@@ -582,7 +585,7 @@ TEST_P(ConformanceTest, TtlKeysExpireWithADeleteEvent) {
 }
 
 TEST_P(ConformanceTest, TtlFollowsTheInjectedClock) {
-  FakeClock clock;
+  FakeClock& clock = clock_;
   Options options;
   options.clock = &clock;
   Reopen(options);
@@ -718,7 +721,7 @@ TEST_P(ConformanceTest, CompactsByItselfWhenHistoryExceedsItsSize) {
 }
 
 TEST_P(ConformanceTest, CompactsByItselfWhenHistoryIsOld) {
-  FakeClock clock;
+  FakeClock& clock = clock_;
   Options options;
   options.clock = &clock;
   options.history_max_age = std::chrono::seconds(300);
