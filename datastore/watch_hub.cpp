@@ -56,7 +56,11 @@ class HubWatcher : public Watcher {
 };
 
 StatusOr<WatchBatch> HubWatcher::Next(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Clamped, so a caller's milliseconds::max() ("forever") cannot overflow.
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::clamp<std::chrono::milliseconds>(
+          timeout, std::chrono::milliseconds(0), std::chrono::hours(24 * 365));
   std::unique_lock<std::mutex> lk(mu_);
   while (true) {
     if (!error_.ok()) return error_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <thread>
 
 #include "common/clock.h"
 #include "datastore/history.h"
@@ -179,7 +180,12 @@ TEST(WatchHubTest, CancelAndCloseEndWatches) {
   auto hub = WatchHub::Create({}, h.Fn(), 0);
   auto w1 = hub->Register("/", 0);
   auto w2 = hub->Register("/", 0);
+  std::thread forever([&] {  // a "wait forever" timeout must not overflow
+    EXPECT_EQ(w1->Next(milliseconds::max()).status().code(), Code::kCancelled);
+  });
+  std::this_thread::sleep_for(milliseconds(20));
   w1->Cancel();
+  forever.join();
   EXPECT_EQ(w1->Next(milliseconds(0)).status().code(), Code::kCancelled);
   EXPECT_EQ(hub->watcher_count(), 1u);
   Commit(h, *hub, {"/a"}, 1);
