@@ -75,6 +75,7 @@ mkdir -p "$work/etcd" "$work/kite"
 etcd_pid=$!
 echo "datastore.sh: etcd pid $etcd_pid on 127.0.0.1:$client_port, data in $work" >&2
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 "$BUILD_DIR/bench/datastore/datastore_bench" \
   --kite="sqlite://$work/kite/state.db" --etcd="127.0.0.1:$client_port" \
@@ -110,7 +111,7 @@ commit="$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "\`--unsafe-no-fsync\`). Both keep their data in one temp dir on the same disk."
   echo
   echo "Machine: nproc=$(nproc), kernel $(uname -r) ($(uname -m)), ${cpu:-unknown cpu}; data on $fs_source ($fs_type${disk:+; disk: $disk})."
-  echo "Date: $(date -u +%Y-%m-%dT%H:%M:%SZ), kite commit $commit."
+  echo "Date: $(date -u +%Y-%m-%dT%H:%M:%SZ), kite commit $commit; load average before the run: $load_before (other work on the machine shares its CPUs and disk)."
   echo
   cat "$work/table.md"
   echo

@@ -56,8 +56,10 @@ class BenchStore {
   virtual std::string WatchLayout() const = 0;
 };
 
-// kite's backend, opened with datastore::Open(endpoint).
-StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint);
+// kite's backend, opened with datastore::Open(endpoint) and its default
+// options, except the WAL checkpoint threshold when
+// `wal_checkpoint_pages` > 0 (for experiments only).
+StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint, int wal_checkpoint_pages = 0);
 // etcd at `target` ("127.0.0.1:2379").
 StatusOr<std::unique_ptr<BenchStore>> OpenEtcdStore(const std::string& target);
 

@@ -6,6 +6,8 @@
 //                   [--write-seconds=5] [--rounds=5] [--list-keys=10000] [--value-bytes=1024]
 //                   [--watchers=1000] [--watch-events=100] [--watch-gap-ms=20]
 //                   [--probe-dir=DIR] [--markdown=FILE]
+//                   [--kite-wal-checkpoint-pages=N]   (experiments: not kite's default)
+//                   [--phases=writes1,writes64,list,watch]  (experiments: a subset)
 //
 // Measures, per store:
 //   writes    durable writes/s with 1 and with 64 concurrent clients; each
@@ -61,6 +63,10 @@ struct Flags {
   int watch_gap_ms = 20;
   std::string probe_dir;
   std::string markdown;
+  int kite_wal_checkpoint_pages = 0;  // experiments only; 0: kite's default
+  std::string phases = "writes1,writes64,list,watch";
+
+  bool Runs(const std::string& phase) const { return ("," + phases + ",").find("," + phase + ",") != std::string::npos; }
 };
 
 struct Latency {
@@ -330,8 +336,8 @@ std::vector<Results> RunAll(const std::vector<BenchStore*>& stores, const Flags&
     w1.push_back(&rs[s].writes1);
     w64.push_back(&rs[s].writes64);
   }
-  RunWritePhase(stores, 1, f.write_seconds, f.rounds, f.value_bytes, w1);
-  RunWritePhase(stores, 64, f.write_seconds, f.rounds, f.value_bytes, w64);
+  if (f.Runs("writes1")) RunWritePhase(stores, 1, f.write_seconds, f.rounds, f.value_bytes, w1);
+  if (f.Runs("writes64")) RunWritePhase(stores, 64, f.write_seconds, f.rounds, f.value_bytes, w64);
   for (const Results& r : rs) {
     std::fprintf(stderr, "[%s] writes: %.0f/s with 1 client (p50 %.2f ms, p99 %.2f ms), %.0f/s with 64 (p50 %.2f ms, p99 %.2f ms)\n",
                  r.store.c_str(), r.writes1.per_second, r.writes1.latency_ms.p50, r.writes1.latency_ms.p99,
@@ -339,25 +345,26 @@ std::vector<Results> RunAll(const std::vector<BenchStore*>& stores, const Flags&
   }
 
   std::vector<std::vector<double>> full(stores.size()), paged(stores.size());
-  for (size_t s = 0; s < stores.size(); ++s) {
+  if (!f.Runs("list")) full.clear();
+  for (size_t s = 0; s < full.size(); ++s) {
     std::fprintf(stderr, "[%s] preloading %d keys for the list\n", rs[s].store.c_str(), f.list_keys);
     rs[s].preload_seconds = Preload(*stores[s], f.list_keys, f.value_bytes);
     TimeList(*stores[s], f.list_keys, 0);  // warm-up, not counted
   }
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 5 && !full.empty(); ++i) {
     for (size_t s = 0; s < stores.size(); ++s) {
       full[s].push_back(TimeList(*stores[s], f.list_keys, 0));
       paged[s].push_back(TimeList(*stores[s], f.list_keys, 500));
     }
   }
-  for (size_t s = 0; s < stores.size(); ++s) {
+  for (size_t s = 0; s < full.size(); ++s) {
     rs[s].list_full_ms = Median(full[s]);
     rs[s].list_paged_ms = Median(paged[s]);
     std::fprintf(stderr, "[%s] list: %.1f ms in one request, %.1f ms in pages of 500\n", rs[s].store.c_str(),
                  rs[s].list_full_ms, rs[s].list_paged_ms);
   }
 
-  for (size_t s = 0; s < stores.size(); ++s) {
+  for (size_t s = 0; s < stores.size() && f.Runs("watch"); ++s) {
     std::fprintf(stderr, "[%s] watch: %d watchers, %d events\n", rs[s].store.c_str(), f.watchers, f.watch_events);
     RunWatch(*stores[s], f, &rs[s]);
     std::fprintf(stderr, "[%s] watch latency p50 %.2f ms, p99 %.2f ms, max %.2f ms, missing %" PRId64 "\n",
@@ -476,6 +483,10 @@ int Main(int argc, char** argv) {
         ParseFlag(a, "probe-dir", &f.probe_dir)) {
     } else if (ParseFlag(a, "write-seconds", &v)) {
       f.write_seconds = std::stod(v);
+    } else if (ParseFlag(a, "kite-wal-checkpoint-pages", &v)) {
+      f.kite_wal_checkpoint_pages = std::stoi(v);
+    } else if (ParseFlag(a, "phases", &v)) {
+      f.phases = v;
     } else if (ParseFlag(a, "rounds", &v)) {
       f.rounds = std::max(1, std::stoi(v));
     } else if (ParseFlag(a, "list-keys", &v)) {
@@ -502,7 +513,7 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<BenchStore>> owned;
   if (!f.kite.empty()) {
-    StatusOr<std::unique_ptr<BenchStore>> s = OpenKiteStore(f.kite);
+    StatusOr<std::unique_ptr<BenchStore>> s = OpenKiteStore(f.kite, f.kite_wal_checkpoint_pages);
     if (!s.ok()) Die("open " + f.kite, s.status());
     owned.push_back(std::move(*s));
   }
@@ -527,7 +538,7 @@ int Main(int argc, char** argv) {
                 r.store.c_str(), r.writes1.per_second, r.writes64.per_second, r.list_full_ms, r.list_paged_ms,
                 r.watch_ms.p50, r.watch_ms.p99, r.watch_missing, r.writes1.errors + r.writes64.errors);
   }
-  if (results.size() == 2) {
+  if (results.size() == 2 && f.phases == Flags().phases) {
     const Results& k = results[0];
     const Results& e = results[1];
     std::printf("datastore: writes1_ratio=%.2f writes64_ratio=%.2f list10k_ms=%.1f watch1000_p99_ms=%.1f\n",

@@ -83,8 +83,10 @@ class KiteStore : public BenchStore {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint) {
-  KITE_ASSIGN_OR_RETURN(std::unique_ptr<datastore::Backend> b, datastore::Open(endpoint));
+StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint, int wal_checkpoint_pages) {
+  datastore::Options options;
+  if (wal_checkpoint_pages > 0) options.sqlite_wal_checkpoint_pages = wal_checkpoint_pages;
+  KITE_ASSIGN_OR_RETURN(std::unique_ptr<datastore::Backend> b, datastore::Open(endpoint, options));
   return std::unique_ptr<BenchStore>(std::make_unique<KiteStore>(endpoint, std::move(b)));
 }
 
