@@ -16,10 +16,13 @@ namespace {
 using printers::Printer;
 
 const std::vector<std::string> kGetPatchUpdate = {"get", "patch", "update"};
-const std::vector<std::string> kNoDeleteCollection = {"create", "delete", "get", "list", "patch", "update", "watch"};
+const std::vector<std::string> kNoDeleteCollection = {
+    "create", "delete", "get", "list", "patch", "update", "watch"};
 
-Kind Make(std::string group, std::string version, std::string kind, std::string resource, Scope scope,
-          std::vector<std::string> short_names = {}, std::vector<std::string> categories = {}) {
+Kind Make(std::string group, std::string version, std::string kind,
+          std::string resource, Scope scope,
+          std::vector<std::string> short_names = {},
+          std::vector<std::string> categories = {}) {
   Kind k;
   k.group = std::move(group);
   k.version = std::move(version);
@@ -44,31 +47,43 @@ void Print(Kind& k, Printer p) {
   k.printer = std::move(p.row);
 }
 
-void Sub(Kind& k, std::string name, GroupVersionKind response, std::vector<std::string> verbs) {
-  k.subresources.push_back({std::move(name), std::move(response), std::move(verbs)});
+void Sub(Kind& k, std::string name, GroupVersionKind response,
+         std::vector<std::string> verbs) {
+  k.subresources.push_back(
+      {std::move(name), std::move(response), std::move(verbs)});
 }
 void Status_(Kind& k) { Sub(k, "status", k.Gvk(), kGetPatchUpdate); }
-void Scale(Kind& k) { Sub(k, "scale", {"autoscaling", "v1", "Scale"}, kGetPatchUpdate); }
+void Scale(Kind& k) {
+  Sub(k, "scale", {"autoscaling", "v1", "Scale"}, kGetPatchUpdate);
+}
 
 // A create-only kind answered by REST without storage (reviews, bindings).
-Kind Virtual(std::string group, std::string kind, std::string resource, Scope scope) {
-  Kind k = Make(std::move(group), "v1", std::move(kind), std::move(resource), scope);
+Kind Virtual(std::string group, std::string kind, std::string resource,
+             Scope scope) {
+  Kind k =
+      Make(std::move(group), "v1", std::move(kind), std::move(resource), scope);
   k.verbs = kCreateOnlyVerbs;
   k.stored = false;
   return k;
 }
 
-void Field(Kind& k, std::string label, std::vector<std::string> paths, std::string def = "") {
-  k.selectable_fields.push_back({std::move(label), std::move(paths), std::move(def)});
+void Field(Kind& k, std::string label, std::vector<std::string> paths,
+           std::string def = "") {
+  k.selectable_fields.push_back(
+      {std::move(label), std::move(paths), std::move(def)});
 }
 
 void EventFields(Kind& k) {
-  for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"}) {
-    Field(k, std::string("involvedObject.") + f, {std::string("involvedObject.") + f, std::string("regarding.") + f});
+  for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion",
+                        "resourceVersion", "fieldPath"}) {
+    Field(k, std::string("involvedObject.") + f,
+          {std::string("involvedObject.") + f, std::string("regarding.") + f});
   }
   Field(k, "reason", {"reason"});
   Field(k, "reportingComponent", {"reportingComponent", "reportingController"});
-  Field(k, "source", {"source.component", "deprecatedSource.component", "reportingController", "reportingComponent"});
+  Field(k, "source",
+        {"source.component", "deprecatedSource.component",
+         "reportingController", "reportingComponent"});
   Field(k, "type", {"type"});
 }
 
@@ -121,7 +136,8 @@ std::vector<Kind> BuiltinKinds() {
   }
   {
     Kind k = Make("", "v1", "Node", "nodes", kCl, {"no"});
-    Sub(k, "proxy", {"", "v1", "NodeProxyOptions"}, {"create", "delete", "get", "patch", "update"});
+    Sub(k, "proxy", {"", "v1", "NodeProxyOptions"},
+        {"create", "delete", "get", "patch", "update"});
     Status_(k);
     Print(k, printers::Node());
     k.defaulter = rules::DefaultNode;
@@ -130,7 +146,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", kNs, {"pvc"});
+    Kind k = Make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+                  kNs, {"pvc"});
     Status_(k);
     Print(k, printers::PersistentVolumeClaim());
     k.defaulter = rules::DefaultPersistentVolumeClaim;
@@ -139,7 +156,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("", "v1", "PersistentVolume", "persistentvolumes", kCl, {"pv"});
+    Kind k =
+        Make("", "v1", "PersistentVolume", "persistentvolumes", kCl, {"pv"});
     Status_(k);
     Print(k, printers::PersistentVolume());
     k.defaulter = rules::DefaultPersistentVolume;
@@ -155,15 +173,19 @@ std::vector<Kind> BuiltinKinds() {
     Sub(k, "eviction", {"policy", "v1", "Eviction"}, {"create"});
     Sub(k, "exec", {"", "v1", "PodExecOptions"}, {"create", "get"});
     Sub(k, "log", k.Gvk(), {"get"});
-    Sub(k, "portforward", {"", "v1", "PodPortForwardOptions"}, {"create", "get"});
-    Sub(k, "proxy", {"", "v1", "PodProxyOptions"}, {"create", "delete", "get", "patch", "update"});
+    Sub(k, "portforward", {"", "v1", "PodPortForwardOptions"},
+        {"create", "get"});
+    Sub(k, "proxy", {"", "v1", "PodProxyOptions"},
+        {"create", "delete", "get", "patch", "update"});
     Status_(k);
     Print(k, printers::Pod());
     k.defaulter = rules::DefaultPod;
     k.validator = rules::ValidatePod;
     k.on_create = rules::OnCreatePod;
-    for (const char* f : {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                          "status.phase", "status.podIP", "status.nominatedNodeName"}) {
+    for (const char* f :
+         {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+          "spec.serviceAccountName", "status.phase", "status.podIP",
+          "status.nominatedNodeName"}) {
       Field(k, f, {f});
     }
     Field(k, "spec.hostNetwork", {"spec.hostNetwork"}, "false");
@@ -191,13 +213,15 @@ std::vector<Kind> BuiltinKinds() {
   }
   {
     Kind k = Make("", "v1", "ServiceAccount", "serviceaccounts", kNs, {"sa"});
-    Sub(k, "token", {"authentication.k8s.io", "v1", "TokenRequest"}, {"create"});
+    Sub(k, "token", {"authentication.k8s.io", "v1", "TokenRequest"},
+        {"create"});
     Print(k, printers::ServiceAccount());
     out.push_back(std::move(k));
   }
   {
     Kind k = Make("", "v1", "Service", "services", kNs, {"svc"}, {"all"});
-    Sub(k, "proxy", {"", "v1", "ServiceProxyOptions"}, {"create", "delete", "get", "patch", "update"});
+    Sub(k, "proxy", {"", "v1", "ServiceProxyOptions"},
+        {"create", "delete", "get", "patch", "update"});
     Status_(k);
     Print(k, printers::Service());
     k.name_rule = NameRule::kDNS1035Label;
@@ -212,12 +236,14 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- apps/v1 ----
   {
-    Kind k = Make("apps", "v1", "ControllerRevision", "controllerrevisions", kNs);
+    Kind k =
+        Make("apps", "v1", "ControllerRevision", "controllerrevisions", kNs);
     Print(k, printers::ControllerRevision());
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("apps", "v1", "DaemonSet", "daemonsets", kNs, {"ds"}, {"all"});
+    Kind k =
+        Make("apps", "v1", "DaemonSet", "daemonsets", kNs, {"ds"}, {"all"});
     Status_(k);
     Print(k, printers::DaemonSet());
     k.defaulter = rules::DefaultDaemonSet;
@@ -226,7 +252,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("apps", "v1", "Deployment", "deployments", kNs, {"deploy"}, {"all"});
+    Kind k = Make("apps", "v1", "Deployment", "deployments", kNs, {"deploy"},
+                  {"all"});
     Scale(k);
     Status_(k);
     Print(k, printers::Deployment());
@@ -236,7 +263,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("apps", "v1", "ReplicaSet", "replicasets", kNs, {"rs"}, {"all"});
+    Kind k =
+        Make("apps", "v1", "ReplicaSet", "replicasets", kNs, {"rs"}, {"all"});
     Scale(k);
     Status_(k);
     Print(k, printers::ReplicaSet());
@@ -247,7 +275,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("apps", "v1", "StatefulSet", "statefulsets", kNs, {"sts"}, {"all"});
+    Kind k = Make("apps", "v1", "StatefulSet", "statefulsets", kNs, {"sts"},
+                  {"all"});
     Scale(k);
     Status_(k);
     Print(k, printers::StatefulSet());
@@ -266,16 +295,23 @@ std::vector<Kind> BuiltinKinds() {
   }
 
   // ---- authentication, authorization (create-only reviews) ----
-  out.push_back(Virtual("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", kCl));
-  out.push_back(Virtual("authentication.k8s.io", "TokenReview", "tokenreviews", kCl));
-  out.push_back(Virtual("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", kNs));
-  out.push_back(Virtual("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", kCl));
-  out.push_back(Virtual("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", kCl));
-  out.push_back(Virtual("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", kCl));
+  out.push_back(Virtual("authentication.k8s.io", "SelfSubjectReview",
+                        "selfsubjectreviews", kCl));
+  out.push_back(
+      Virtual("authentication.k8s.io", "TokenReview", "tokenreviews", kCl));
+  out.push_back(Virtual("authorization.k8s.io", "LocalSubjectAccessReview",
+                        "localsubjectaccessreviews", kNs));
+  out.push_back(Virtual("authorization.k8s.io", "SelfSubjectAccessReview",
+                        "selfsubjectaccessreviews", kCl));
+  out.push_back(Virtual("authorization.k8s.io", "SelfSubjectRulesReview",
+                        "selfsubjectrulesreviews", kCl));
+  out.push_back(Virtual("authorization.k8s.io", "SubjectAccessReview",
+                        "subjectaccessreviews", kCl));
 
   // ---- autoscaling/v2 ----
   {
-    Kind k = Make("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", kNs, {"hpa"}, {"all"});
+    Kind k = Make("autoscaling", "v2", "HorizontalPodAutoscaler",
+                  "horizontalpodautoscalers", kNs, {"hpa"}, {"all"});
     Status_(k);
     Print(k, printers::HorizontalPodAutoscaler());
     k.defaulter = rules::DefaultHorizontalPodAutoscaler;
@@ -308,7 +344,8 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- certificates.k8s.io/v1 ----
   {
-    Kind k = Make("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", kCl, {"csr"});
+    Kind k = Make("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                  "certificatesigningrequests", kCl, {"csr"});
     Sub(k, "approval", k.Gvk(), kGetPatchUpdate);
     Status_(k);
     Print(k, printers::CertificateSigningRequest());
@@ -319,13 +356,15 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- networking.k8s.io/v1 ----
   {
-    Kind k = Make("networking.k8s.io", "v1", "IngressClass", "ingressclasses", kCl);
+    Kind k =
+        Make("networking.k8s.io", "v1", "IngressClass", "ingressclasses", kCl);
     Print(k, printers::IngressClass());
     k.validator = rules::ValidateIngressClass;
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("networking.k8s.io", "v1", "Ingress", "ingresses", kNs, {"ing"});
+    Kind k =
+        Make("networking.k8s.io", "v1", "Ingress", "ingresses", kNs, {"ing"});
     Status_(k);
     Print(k, printers::Ingress());
     k.validator = rules::ValidateIngress;
@@ -333,7 +372,8 @@ std::vector<Kind> BuiltinKinds() {
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", kNs, {"netpol"});
+    Kind k = Make("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
+                  kNs, {"netpol"});
     Print(k, printers::NetworkPolicy());
     k.singular = "networkpolicy";
     k.defaulter = rules::DefaultNetworkPolicy;
@@ -343,7 +383,8 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- policy/v1 ----
   {
-    Kind k = Make("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", kNs, {"pdb"});
+    Kind k = Make("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
+                  kNs, {"pdb"});
     Status_(k);
     Print(k, printers::PodDisruptionBudget());
     k.validator = rules::ValidatePodDisruptionBudget;
@@ -353,15 +394,18 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- rbac.authorization.k8s.io/v1 ----
   for (const char* kind : {"ClusterRole", "Role"}) {
-    std::string resource = std::string(kind) == "Role" ? "roles" : "clusterroles";
-    Kind k = Make("rbac.authorization.k8s.io", "v1", kind, resource, std::string(kind) == "Role" ? kNs : kCl);
+    std::string resource =
+        std::string(kind) == "Role" ? "roles" : "clusterroles";
+    Kind k = Make("rbac.authorization.k8s.io", "v1", kind, resource,
+                  std::string(kind) == "Role" ? kNs : kCl);
     k.name_rule = NameRule::kPathSegment;
     k.validator = rules::ValidateRole;
     out.push_back(std::move(k));
   }
   for (const char* kind : {"ClusterRoleBinding", "RoleBinding"}) {
     bool ns = std::string(kind) == "RoleBinding";
-    Kind k = Make("rbac.authorization.k8s.io", "v1", kind, ns ? "rolebindings" : "clusterrolebindings", ns ? kNs : kCl);
+    Kind k = Make("rbac.authorization.k8s.io", "v1", kind,
+                  ns ? "rolebindings" : "clusterrolebindings", ns ? kNs : kCl);
     Print(k, printers::RoleBinding());
     k.name_rule = NameRule::kPathSegment;
     k.defaulter = rules::DefaultRoleBinding;
@@ -373,22 +417,25 @@ std::vector<Kind> BuiltinKinds() {
   out.push_back(Make("storage.k8s.io", "v1", "CSIDriver", "csidrivers", kCl));
   out.push_back(Make("storage.k8s.io", "v1", "CSINode", "csinodes", kCl));
   {
-    Kind k = Make("storage.k8s.io", "v1", "StorageClass", "storageclasses", kCl, {"sc"});
+    Kind k = Make("storage.k8s.io", "v1", "StorageClass", "storageclasses", kCl,
+                  {"sc"});
     Print(k, printers::StorageClass());
     k.defaulter = rules::DefaultStorageClass;
     k.validator = rules::ValidateStorageClass;
     out.push_back(std::move(k));
   }
   {
-    Kind k = Make("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", kCl);
+    Kind k = Make("storage.k8s.io", "v1", "VolumeAttachment",
+                  "volumeattachments", kCl);
     Status_(k);
     out.push_back(std::move(k));
   }
 
   // ---- apiextensions.k8s.io/v1 ----
   {
-    Kind k = Make("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", kCl,
-                  {"crd", "crds"}, {"api-extensions"});
+    Kind k = Make("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
+                  "customresourcedefinitions", kCl, {"crd", "crds"},
+                  {"api-extensions"});
     Status_(k);
     k.name_rule = NameRule::kCRDName;
     k.storage_resource = "apiextensions.k8s.io/customresourcedefinitions";
@@ -401,7 +448,8 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- scheduling.k8s.io/v1 ----
   {
-    Kind k = Make("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", kCl, {"pc"});
+    Kind k = Make("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+                  kCl, {"pc"});
     Print(k, printers::PriorityClass());
     k.defaulter = rules::DefaultPriorityClass;
     k.validator = rules::ValidatePriorityClass;
@@ -418,7 +466,8 @@ std::vector<Kind> BuiltinKinds() {
 
   // ---- discovery.k8s.io/v1 ----
   {
-    Kind k = Make("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", kNs);
+    Kind k =
+        Make("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", kNs);
     Print(k, printers::EndpointSlice());
     out.push_back(std::move(k));
   }

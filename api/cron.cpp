@@ -14,15 +14,17 @@ struct Bounds {
   const char* const* names;  // lowercase names from `min`, or nullptr
 };
 
-const char* const kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+const char* const kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",  "jul",
                                "aug", "sep", "oct", "nov", "dec", nullptr};
-const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", nullptr};
+const char* const kDays[] = {"sun", "mon", "tue", "wed",
+                             "thu", "fri", "sat", nullptr};
 
 constexpr uint64_t kStarBit = 1ull << 63;
 
 StatusOr<unsigned> MustParseInt(const std::string& expr) {
   if (expr.empty()) {
-    return InvalidArgumentError("failed to parse int from " + expr + ": strconv.Atoi: parsing \"" + expr +
+    return InvalidArgumentError("failed to parse int from " + expr +
+                                ": strconv.Atoi: parsing \"" + expr +
                                 "\": invalid syntax");
   }
   size_t i = 0;
@@ -33,22 +35,26 @@ StatusOr<unsigned> MustParseInt(const std::string& expr) {
   }
   long v = 0;
   if (i >= expr.size()) {
-    return InvalidArgumentError("failed to parse int from " + expr + ": strconv.Atoi: parsing \"" + expr +
+    return InvalidArgumentError("failed to parse int from " + expr +
+                                ": strconv.Atoi: parsing \"" + expr +
                                 "\": invalid syntax");
   }
   for (; i < expr.size(); ++i) {
     if (!std::isdigit(static_cast<unsigned char>(expr[i]))) {
-      return InvalidArgumentError("failed to parse int from " + expr + ": strconv.Atoi: parsing \"" + expr +
+      return InvalidArgumentError("failed to parse int from " + expr +
+                                  ": strconv.Atoi: parsing \"" + expr +
                                   "\": invalid syntax");
     }
     v = v * 10 + (expr[i] - '0');
     if (v > 1000000000) {
-      return InvalidArgumentError("failed to parse int from " + expr + ": strconv.Atoi: parsing \"" + expr +
+      return InvalidArgumentError("failed to parse int from " + expr +
+                                  ": strconv.Atoi: parsing \"" + expr +
                                   "\": value out of range");
     }
   }
   if (neg && v != 0) {
-    return InvalidArgumentError("negative number (-" + std::to_string(v) + ") not allowed: " + expr);
+    return InvalidArgumentError("negative number (-" + std::to_string(v) +
+                                ") not allowed: " + expr);
   }
   return static_cast<unsigned>(v);
 }
@@ -56,7 +62,8 @@ StatusOr<unsigned> MustParseInt(const std::string& expr) {
 StatusOr<unsigned> ParseIntOrName(const std::string& expr, const Bounds& b) {
   if (b.names != nullptr) {
     std::string lower = expr;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     for (unsigned i = 0; b.names[i] != nullptr; ++i) {
       if (lower == b.names[i]) return b.min + i;
     }
@@ -69,7 +76,8 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   size_t start = 0;
   while (true) {
     size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    out.push_back(s.substr(
+        start, p == std::string::npos ? std::string::npos : p - start));
     if (p == std::string::npos) return out;
     start = p + 1;
   }
@@ -105,18 +113,23 @@ StatusOr<uint64_t> GetRange(const std::string& expr, const Bounds& r) {
     return InvalidArgumentError("too many slashes: " + expr);
   }
   if (start < r.min) {
-    return InvalidArgumentError("beginning of range (" + std::to_string(start) + ") below minimum (" +
-                                std::to_string(r.min) + "): " + expr);
+    return InvalidArgumentError("beginning of range (" + std::to_string(start) +
+                                ") below minimum (" + std::to_string(r.min) +
+                                "): " + expr);
   }
   if (end > r.max) {
-    return InvalidArgumentError("end of range (" + std::to_string(end) + ") above maximum (" +
-                                std::to_string(r.max) + "): " + expr);
+    return InvalidArgumentError("end of range (" + std::to_string(end) +
+                                ") above maximum (" + std::to_string(r.max) +
+                                "): " + expr);
   }
   if (start > end) {
-    return InvalidArgumentError("beginning of range (" + std::to_string(start) + ") beyond end of range (" +
+    return InvalidArgumentError("beginning of range (" + std::to_string(start) +
+                                ") beyond end of range (" +
                                 std::to_string(end) + "): " + expr);
   }
-  if (step == 0) return InvalidArgumentError("step of range should be a positive number: " + expr);
+  if (step == 0)
+    return InvalidArgumentError("step of range should be a positive number: " +
+                                expr);
   uint64_t bits = 0;
   for (unsigned i = start; i <= end; i += step) bits |= 1ull << i;
   return bits | extra;
@@ -138,15 +151,17 @@ StatusOr<CronSchedule> CronSchedule::Parse(std::string_view spec_in) {
   if (spec.empty()) return InvalidArgumentError("empty spec string");
   if (spec.rfind("TZ=", 0) == 0 || spec.rfind("CRON_TZ=", 0) == 0) {
     size_t sp = spec.find(' ');
-    if (sp == std::string::npos) return InvalidArgumentError("provided bad location " + spec);
+    if (sp == std::string::npos)
+      return InvalidArgumentError("provided bad location " + spec);
     spec = spec.substr(sp + 1);
   }
   if (!spec.empty() && spec[0] == '@') {
     static const struct {
       const char* name;
       const char* expr;
-    } kDescriptors[] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-                        {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+    } kDescriptors[] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
+                        {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
+                        {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
                         {"@hourly", "0 * * * *"}};
     for (const auto& d : kDescriptors) {
       if (spec == d.name) return Parse(d.expr);
@@ -160,18 +175,24 @@ StatusOr<CronSchedule> CronSchedule::Parse(std::string_view spec_in) {
   {
     size_t i = 0;
     while (i < spec.size()) {
-      while (i < spec.size() && std::isspace(static_cast<unsigned char>(spec[i]))) ++i;
+      while (i < spec.size() &&
+             std::isspace(static_cast<unsigned char>(spec[i])))
+        ++i;
       size_t j = i;
-      while (j < spec.size() && !std::isspace(static_cast<unsigned char>(spec[j]))) ++j;
+      while (j < spec.size() &&
+             !std::isspace(static_cast<unsigned char>(spec[j])))
+        ++j;
       if (j > i) fields.push_back(spec.substr(i, j - i));
       i = j;
     }
   }
   if (fields.size() != 5) {
     std::string list = "[";
-    for (size_t i = 0; i < fields.size(); ++i) list += (i ? " " : "") + fields[i];
+    for (size_t i = 0; i < fields.size(); ++i)
+      list += (i ? " " : "") + fields[i];
     list += "]";
-    return InvalidArgumentError("expected exactly 5 fields, found " + std::to_string(fields.size()) + ": " + list);
+    return InvalidArgumentError("expected exactly 5 fields, found " +
+                                std::to_string(fields.size()) + ": " + list);
   }
   CronSchedule s;
   KITE_ASSIGN_OR_RETURN(s.minute_, GetField(fields[0], {0, 59, nullptr}));
@@ -200,7 +221,8 @@ std::optional<Time> CronSchedule::Next(Time t) const {
     bool dow_ok = (dow_ >> tm.tm_wday) & 1;
     // Day matching as cron: when either day field is '*', both must match;
     // otherwise either may.
-    bool day_ok = (dom_star_ || dow_star_) ? (dom_ok && dow_ok) : (dom_ok || dow_ok);
+    bool day_ok =
+        (dom_star_ || dow_star_) ? (dom_ok && dow_ok) : (dom_ok || dow_ok);
     if (!month_ok || !day_ok) {
       m += (24 - tm.tm_hour) * 60 - tm.tm_min;
       continue;
@@ -209,7 +231,8 @@ std::optional<Time> CronSchedule::Next(Time t) const {
       m += 60 - tm.tm_min;
       continue;
     }
-    if ((minute_ >> tm.tm_min) & 1) return Time(std::chrono::duration_cast<Time::duration>(minutes(m)));
+    if ((minute_ >> tm.tm_min) & 1)
+      return Time(std::chrono::duration_cast<Time::duration>(minutes(m)));
     ++m;
   }
   return std::nullopt;

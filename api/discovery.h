@@ -17,9 +17,8 @@
 // Thread safety: pure functions over a Registry snapshot.
 #pragma once
 
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "api/kinds.h"
 #include "common/status.h"
@@ -37,16 +36,19 @@ bool WantsAggregatedDiscovery(std::string_view accept);
 // (`core`, for /api) or every other group (for /apis).
 nlohmann::json AggregatedDiscovery(const Registry& registry, bool core);
 
-// /api: {"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[...]}.
+// /api:
+// {"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[...]}.
 // `server_address` is "host:port" as clients reach the server.
 nlohmann::json ApiVersions(std::string_view server_address);
 // /apis: APIGroupList with every non-core group, preferred version first.
 nlohmann::json ApiGroupList(const Registry& registry);
 // /apis/<group>: APIGroup; NotFound when the group is not served.
-StatusOr<nlohmann::json> ApiGroupDocument(const Registry& registry, std::string_view group);
+StatusOr<nlohmann::json> ApiGroupDocument(const Registry& registry,
+                                          std::string_view group);
 // /api/v1 or /apis/<group>/<version>: APIResourceList with subresources as
 // "pods/status" entries; NotFound when the group-version is not served.
-StatusOr<nlohmann::json> ApiResourceList(const Registry& registry, std::string_view group,
+StatusOr<nlohmann::json> ApiResourceList(const Registry& registry,
+                                         std::string_view group,
                                          std::string_view version);
 
 }  // namespace kite::api

@@ -1,15 +1,16 @@
 // Discovery documents in the shapes of kubectl-api.md §1.
+#include "api/discovery.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 
-#include "api/discovery.h"
-
 namespace kite::api {
 namespace {
 
-const Json* FindResource(const Json& list, const std::string& group, const std::string& resource) {
+const Json* FindResource(const Json& list, const std::string& group,
+                         const std::string& resource) {
   for (const Json& item : list["items"]) {
     std::string name = item["metadata"].value("name", "");
     if (name != group) continue;
@@ -21,12 +22,19 @@ const Json* FindResource(const Json& list, const std::string& group, const std::
 }
 
 TEST(DiscoveryTest, AcceptHeaderDetection) {
-  EXPECT_TRUE(WantsAggregatedDiscovery(
-      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;"
-      "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"));
-  EXPECT_TRUE(WantsAggregatedDiscovery("application/json; g=apidiscovery.k8s.io; v=v2; as=APIGroupDiscoveryList"));
+  EXPECT_TRUE(
+      WantsAggregatedDiscovery("application/"
+                               "json;g=apidiscovery.k8s.io;v=v2;as="
+                               "APIGroupDiscoveryList,application/json;"
+                               "g=apidiscovery.k8s.io;v=v2beta1;as="
+                               "APIGroupDiscoveryList,application/json"));
+  EXPECT_TRUE(
+      WantsAggregatedDiscovery("application/json; g=apidiscovery.k8s.io; v=v2; "
+                               "as=APIGroupDiscoveryList"));
   EXPECT_FALSE(WantsAggregatedDiscovery("application/json"));
-  EXPECT_FALSE(WantsAggregatedDiscovery("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"));
+  EXPECT_FALSE(WantsAggregatedDiscovery(
+      "application/"
+      "json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"));
   EXPECT_FALSE(WantsAggregatedDiscovery(""));
 }
 
@@ -37,17 +45,23 @@ TEST(DiscoveryTest, AggregatedDeploymentsEntryAsKubectlNeedsIt) {
   EXPECT_EQ(apis["apiVersion"], "apidiscovery.k8s.io/v2");
   const Json* d = FindResource(apis, "apps", "deployments");
   ASSERT_NE(d, nullptr);
-  EXPECT_EQ((*d)["responseKind"], (Json{{"group", "apps"}, {"version", "v1"}, {"kind", "Deployment"}}));
+  EXPECT_EQ(
+      (*d)["responseKind"],
+      (Json{{"group", "apps"}, {"version", "v1"}, {"kind", "Deployment"}}));
   EXPECT_EQ((*d)["scope"], "Namespaced");
   EXPECT_EQ((*d)["singularResource"], "deployment");
   EXPECT_EQ((*d)["shortNames"], Json::array({"deploy"}));
   EXPECT_EQ((*d)["categories"], Json::array({"all"}));
-  EXPECT_EQ((*d)["verbs"], Json::array({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}));
+  EXPECT_EQ((*d)["verbs"],
+            Json::array({"create", "delete", "deletecollection", "get", "list",
+                         "patch", "update", "watch"}));
   Json scale;
   for (const Json& s : (*d)["subresources"]) {
     if (s["subresource"] == "scale") scale = s;
   }
-  EXPECT_EQ(scale["responseKind"], (Json{{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}));
+  EXPECT_EQ(
+      scale["responseKind"],
+      (Json{{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}));
   EXPECT_EQ(scale["verbs"], Json::array({"get", "patch", "update"}));
   // Every version is Current, every resource has responseKind, scope, verbs.
   for (const Json& item : apis["items"]) {
@@ -55,7 +69,9 @@ TEST(DiscoveryTest, AggregatedDeploymentsEntryAsKubectlNeedsIt) {
     for (const Json& v : item["versions"]) {
       EXPECT_EQ(v["freshness"], "Current");
       for (const Json& r : v["resources"]) {
-        EXPECT_TRUE(r.contains("responseKind") && r.contains("scope") && r.contains("verbs")) << r.dump();
+        EXPECT_TRUE(r.contains("responseKind") && r.contains("scope") &&
+                    r.contains("verbs"))
+            << r.dump();
       }
     }
   }
@@ -75,7 +91,8 @@ TEST(DiscoveryTest, AggregatedCoreGroupHasNoNameAndPodSubresources) {
   EXPECT_EQ((*pods)["categories"], Json::array({"all"}));
   std::set<std::string> subs;
   for (const Json& s : (*pods)["subresources"]) subs.insert(s["subresource"]);
-  for (const char* s : {"status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy"}) {
+  for (const char* s : {"status", "binding", "eviction", "log", "exec",
+                        "attach", "portforward", "proxy"}) {
     EXPECT_TRUE(subs.count(s)) << s;
   }
   const Json* ns = FindResource(api, "", "namespaces");
@@ -90,12 +107,15 @@ TEST(DiscoveryTest, AggregatedCoreGroupHasNoNameAndPodSubresources) {
   for (const Json& item : {api, AggregatedDiscovery(reg, false)}) {
     for (const Json& g : item["items"]) {
       for (const Json& r : g["versions"][0]["resources"]) {
-        if (r.contains("categories") && r["categories"] == Json::array({"all"})) all.insert(r["resource"]);
+        if (r.contains("categories") && r["categories"] == Json::array({"all"}))
+          all.insert(r["resource"]);
       }
     }
   }
-  EXPECT_EQ(all, (std::set<std::string>{"pods", "services", "deployments", "replicasets", "daemonsets", "statefulsets",
-                                        "jobs", "cronjobs", "horizontalpodautoscalers"}));
+  EXPECT_EQ(all, (std::set<std::string>{"pods", "services", "deployments",
+                                        "replicasets", "daemonsets",
+                                        "statefulsets", "jobs", "cronjobs",
+                                        "horizontalpodautoscalers"}));
 }
 
 TEST(DiscoveryTest, LegacyDocuments) {
@@ -103,7 +123,8 @@ TEST(DiscoveryTest, LegacyDocuments) {
   Json versions = ApiVersions("10.0.0.5:6443");
   EXPECT_EQ(versions["kind"], "APIVersions");
   EXPECT_EQ(versions["versions"], Json::array({"v1"}));
-  EXPECT_EQ(versions["serverAddressByClientCIDRs"][0]["serverAddress"], "10.0.0.5:6443");
+  EXPECT_EQ(versions["serverAddressByClientCIDRs"][0]["serverAddress"],
+            "10.0.0.5:6443");
 
   Json groups = ApiGroupList(reg);
   EXPECT_EQ(groups["kind"], "APIGroupList");
@@ -112,7 +133,8 @@ TEST(DiscoveryTest, LegacyDocuments) {
     EXPECT_NE(g["name"], "");
     if (g["name"] == "autoscaling") {
       found = true;
-      EXPECT_EQ(g["preferredVersion"], (Json{{"groupVersion", "autoscaling/v2"}, {"version", "v2"}}));
+      EXPECT_EQ(g["preferredVersion"],
+                (Json{{"groupVersion", "autoscaling/v2"}, {"version", "v2"}}));
     }
   }
   EXPECT_TRUE(found);
@@ -141,7 +163,8 @@ TEST(DiscoveryTest, LegacyDocuments) {
       EXPECT_EQ(r["kind"], "Scale");
     }
   }
-  EXPECT_EQ(ApiResourceList(reg, "apps", "v9").status().code(), Code::kNotFound);
+  EXPECT_EQ(ApiResourceList(reg, "apps", "v9").status().code(),
+            Code::kNotFound);
 }
 
 }  // namespace

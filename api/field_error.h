@@ -5,8 +5,8 @@
 // value and a detail. Rendered it reads
 //   spec.replicas: Invalid value: -1: must be greater than or equal to 0
 // A list of them becomes the 422 Invalid Status of the REST layer:
-//   message  Deployment.apps "web" is invalid: spec.replicas: Invalid value: ...
-//   details.causes[{reason: "FieldValueInvalid", field, message}]
+//   message  Deployment.apps "web" is invalid: spec.replicas: Invalid value:
+//   ... details.causes[{reason: "FieldValueInvalid", field, message}]
 // and kubectl prints it as `The Deployment "web" is invalid: ...`.
 //
 // Also here: the name, label and key checks of k8s.io/apimachinery's
@@ -15,11 +15,10 @@
 // Thread safety: values and pure functions.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace kite::api {
 
@@ -63,9 +62,11 @@ std::string GoValue(const nlohmann::json& v);
 std::string GoQuote(std::string_view s);
 
 // Constructors mirroring k8s.io/apimachinery/pkg/util/validation/field.
-FieldError Invalid(std::string field, const nlohmann::json& value, std::string detail);
+FieldError Invalid(std::string field, const nlohmann::json& value,
+                   std::string detail);
 // Invalid with a value already rendered (e.g. a Go struct dump).
-FieldError InvalidRendered(std::string field, std::string rendered, std::string detail);
+FieldError InvalidRendered(std::string field, std::string rendered,
+                           std::string detail);
 FieldError Required(std::string field, std::string detail = "");
 FieldError Duplicate(std::string field, const nlohmann::json& value);
 FieldError NotFound(std::string field, const nlohmann::json& value);
@@ -81,15 +82,15 @@ std::string AggregateMessage(const FieldErrors& errs);
 // The API server's message for a 422:
 //   `Deployment.apps "web" is invalid: spec.replicas: Invalid value: ...`
 // (no ".group" suffix for the core group).
-std::string InvalidMessage(std::string_view group, std::string_view kind, std::string_view name,
-                           const FieldErrors& errs);
+std::string InvalidMessage(std::string_view group, std::string_view kind,
+                           std::string_view name, const FieldErrors& errs);
 // What kubectl prints for that Status: `The Deployment "web" is invalid: ...`.
 std::string KubectlInvalidMessage(std::string_view kind, std::string_view name,
                                   const FieldErrors& errs);
 // The complete 422 Status object (kind Status, reason Invalid, details with
 // group, kind, name and causes).
-nlohmann::json InvalidStatus(std::string_view group, std::string_view kind, std::string_view name,
-                             const FieldErrors& errs);
+nlohmann::json InvalidStatus(std::string_view group, std::string_view kind,
+                             std::string_view name, const FieldErrors& errs);
 
 // ---- name and label checks (k8s.io/apimachinery/pkg/util/validation) ----
 // Each returns the list of problems; empty means valid.
@@ -106,12 +107,14 @@ std::vector<std::string> IsValidPortNum(int64_t port);
 std::vector<std::string> IsValidPathSegmentName(std::string_view value);
 
 // Appends `errs` of one check as Invalid errors at `field` with `value`.
-void AppendInvalid(FieldErrors* out, const std::string& field, const nlohmann::json& value,
+void AppendInvalid(FieldErrors* out, const std::string& field,
+                   const nlohmann::json& value,
                    const std::vector<std::string>& msgs);
 
 // metadata.labels / annotations checks with the Kubernetes paths and texts.
-void ValidateLabels(const nlohmann::json* labels, const std::string& field, FieldErrors* out);
-void ValidateAnnotations(const nlohmann::json* annotations, const std::string& field,
-                         FieldErrors* out);
+void ValidateLabels(const nlohmann::json* labels, const std::string& field,
+                    FieldErrors* out);
+void ValidateAnnotations(const nlohmann::json* annotations,
+                         const std::string& field, FieldErrors* out);
 
 }  // namespace kite::api

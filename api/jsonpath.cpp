@@ -9,7 +9,8 @@ using Json = nlohmann::json;
 namespace {
 
 Status Bad(std::string_view text, std::string_view why) {
-  return InvalidArgumentError("unsupported JSONPath " + std::string(text) + ": " + std::string(why));
+  return InvalidArgumentError("unsupported JSONPath " + std::string(text) +
+                              ": " + std::string(why));
 }
 
 bool IsNameChar(char c) {
@@ -22,7 +23,8 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
   std::string_view s = text;
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = s.substr(1, s.size() - 2);
+  if (s.size() >= 2 && s.front() == '{' && s.back() == '}')
+    s = s.substr(1, s.size() - 2);
   if (s.empty()) return Bad(text, "empty");
   JsonPath p;
   size_t i = 0;
@@ -62,7 +64,8 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
           name.push_back(s[j]);
           ++j;
         }
-        if (j + 1 >= s.size() || s[j + 1] != ']') return Bad(text, "unterminated ['...']");
+        if (j + 1 >= s.size() || s[j + 1] != ']')
+          return Bad(text, "unterminated ['...']");
         Step st{Step::kField};
         st.name = std::move(name);
         p.steps_.push_back(std::move(st));
@@ -71,7 +74,8 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
       }
       if (s.substr(i, 3) == "[?(") {
         close = s.find(")]", i);
-        if (close == std::string_view::npos) return Bad(text, "unterminated filter");
+        if (close == std::string_view::npos)
+          return Bad(text, "unterminated filter");
         std::string_view expr = s.substr(i + 3, close - (i + 3));
         size_t op = expr.find("==");
         bool eq = true;
@@ -79,11 +83,13 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
           op = expr.find("!=");
           eq = false;
         }
-        if (op == std::string_view::npos) return Bad(text, "filter needs == or !=");
+        if (op == std::string_view::npos)
+          return Bad(text, "filter needs == or !=");
         std::string_view lhs = expr.substr(0, op), rhs = expr.substr(op + 2);
         while (!lhs.empty() && lhs.back() == ' ') lhs.remove_suffix(1);
         while (!rhs.empty() && rhs.front() == ' ') rhs.remove_prefix(1);
-        if (lhs.substr(0, 2) != "@.") return Bad(text, "filter must start with @.");
+        if (lhs.substr(0, 2) != "@.")
+          return Bad(text, "filter must start with @.");
         Step st{Step::kFilter};
         st.filter_equals = eq;
         std::string_view rest = lhs.substr(2);
@@ -93,13 +99,15 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
           if (dot == std::string_view::npos) break;
           rest = rest.substr(dot + 1);
         }
-        if (rhs.size() >= 2 && (rhs.front() == '"' || rhs.front() == '\'') && rhs.back() == rhs.front()) {
+        if (rhs.size() >= 2 && (rhs.front() == '"' || rhs.front() == '\'') &&
+            rhs.back() == rhs.front()) {
           st.filter_value = std::string(rhs.substr(1, rhs.size() - 2));
         } else {
           std::string num(rhs);
           char* end = nullptr;
           double d = std::strtod(num.c_str(), &end);
-          if (num.empty() || end != num.c_str() + num.size()) return Bad(text, "filter value");
+          if (num.empty() || end != num.c_str() + num.size())
+            return Bad(text, "filter value");
           st.filter_value = d;
         }
         p.steps_.push_back(std::move(st));
@@ -114,7 +122,8 @@ StatusOr<JsonPath> JsonPath::Parse(std::string_view text) {
       } else {
         char* end = nullptr;
         long v = std::strtol(inner.c_str(), &end, 10);
-        if (inner.empty() || end != inner.c_str() + inner.size()) return Bad(text, "index");
+        if (inner.empty() || end != inner.c_str() + inner.size())
+          return Bad(text, "index");
         Step st{Step::kIndex};
         st.index = v;
         p.steps_.push_back(std::move(st));
@@ -143,7 +152,8 @@ std::vector<const Json*> JsonPath::Find(const Json& doc) const {
           if (v->is_array()) {
             long n = static_cast<long>(v->size());
             long idx = st.index < 0 ? n + st.index : st.index;
-            if (idx >= 0 && idx < n) next.push_back(&(*v)[static_cast<size_t>(idx)]);
+            if (idx >= 0 && idx < n)
+              next.push_back(&(*v)[static_cast<size_t>(idx)]);
           }
           break;
         case Step::kWildcard:
@@ -170,7 +180,9 @@ std::vector<const Json*> JsonPath::Find(const Json& doc) const {
                   match = f->get<double>() == st.filter_value.get<double>();
                 }
               }
-              if (match == st.filter_equals && (f != nullptr || !st.filter_equals)) next.push_back(&e);
+              if (match == st.filter_equals &&
+                  (f != nullptr || !st.filter_equals))
+                next.push_back(&e);
             }
           }
           break;

@@ -9,11 +9,10 @@
 // Thread safety: immutable after Parse.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -31,11 +30,11 @@ class JsonPath {
  private:
   struct Step {
     enum Type { kField, kIndex, kWildcard, kFilter } type;
-    std::string name;        // kField
-    long index = 0;          // kIndex (negative counts from the end)
+    std::string name;  // kField
+    long index = 0;    // kIndex (negative counts from the end)
     std::vector<std::string> filter_path;  // kFilter: @.a.b
     bool filter_equals = true;
-    nlohmann::json filter_value;           // string or number
+    nlohmann::json filter_value;  // string or number
   };
   std::vector<Step> steps_;
 };

@@ -11,8 +11,9 @@ namespace kite::api {
 
 using Json = nlohmann::json;
 
-const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get",
-                                            "list",   "patch",  "update",           "watch"};
+const std::vector<std::string> kAllVerbs = {
+    "create", "delete", "deletecollection", "get",
+    "list",   "patch",  "update",           "watch"};
 const std::vector<std::string> kCreateOnlyVerbs = {"create"};
 
 bool Kind::HasVerb(std::string_view verb) const {
@@ -28,8 +29,9 @@ const Subresource* Kind::FindSubresource(std::string_view name) const {
 
 bool Kind::SupportsField(std::string_view field) const {
   if (field == "metadata.name" || field == "metadata.namespace") return true;
-  return std::any_of(selectable_fields.begin(), selectable_fields.end(),
-                     [&](const SelectableField& f) { return f.label == field; });
+  return std::any_of(
+      selectable_fields.begin(), selectable_fields.end(),
+      [&](const SelectableField& f) { return f.label == field; });
 }
 
 // ---- version priority ----
@@ -45,10 +47,13 @@ struct VersionKey {
 
 VersionKey ParseVersion(std::string_view v) {
   VersionKey k;
-  if (v.size() < 2 || v[0] != 'v' || !std::isdigit(static_cast<unsigned char>(v[1]))) return k;
+  if (v.size() < 2 || v[0] != 'v' ||
+      !std::isdigit(static_cast<unsigned char>(v[1])))
+    return k;
   size_t i = 1;
   int major = 0;
-  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) major = major * 10 + (v[i++] - '0');
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])))
+    major = major * 10 + (v[i++] - '0');
   if (major == 0) return k;  // "v0" is not kube-like
   if (i == v.size()) return {true, major, 2, 0};
   std::string_view rest = v.substr(i);
@@ -62,7 +67,9 @@ VersionKey ParseVersion(std::string_view v) {
   } else {
     return k;
   }
-  if (rest.empty() || !std::all_of(rest.begin(), rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (rest.empty() || !std::all_of(rest.begin(), rest.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
     return k;
   }
   int minor = 0;
@@ -98,13 +105,15 @@ std::vector<std::string> StringList(const Json* j) {
 }  // namespace
 
 StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
-  if (!crd.is_object()) return InvalidArgumentError("a CustomResourceDefinition must be an object");
+  if (!crd.is_object())
+    return InvalidArgumentError("a CustomResourceDefinition must be an object");
   std::string crd_name = GetString(crd, {"metadata", "name"});
   std::string group = GetString(crd, {"spec", "group"});
   std::string plural = GetString(crd, {"spec", "names", "plural"});
   std::string kind_name = GetString(crd, {"spec", "names", "kind"});
   if (group.empty() || plural.empty() || kind_name.empty()) {
-    return InvalidArgumentError("spec.group, spec.names.plural and spec.names.kind are required");
+    return InvalidArgumentError(
+        "spec.group, spec.names.plural and spec.names.kind are required");
   }
   if (crd_name.empty()) crd_name = plural + "." + group;
   std::string singular = GetString(crd, {"spec", "names", "singular"});
@@ -113,7 +122,8 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
     std::transform(singular.begin(), singular.end(), singular.begin(),
                    [](unsigned char c) { return std::tolower(c); });
   }
-  std::string list_kind = GetString(crd, {"spec", "names", "listKind"}, kind_name + "List");
+  std::string list_kind =
+      GetString(crd, {"spec", "names", "listKind"}, kind_name + "List");
   std::string scope = GetString(crd, {"spec", "scope"});
   if (scope != "Namespaced" && scope != "Cluster") {
     return InvalidArgumentError("spec.scope must be Namespaced or Cluster");
@@ -125,7 +135,8 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
   std::vector<Kind> out;
   for (const Json& v : *versions) {
     std::string version = GetString(v, {"name"});
-    if (version.empty()) return InvalidArgumentError("spec.versions[].name is required");
+    if (version.empty())
+      return InvalidArgumentError("spec.versions[].name is required");
     if (!GetBool(v, {"served"})) continue;
     Kind k;
     k.group = group;
@@ -142,23 +153,33 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
     k.crd_name = crd_name;
     k.storage_version = GetBool(v, {"storage"});
     k.tracks_generation = true;
-    if (const Json* s = FieldPath(v, {"schema", "openAPIV3Schema"}); s && s->is_object()) k.schema = *s;
+    if (const Json* s = FieldPath(v, {"schema", "openAPIV3Schema"});
+        s && s->is_object())
+      k.schema = *s;
     if (Has(v, {"subresources", "status"})) {
-      k.subresources.push_back({"status", {group, version, kind_name}, {"get", "patch", "update"}});
+      k.subresources.push_back(
+          {"status", {group, version, kind_name}, {"get", "patch", "update"}});
     }
-    if (const Json* sc = FieldPath(v, {"subresources", "scale"}); sc && sc->is_object()) {
+    if (const Json* sc = FieldPath(v, {"subresources", "scale"});
+        sc && sc->is_object()) {
       k.scale.spec_replicas = GetString(*sc, {"specReplicasPath"});
       k.scale.status_replicas = GetString(*sc, {"statusReplicasPath"});
       k.scale.label_selector = GetString(*sc, {"labelSelectorPath"});
       if (k.scale.spec_replicas.empty() || k.scale.status_replicas.empty()) {
-        return InvalidArgumentError("subresources.scale needs specReplicasPath and statusReplicasPath");
+        return InvalidArgumentError(
+            "subresources.scale needs specReplicasPath and statusReplicasPath");
       }
-      k.subresources.push_back({"scale", {"autoscaling", "v1", "Scale"}, {"get", "patch", "update"}});
+      k.subresources.push_back({"scale",
+                                {"autoscaling", "v1", "Scale"},
+                                {"get", "patch", "update"}});
     }
     k.columns.push_back({"Name", "string", "name",
-                         "Name must be unique within a namespace. Is required when creating resources, although "
-                         "some resources may allow a client to request the generation of an appropriate name "
-                         "automatically. Name is primarily intended for creation idempotence and configuration "
+                         "Name must be unique within a namespace. Is required "
+                         "when creating resources, although "
+                         "some resources may allow a client to request the "
+                         "generation of an appropriate name "
+                         "automatically. Name is primarily intended for "
+                         "creation idempotence and configuration "
                          "definition. Cannot be updated.",
                          0});
     const Json* cols = Field(v, "additionalPrinterColumns");
@@ -166,13 +187,16 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
       for (const Json& c : *cols) {
         std::string path = GetString(c, {"jsonPath"});
         KITE_RETURN_IF_ERROR(JsonPath::Parse(path).status());
-        k.columns.push_back({GetString(c, {"name"}), GetString(c, {"type"}, "string"), GetString(c, {"format"}),
-                             GetString(c, {"description"}), static_cast<int>(GetInt(c, {"priority"}))});
+        k.columns.push_back(
+            {GetString(c, {"name"}), GetString(c, {"type"}, "string"),
+             GetString(c, {"format"}), GetString(c, {"description"}),
+             static_cast<int>(GetInt(c, {"priority"}))});
         k.column_paths.push_back(path);
       }
     } else {
       k.columns.push_back({"Age", "date", "",
-                           "CreationTimestamp is a timestamp representing the server time when this object was "
+                           "CreationTimestamp is a timestamp representing the "
+                           "server time when this object was "
                            "created.",
                            0});
       k.column_paths.push_back(".metadata.creationTimestamp");
@@ -180,14 +204,17 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
     if (const Json* sf = Field(v, "selectableFields"); sf && sf->is_array()) {
       for (const Json& f : *sf) {
         std::string p = GetString(f, {"jsonPath"});
-        if (p.size() < 2 || p[0] != '.') return InvalidArgumentError("selectableFields jsonPath must start with .");
+        if (p.size() < 2 || p[0] != '.')
+          return InvalidArgumentError(
+              "selectableFields jsonPath must start with .");
         k.selectable_fields.push_back({p.substr(1), {p.substr(1)}, ""});
       }
     }
     out.push_back(std::move(k));
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Kind& a, const Kind& b) { return VersionSortsBefore(a.version, b.version); });
+  std::stable_sort(out.begin(), out.end(), [](const Kind& a, const Kind& b) {
+    return VersionSortsBefore(a.version, b.version);
+  });
   return out;
 }
 
@@ -196,15 +223,27 @@ StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const Json& crd) {
 namespace {
 
 const std::vector<std::string>& BuiltinGroupOrder() {
-  static const std::vector<std::string> kOrder = {
-      "",           "apps",   "events.k8s.io",         "authentication.k8s.io",     "authorization.k8s.io",
-      "autoscaling", "batch", "certificates.k8s.io",   "networking.k8s.io",         "policy",
-      "rbac.authorization.k8s.io", "storage.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io",
-      "coordination.k8s.io", "discovery.k8s.io"};
+  static const std::vector<std::string> kOrder = {"",
+                                                  "apps",
+                                                  "events.k8s.io",
+                                                  "authentication.k8s.io",
+                                                  "authorization.k8s.io",
+                                                  "autoscaling",
+                                                  "batch",
+                                                  "certificates.k8s.io",
+                                                  "networking.k8s.io",
+                                                  "policy",
+                                                  "rbac.authorization.k8s.io",
+                                                  "storage.k8s.io",
+                                                  "apiextensions.k8s.io",
+                                                  "scheduling.k8s.io",
+                                                  "coordination.k8s.io",
+                                                  "discovery.k8s.io"};
   return kOrder;
 }
 
-std::string ResourceKey(std::string_view g, std::string_view v, std::string_view r) {
+std::string ResourceKey(std::string_view g, std::string_view v,
+                        std::string_view r) {
   std::string k(g);
   k += '/';
   k += v;
@@ -218,7 +257,8 @@ std::string ResourceKey(std::string_view g, std::string_view v, std::string_view
 Registry::Registry() {
   std::unique_lock lock(mu_);
   group_order_ = BuiltinGroupOrder();
-  for (Kind& k : BuiltinKinds()) kinds_.push_back(std::make_shared<const Kind>(std::move(k)));
+  for (Kind& k : BuiltinKinds())
+    kinds_.push_back(std::make_shared<const Kind>(std::move(k)));
   RebuildIndexLocked();
 }
 
@@ -228,29 +268,36 @@ void Registry::RebuildIndexLocked() {
   // Discovery order: groups in group_order_, then versions by priority, then
   // resources by name.
   std::map<std::string, size_t> group_rank;
-  for (size_t i = 0; i < group_order_.size(); ++i) group_rank[group_order_[i]] = i;
-  std::stable_sort(kinds_.begin(), kinds_.end(), [&](const auto& a, const auto& b) {
-    size_t ra = group_rank.count(a->group) ? group_rank[a->group] : SIZE_MAX;
-    size_t rb = group_rank.count(b->group) ? group_rank[b->group] : SIZE_MAX;
-    if (ra != rb) return ra < rb;
-    if (a->group != b->group) return a->group < b->group;
-    if (a->version != b->version) return VersionSortsBefore(a->version, b->version);
-    return a->resource < b->resource;
-  });
+  for (size_t i = 0; i < group_order_.size(); ++i)
+    group_rank[group_order_[i]] = i;
+  std::stable_sort(
+      kinds_.begin(), kinds_.end(), [&](const auto& a, const auto& b) {
+        size_t ra =
+            group_rank.count(a->group) ? group_rank[a->group] : SIZE_MAX;
+        size_t rb =
+            group_rank.count(b->group) ? group_rank[b->group] : SIZE_MAX;
+        if (ra != rb) return ra < rb;
+        if (a->group != b->group) return a->group < b->group;
+        if (a->version != b->version)
+          return VersionSortsBefore(a->version, b->version);
+        return a->resource < b->resource;
+      });
   for (const auto& k : kinds_) {
     by_resource_[ResourceKey(k->group, k->version, k->resource)] = k;
     by_kind_[ResourceKey(k->group, k->version, k->kind)] = k;
   }
 }
 
-std::shared_ptr<const Kind> Registry::Lookup(std::string_view group, std::string_view version,
+std::shared_ptr<const Kind> Registry::Lookup(std::string_view group,
+                                             std::string_view version,
                                              std::string_view resource) const {
   std::shared_lock lock(mu_);
   auto it = by_resource_.find(ResourceKey(group, version, resource));
   return it == by_resource_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<const Kind> Registry::LookupKind(std::string_view group, std::string_view version,
+std::shared_ptr<const Kind> Registry::LookupKind(std::string_view group,
+                                                 std::string_view version,
                                                  std::string_view kind) const {
   std::shared_lock lock(mu_);
   auto it = by_kind_.find(ResourceKey(group, version, kind));
@@ -266,14 +313,17 @@ std::vector<ApiGroup> Registry::Groups() const {
   std::shared_lock lock(mu_);
   std::vector<ApiGroup> out;
   for (const auto& k : kinds_) {
-    if (out.empty() || out.back().name != k->group) out.push_back({k->group, {}});
+    if (out.empty() || out.back().name != k->group)
+      out.push_back({k->group, {}});
     std::vector<std::string>& vs = out.back().versions;
-    if (std::find(vs.begin(), vs.end(), k->version) == vs.end()) vs.push_back(k->version);
+    if (std::find(vs.begin(), vs.end(), k->version) == vs.end())
+      vs.push_back(k->version);
   }
   return out;
 }
 
-std::vector<std::shared_ptr<const Kind>> Registry::KindsOf(std::string_view group, std::string_view version) const {
+std::vector<std::shared_ptr<const Kind>> Registry::KindsOf(
+    std::string_view group, std::string_view version) const {
   std::shared_lock lock(mu_);
   std::vector<std::shared_ptr<const Kind>> out;
   for (const auto& k : kinds_) {
@@ -283,33 +333,43 @@ std::vector<std::shared_ptr<const Kind>> Registry::KindsOf(std::string_view grou
 }
 
 Status Registry::ApplyCustomResourceDefinition(const Json& crd) {
-  KITE_ASSIGN_OR_RETURN(std::vector<Kind> kinds, KindsFromCustomResourceDefinition(crd));
+  KITE_ASSIGN_OR_RETURN(std::vector<Kind> kinds,
+                        KindsFromCustomResourceDefinition(crd));
   std::unique_lock lock(mu_);
-  const std::string crd_name = kinds.empty() ? GetString(crd, {"metadata", "name"}) : kinds[0].crd_name;
+  const std::string crd_name =
+      kinds.empty() ? GetString(crd, {"metadata", "name"}) : kinds[0].crd_name;
   // Collisions with kinds that are not this CRD's.
   for (const Kind& k : kinds) {
     for (const auto& other : kinds_) {
       if (other->group != k.group || other->crd_name == crd_name) continue;
       if (other->resource == k.resource) {
-        return AlreadyExistsError("resource " + k.resource + "." + k.group + " is already served");
+        return AlreadyExistsError("resource " + k.resource + "." + k.group +
+                                  " is already served");
       }
       if (other->kind == k.kind) {
-        return AlreadyExistsError("kind " + k.kind + "." + k.group + " is already served by " +
+        return AlreadyExistsError("kind " + k.kind + "." + k.group +
+                                  " is already served by " +
                                   other->GroupResource());
       }
       for (const std::string& s : k.short_names) {
-        if (std::find(other->short_names.begin(), other->short_names.end(), s) != other->short_names.end()) {
-          return AlreadyExistsError("short name " + s + " is already used by " + other->GroupResource());
+        if (std::find(other->short_names.begin(), other->short_names.end(),
+                      s) != other->short_names.end()) {
+          return AlreadyExistsError("short name " + s + " is already used by " +
+                                    other->GroupResource());
         }
       }
     }
   }
-  kinds_.erase(std::remove_if(kinds_.begin(), kinds_.end(), [&](const auto& k) { return k->crd_name == crd_name; }),
-               kinds_.end());
+  kinds_.erase(
+      std::remove_if(kinds_.begin(), kinds_.end(),
+                     [&](const auto& k) { return k->crd_name == crd_name; }),
+      kinds_.end());
   for (Kind& k : kinds) {
-    if (std::find(group_order_.begin(), group_order_.end(), k.group) == group_order_.end()) {
+    if (std::find(group_order_.begin(), group_order_.end(), k.group) ==
+        group_order_.end()) {
       // Custom groups follow the built-in ones, by name.
-      auto first_custom = group_order_.begin() + static_cast<long>(BuiltinGroupOrder().size());
+      auto first_custom =
+          group_order_.begin() + static_cast<long>(BuiltinGroupOrder().size());
       auto pos = std::lower_bound(first_custom, group_order_.end(), k.group);
       group_order_.insert(pos, k.group);
     }
@@ -324,16 +384,21 @@ bool Registry::RemoveCustomResourceDefinition(std::string_view crd_name) {
   std::unique_lock lock(mu_);
   size_t before = kinds_.size();
   kinds_.erase(std::remove_if(kinds_.begin(), kinds_.end(),
-                              [&](const auto& k) { return !k->crd_name.empty() && k->crd_name == crd_name; }),
+                              [&](const auto& k) {
+                                return !k->crd_name.empty() &&
+                                       k->crd_name == crd_name;
+                              }),
                kinds_.end());
   if (kinds_.size() == before) return false;
   // Drop custom groups no kind uses any more.
   std::set<std::string> used;
   for (const auto& k : kinds_) used.insert(k->group);
   size_t builtin = BuiltinGroupOrder().size();
-  group_order_.erase(std::remove_if(group_order_.begin() + static_cast<long>(builtin), group_order_.end(),
-                                    [&](const std::string& g) { return !used.count(g); }),
-                     group_order_.end());
+  group_order_.erase(
+      std::remove_if(group_order_.begin() + static_cast<long>(builtin),
+                     group_order_.end(),
+                     [&](const std::string& g) { return !used.count(g); }),
+      group_order_.end());
   RebuildIndexLocked();
   ++generation_;
   return true;

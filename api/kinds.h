@@ -22,12 +22,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/field_error.h"
 #include "api/object.h"
@@ -42,31 +41,33 @@ struct GroupVersionKind {
   std::string version;
   std::string kind;
   // "apps/v1", or "v1" for the core group.
-  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string ApiVersion() const {
+    return group.empty() ? version : group + "/" + version;
+  }
   bool operator==(const GroupVersionKind&) const = default;
 };
 
 struct Subresource {
-  std::string name;                 // "status", "scale", "log", "exec", ...
-  GroupVersionKind response_kind;   // autoscaling/v1 Scale for scale
-  std::vector<std::string> verbs;   // {"get","patch","update"}
+  std::string name;                // "status", "scale", "log", "exec", ...
+  GroupVersionKind response_kind;  // autoscaling/v1 Scale for scale
+  std::vector<std::string> verbs;  // {"get","patch","update"}
 };
 
 // One column of a server-side Table (meta.k8s.io/v1 TableColumnDefinition).
 struct ColumnDefinition {
-  std::string name;         // "Name", "Ready", ...
-  std::string type;         // "string", "integer", "date", "boolean", "number"
-  std::string format;       // "name" on the Name column, else ""
+  std::string name;    // "Name", "Ready", ...
+  std::string type;    // "string", "integer", "date", "boolean", "number"
+  std::string format;  // "name" on the Name column, else ""
   std::string description;
-  int priority = 0;         // 1: shown only with -o wide
+  int priority = 0;  // 1: shown only with -o wide
 };
 
 // A field usable in field selectors besides metadata.name/namespace. The
 // value is the first non-empty of `paths` (dotted JSON paths), else
 // `default_value`.
 struct SelectableField {
-  std::string label;                // "status.phase"
-  std::vector<std::string> paths;   // {"status.phase"}
+  std::string label;               // "status.phase"
+  std::vector<std::string> paths;  // {"status.phase"}
   std::string default_value;
 };
 
@@ -83,21 +84,23 @@ struct Kind;
 // Renders the cells of one table row for `obj`, in the order of
 // Kind::columns (all columns, wide ones included). `now` is the instant ages
 // are measured against.
-using RowPrinter = std::function<nlohmann::json(const Kind& kind, const nlohmann::json& obj, Time now)>;
+using RowPrinter = std::function<nlohmann::json(
+    const Kind& kind, const nlohmann::json& obj, Time now)>;
 // Fills in defaults in place. A non-OK Status means the object cannot be
 // decoded at all (e.g. a malformed quantity): 400 BadRequest in REST.
 using Defaulter = std::function<Status(nlohmann::json& obj)>;
 // Validates `obj` (and, on update, against `old`, else nullptr). Called after
 // defaulting; kind-specific checks only (metadata checks are generic).
-using Validator =
-    std::function<void(const nlohmann::json& obj, const nlohmann::json* old, FieldErrors* errs)>;
+using Validator = std::function<void(
+    const nlohmann::json& obj, const nlohmann::json* old, FieldErrors* errs)>;
 
 // Strategy hooks, the kind-specific halves of the API server's
 // PrepareForCreate / PrepareForUpdate (see validation.h for the generic half).
 // OnCreate runs after metadata.name/namespace/uid/creationTimestamp are set;
 // OnUpdate gets the stored object as `old`.
 using CreateHook = std::function<void(nlohmann::json& obj)>;
-using UpdateHook = std::function<void(nlohmann::json& obj, const nlohmann::json& old)>;
+using UpdateHook =
+    std::function<void(nlohmann::json& obj, const nlohmann::json& old)>;
 
 // Scale subresource of a custom resource (CRD .subresources.scale).
 struct ScalePaths {
@@ -137,8 +140,8 @@ struct Kind {
 
   std::vector<SelectableField> selectable_fields;
 
-  Defaulter defaulter;  // may be empty
-  Validator validator;  // may be empty
+  Defaulter defaulter;   // may be empty
+  Validator validator;   // may be empty
   CreateHook on_create;  // may be empty
   UpdateHook on_update;  // may be empty
   // metadata.generation starts at 1 and grows when anything but metadata
@@ -149,22 +152,30 @@ struct Kind {
   bool status_on_create = false;
 
   // Custom resources only.
-  std::string crd_name;       // "widgets.example.com"; empty for built-ins
+  std::string crd_name;         // "widgets.example.com"; empty for built-ins
   bool storage_version = true;  // the CRD version objects are stored in
-  nlohmann::json schema;      // openAPIV3Schema of this version (or null)
-  ScalePaths scale;           // when HasSubresource("scale") on a CR
+  nlohmann::json schema;        // openAPIV3Schema of this version (or null)
+  ScalePaths scale;             // when HasSubresource("scale") on a CR
 
   // Derived helpers.
   GroupVersionKind Gvk() const { return {group, version, kind}; }
-  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string ApiVersion() const {
+    return group.empty() ? version : group + "/" + version;
+  }
   // "deployments.apps", or "pods" for the core group (error messages).
-  std::string GroupResource() const { return group.empty() ? resource : resource + "." + group; }
+  std::string GroupResource() const {
+    return group.empty() ? resource : resource + "." + group;
+  }
   // "Deployment.apps", or "Pod".
-  std::string GroupKind() const { return group.empty() ? kind : kind + "." + group; }
+  std::string GroupKind() const {
+    return group.empty() ? kind : kind + "." + group;
+  }
   bool Namespaced() const { return scope == Scope::kNamespaced; }
   bool HasVerb(std::string_view verb) const;
   const Subresource* FindSubresource(std::string_view name) const;
-  bool HasSubresource(std::string_view name) const { return FindSubresource(name) != nullptr; }
+  bool HasSubresource(std::string_view name) const {
+    return FindSubresource(name) != nullptr;
+  }
   // True when main-resource writes must ignore .status (status subresource).
   bool HasStatus() const { return HasSubresource("status"); }
   bool IsCustom() const { return !crd_name.empty(); }
@@ -173,13 +184,16 @@ struct Kind {
 };
 
 // The standard verb sets.
-extern const std::vector<std::string> kAllVerbs;        // create delete deletecollection get list patch update watch
+extern const std::vector<std::string>
+    kAllVerbs;  // create delete deletecollection get list patch update watch
 extern const std::vector<std::string> kCreateOnlyVerbs;  // create
 
 struct GroupVersion {
   std::string group;
   std::string version;
-  std::string String() const { return group.empty() ? version : group + "/" + version; }
+  std::string String() const {
+    return group.empty() ? version : group + "/" + version;
+  }
   bool operator==(const GroupVersion&) const = default;
 };
 
@@ -198,10 +212,12 @@ class Registry {
 
   // The kind served at /apis/<group>/<version>/<resource> (or /api/v1/...);
   // nullptr when none.
-  std::shared_ptr<const Kind> Lookup(std::string_view group, std::string_view version,
+  std::shared_ptr<const Kind> Lookup(std::string_view group,
+                                     std::string_view version,
                                      std::string_view resource) const;
   // By group, version and Kind name (for request bodies); nullptr when none.
-  std::shared_ptr<const Kind> LookupKind(std::string_view group, std::string_view version,
+  std::shared_ptr<const Kind> LookupKind(std::string_view group,
+                                         std::string_view version,
                                          std::string_view kind) const;
   // Every kind, in discovery order (groups in Kubernetes' order, custom
   // groups after; resources sorted by name within a version).
@@ -210,8 +226,8 @@ class Registry {
   // first). The core group is listed first with name "".
   std::vector<ApiGroup> Groups() const;
   // The kinds of one group-version, sorted by resource.
-  std::vector<std::shared_ptr<const Kind>> KindsOf(std::string_view group,
-                                                   std::string_view version) const;
+  std::vector<std::shared_ptr<const Kind>> KindsOf(
+      std::string_view group, std::string_view version) const;
 
   // Adds or replaces the kinds a CustomResourceDefinition defines (one per
   // served version). Fails, changing nothing, when the CRD is malformed or
@@ -245,7 +261,8 @@ std::vector<Kind> BuiltinKinds();
 // version-priority order) first. Printer columns come from
 // additionalPrinterColumns (default: Age on .metadata.creationTimestamp),
 // subresources from .subresources.status/.scale.
-StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(const nlohmann::json& crd);
+StatusOr<std::vector<Kind>> KindsFromCustomResourceDefinition(
+    const nlohmann::json& crd);
 
 // Kubernetes version priority ("v2" > "v1" > "v1beta2" > "v1beta1" >
 // "v1alpha1" > "foo"): true when `a` has the higher priority (sorts first).

@@ -12,7 +12,8 @@ const Json* Field(const Json& j, std::string_view key) {
   return &*it;
 }
 
-const Json* FieldPath(const Json& j, std::initializer_list<std::string_view> path) {
+const Json* FieldPath(const Json& j,
+                      std::initializer_list<std::string_view> path) {
   const Json* cur = &j;
   for (std::string_view key : path) {
     cur = Field(*cur, key);
@@ -21,14 +22,16 @@ const Json* FieldPath(const Json& j, std::initializer_list<std::string_view> pat
   return cur;
 }
 
-std::string GetString(const Json& j, std::initializer_list<std::string_view> path,
+std::string GetString(const Json& j,
+                      std::initializer_list<std::string_view> path,
                       std::string_view def) {
   const Json* v = FieldPath(j, path);
   if (v == nullptr || !v->is_string()) return std::string(def);
   return v->get<std::string>();
 }
 
-int64_t GetInt(const Json& j, std::initializer_list<std::string_view> path, int64_t def) {
+int64_t GetInt(const Json& j, std::initializer_list<std::string_view> path,
+               int64_t def) {
   const Json* v = FieldPath(j, path);
   if (v == nullptr) return def;
   if (v->is_number_integer()) return v->get<int64_t>();
@@ -36,7 +39,8 @@ int64_t GetInt(const Json& j, std::initializer_list<std::string_view> path, int6
   return def;
 }
 
-bool GetBool(const Json& j, std::initializer_list<std::string_view> path, bool def) {
+bool GetBool(const Json& j, std::initializer_list<std::string_view> path,
+             bool def) {
   const Json* v = FieldPath(j, path);
   if (v == nullptr || !v->is_boolean()) return def;
   return v->get<bool>();
@@ -47,8 +51,12 @@ bool Has(const Json& j, std::initializer_list<std::string_view> path) {
   return v != nullptr && !v->is_null();
 }
 
-std::string Name(const Json& obj) { return GetString(obj, {"metadata", "name"}); }
-std::string Namespace(const Json& obj) { return GetString(obj, {"metadata", "namespace"}); }
+std::string Name(const Json& obj) {
+  return GetString(obj, {"metadata", "name"});
+}
+std::string Namespace(const Json& obj) {
+  return GetString(obj, {"metadata", "namespace"});
+}
 
 std::map<std::string, std::string> StringMap(const Json* j) {
   std::map<std::string, std::string> out;
@@ -88,13 +96,15 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 std::optional<Time> ParseTime(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
   int year, mon, day, hour, min, sec;
-  if (!Digits(s, 0, 4, &year) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, &mon) ||
-      s[7] != '-' || !Digits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      !Digits(s, 11, 2, &hour) || s[13] != ':' || !Digits(s, 14, 2, &min) || s[16] != ':' ||
-      !Digits(s, 17, 2, &sec)) {
+  if (!Digits(s, 0, 4, &year) || s.size() < 20 || s[4] != '-' ||
+      !Digits(s, 5, 2, &mon) || s[7] != '-' || !Digits(s, 8, 2, &day) ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !Digits(s, 11, 2, &hour) || s[13] != ':' || !Digits(s, 14, 2, &min) ||
+      s[16] != ':' || !Digits(s, 17, 2, &sec)) {
     return std::nullopt;
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
+      sec > 60) {
     return std::nullopt;
   }
   size_t pos = 19;
@@ -117,8 +127,8 @@ std::optional<Time> ParseTime(std::string_view s) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     int oh, om;
-    if (!Digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !Digits(s, pos + 4, 2, &om)) {
+    if (!Digits(s, pos + 1, 2, &oh) || pos + 3 >= s.size() ||
+        s[pos + 3] != ':' || !Digits(s, pos + 4, 2, &om)) {
       return std::nullopt;
     }
     offset = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
@@ -135,8 +145,8 @@ std::optional<Time> ParseTime(std::string_view s) {
   tm.tm_min = min;
   tm.tm_sec = sec;
   int64_t epoch = static_cast<int64_t>(timegm(&tm)) - offset;
-  return Time(std::chrono::duration_cast<Time::duration>(std::chrono::seconds(epoch) +
-                                                         std::chrono::nanoseconds(nanos)));
+  return Time(std::chrono::duration_cast<Time::duration>(
+      std::chrono::seconds(epoch) + std::chrono::nanoseconds(nanos)));
 }
 
 namespace {
@@ -149,13 +159,16 @@ std::string Format(Time t, bool micro) {
   gmtime_r(&tt, &tm);
   char buf[64];
   if (micro) {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(since - secs).count();
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<long long>(us));
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(since - secs)
+            .count();
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<long long>(us));
   } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
   }
   return buf;
 }

@@ -13,11 +13,10 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace kite::api {
 
@@ -29,13 +28,17 @@ using Time = std::chrono::system_clock::time_point;
 // no such member. The pointer borrows from `j`.
 const Json* Field(const Json& j, std::string_view key);
 // Follows `path` through nested objects; nullptr when any step is missing.
-const Json* FieldPath(const Json& j, std::initializer_list<std::string_view> path);
+const Json* FieldPath(const Json& j,
+                      std::initializer_list<std::string_view> path);
 
 // Typed reads of FieldPath(j, path); `def` when absent or of another type.
-std::string GetString(const Json& j, std::initializer_list<std::string_view> path,
+std::string GetString(const Json& j,
+                      std::initializer_list<std::string_view> path,
                       std::string_view def = "");
-int64_t GetInt(const Json& j, std::initializer_list<std::string_view> path, int64_t def = 0);
-bool GetBool(const Json& j, std::initializer_list<std::string_view> path, bool def = false);
+int64_t GetInt(const Json& j, std::initializer_list<std::string_view> path,
+               int64_t def = 0);
+bool GetBool(const Json& j, std::initializer_list<std::string_view> path,
+             bool def = false);
 // True when the path exists and is not null.
 bool Has(const Json& j, std::initializer_list<std::string_view> path);
 

@@ -30,14 +30,20 @@ Json PathParam(const char* name, const std::string& description) {
 }
 
 Json WriteParams(bool patch) {
-  Json p = Json::array(
-      {QueryParam("dryRun", "When present, indicates that modifications should not be persisted. Valid values are: "
-                            "- All: all dry run stages will be processed"),
-       QueryParam("fieldManager", "fieldManager is a name associated with the actor or entity that is making these "
-                                  "changes."),
-       QueryParam("fieldValidation",
-                  "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
-                  "containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict")});
+  Json p =
+      Json::array({QueryParam("dryRun",
+                              "When present, indicates that modifications "
+                              "should not be persisted. Valid values are: "
+                              "- All: all dry run stages will be processed"),
+                   QueryParam("fieldManager",
+                              "fieldManager is a name associated with the "
+                              "actor or entity that is making these "
+                              "changes."),
+                   QueryParam("fieldValidation",
+                              "fieldValidation instructs the server on how to "
+                              "handle objects in the request (POST/PUT/PATCH) "
+                              "containing unknown or duplicate fields. Valid "
+                              "values are: - Ignore - Warn - Strict")});
   if (patch) {
     p.push_back({{"name", "force"},
                  {"in", "query"},
@@ -50,7 +56,9 @@ Json WriteParams(bool patch) {
 Json Responses(const std::string& schema_name, bool created) {
   Json ok = {{"description", "OK"}};
   if (!schema_name.empty()) {
-    ok["content"] = {{"application/json", {{"schema", {{"$ref", std::string(kRefPrefix) + schema_name}}}}}};
+    ok["content"] = {
+        {"application/json",
+         {{"schema", {{"$ref", std::string(kRefPrefix) + schema_name}}}}}};
   }
   Json r = {{"200", ok}, {"401", {{"description", "Unauthorized"}}}};
   if (created) {
@@ -62,65 +70,99 @@ Json Responses(const std::string& schema_name, bool created) {
 }
 
 std::string UpperFirst(std::string s) {
-  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  if (!s.empty())
+    s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
   return s;
 }
 
-Json Operation(const std::string& action, const std::string& id, const Kind& k, const GroupVersionKind& gvk,
-               const std::string& schema_name, const std::string& description) {
-  Json op = {{"description", description},
-             {"operationId", id},
-             {"tags", Json::array({k.group.empty() ? "core_" + k.version
-                                                   : k.group.substr(0, k.group.find('.')) + "_" + k.version})},
-             {"x-kubernetes-action", action},
-             {"x-kubernetes-group-version-kind", {{"group", gvk.group}, {"version", gvk.version}, {"kind", gvk.kind}}},
-             {"responses", Responses(schema_name, action == "post")}};
+Json Operation(const std::string& action, const std::string& id, const Kind& k,
+               const GroupVersionKind& gvk, const std::string& schema_name,
+               const std::string& description) {
+  Json op = {
+      {"description", description},
+      {"operationId", id},
+      {"tags",
+       Json::array({k.group.empty() ? "core_" + k.version
+                                    : k.group.substr(0, k.group.find('.')) +
+                                          "_" + k.version})},
+      {"x-kubernetes-action", action},
+      {"x-kubernetes-group-version-kind",
+       {{"group", gvk.group}, {"version", gvk.version}, {"kind", gvk.kind}}},
+      {"responses", Responses(schema_name, action == "post")}};
   if (action == "patch") op["parameters"] = WriteParams(true);
-  if (action == "post" || action == "put") op["parameters"] = WriteParams(false);
+  if (action == "post" || action == "put")
+    op["parameters"] = WriteParams(false);
   return op;
 }
 
 void AddKindPaths(const Kind& k, Json& paths) {
-  const std::string prefix = k.group.empty() ? "/api/" + k.version : "/apis/" + k.group + "/" + k.version;
+  const std::string prefix = k.group.empty()
+                                 ? "/api/" + k.version
+                                 : "/apis/" + k.group + "/" + k.version;
   const std::string collection =
-      k.Namespaced() ? prefix + "/namespaces/{namespace}/" + k.resource : prefix + "/" + k.resource;
+      k.Namespaced() ? prefix + "/namespaces/{namespace}/" + k.resource
+                     : prefix + "/" + k.resource;
   const std::string item = collection + "/{name}";
   const std::string schema = KindSchema(k).is_null() ? "" : SchemaName(k);
-  const std::string id_kind = UpperFirst(k.group.empty() ? "core" : k.group.substr(0, k.group.find('.'))) +
-                              UpperFirst(k.version) + (k.Namespaced() ? "Namespaced" : "") + k.kind;
+  const std::string id_kind =
+      UpperFirst(k.group.empty() ? "core"
+                                 : k.group.substr(0, k.group.find('.'))) +
+      UpperFirst(k.version) + (k.Namespaced() ? "Namespaced" : "") + k.kind;
   const GroupVersionKind gvk = k.Gvk();
   Json ns_param = Json::array();
-  if (k.Namespaced()) ns_param.push_back(PathParam("namespace", "object name and auth scope, such as for teams and projects"));
+  if (k.Namespaced())
+    ns_param.push_back(PathParam(
+        "namespace",
+        "object name and auth scope, such as for teams and projects"));
 
   Json coll = {{"parameters", ns_param}};
-  if (k.HasVerb("list")) coll["get"] = Operation("list", "list" + id_kind, k, gvk, schema.empty() ? "" : "", "list or watch objects of kind " + k.kind);
-  if (k.HasVerb("create")) coll["post"] = Operation("post", "create" + id_kind, k, gvk, schema, "create " + k.singular);
+  if (k.HasVerb("list"))
+    coll["get"] =
+        Operation("list", "list" + id_kind, k, gvk, schema.empty() ? "" : "",
+                  "list or watch objects of kind " + k.kind);
+  if (k.HasVerb("create"))
+    coll["post"] = Operation("post", "create" + id_kind, k, gvk, schema,
+                             "create " + k.singular);
   if (k.HasVerb("deletecollection")) {
-    coll["delete"] = Operation("deletecollection", "deleteCollection" + id_kind, k, gvk, "", "delete collection of " + k.kind);
+    coll["delete"] = Operation("deletecollection", "deleteCollection" + id_kind,
+                               k, gvk, "", "delete collection of " + k.kind);
   }
   paths[collection] = coll;
   if (k.Namespaced() && k.HasVerb("list")) {
     paths[prefix + "/" + k.resource] = {
-        {"get", Operation("list", "list" + id_kind + "ForAllNamespaces", k, gvk, "", "list or watch objects of kind " + k.kind)}};
+        {"get", Operation("list", "list" + id_kind + "ForAllNamespaces", k, gvk,
+                          "", "list or watch objects of kind " + k.kind)}};
   }
   if (!k.stored) return;
   Json item_params = ns_param;
-  item_params.insert(item_params.begin(), PathParam("name", "name of the " + std::string(k.kind)) );
+  item_params.insert(item_params.begin(),
+                     PathParam("name", "name of the " + std::string(k.kind)));
   Json it = {{"parameters", item_params}};
-  if (k.HasVerb("get")) it["get"] = Operation("get", "read" + id_kind, k, gvk, schema, "read the specified " + k.kind);
-  if (k.HasVerb("update")) it["put"] = Operation("put", "replace" + id_kind, k, gvk, schema, "replace the specified " + k.kind);
-  if (k.HasVerb("patch")) it["patch"] = Operation("patch", "patch" + id_kind, k, gvk, schema, "partially update the specified " + k.kind);
-  if (k.HasVerb("delete")) it["delete"] = Operation("delete", "delete" + id_kind, k, gvk, "", "delete a " + k.kind);
+  if (k.HasVerb("get"))
+    it["get"] = Operation("get", "read" + id_kind, k, gvk, schema,
+                          "read the specified " + k.kind);
+  if (k.HasVerb("update"))
+    it["put"] = Operation("put", "replace" + id_kind, k, gvk, schema,
+                          "replace the specified " + k.kind);
+  if (k.HasVerb("patch"))
+    it["patch"] = Operation("patch", "patch" + id_kind, k, gvk, schema,
+                            "partially update the specified " + k.kind);
+  if (k.HasVerb("delete"))
+    it["delete"] = Operation("delete", "delete" + id_kind, k, gvk, "",
+                             "delete a " + k.kind);
   paths[item] = it;
   for (const Subresource& s : k.subresources) {
     if (s.name != "status" && s.name != "scale") continue;
     const std::string sub_schema = s.name == "status" ? schema : "";
     Json sp = {{"parameters", item_params}};
     std::string id = id_kind + UpperFirst(s.name);
-    sp["get"] = Operation("get", "read" + id, k, s.response_kind, sub_schema, "read " + s.name + " of the specified " + k.kind);
-    sp["put"] = Operation("put", "replace" + id, k, s.response_kind, sub_schema, "replace " + s.name + " of the specified " + k.kind);
-    sp["patch"] = Operation("patch", "patch" + id, k, s.response_kind, sub_schema,
-                            "partially update " + s.name + " of the specified " + k.kind);
+    sp["get"] = Operation("get", "read" + id, k, s.response_kind, sub_schema,
+                          "read " + s.name + " of the specified " + k.kind);
+    sp["put"] = Operation("put", "replace" + id, k, s.response_kind, sub_schema,
+                          "replace " + s.name + " of the specified " + k.kind);
+    sp["patch"] =
+        Operation("patch", "patch" + id, k, s.response_kind, sub_schema,
+                  "partially update " + s.name + " of the specified " + k.kind);
     paths[item + "/" + s.name] = sp;
   }
 }
@@ -134,11 +176,13 @@ void CollectRefs(const Json& s, std::set<std::string>* names) {
         std::string name = ref.substr(kRefPrefix.size());
         if (names->insert(name).second) {
           const auto& table = BuiltinSchemas();
-          if (auto it = table.find(name); it != table.end()) CollectRefs(it->second, names);
+          if (auto it = table.find(name); it != table.end())
+            CollectRefs(it->second, names);
         }
       }
     }
-    for (auto it = s.begin(); it != s.end(); ++it) CollectRefs(it.value(), names);
+    for (auto it = s.begin(); it != s.end(); ++it)
+      CollectRefs(it.value(), names);
   } else if (s.is_array()) {
     for (const Json& e : s) CollectRefs(e, names);
   }
@@ -161,9 +205,12 @@ std::string GvPath(const std::string& group, const std::string& version) {
 
 }  // namespace
 
-StatusOr<Json> BuildOpenApiDocument(const Registry& registry, std::string_view group, std::string_view version) {
+StatusOr<Json> BuildOpenApiDocument(const Registry& registry,
+                                    std::string_view group,
+                                    std::string_view version) {
   auto kinds = registry.KindsOf(group, version);
-  if (kinds.empty()) return NotFoundError("the server could not find the requested resource");
+  if (kinds.empty())
+    return NotFoundError("the server could not find the requested resource");
   Json paths = Json::object();
   Json schemas = Json::object();
   std::set<std::string> refs;
@@ -177,12 +224,14 @@ StatusOr<Json> BuildOpenApiDocument(const Registry& registry, std::string_view g
   const auto& table = BuiltinSchemas();
   for (const std::string& name : refs) {
     if (schemas.contains(name)) continue;
-    if (auto it = table.find(name); it != table.end()) schemas[name] = it->second;
+    if (auto it = table.find(name); it != table.end())
+      schemas[name] = it->second;
   }
-  return Json{{"openapi", "3.0.0"},
-              {"info", {{"title", "Kubernetes"}, {"version", KubeGitVersion()}}},
-              {"paths", paths},
-              {"components", {{"schemas", schemas}}}};
+  return Json{
+      {"openapi", "3.0.0"},
+      {"info", {{"title", "Kubernetes"}, {"version", KubeGitVersion()}}},
+      {"paths", paths},
+      {"components", {{"schemas", schemas}}}};
 }
 
 void OpenApiV3::RefreshLocked() {
@@ -206,7 +255,8 @@ Json OpenApiV3::Index() {
   RefreshLocked();
   Json paths = Json::object();
   for (const auto& [path, doc] : docs_) {
-    paths[path] = {{"serverRelativeURL", "/openapi/v3/" + path + "?hash=" + doc.hash}};
+    paths[path] = {
+        {"serverRelativeURL", "/openapi/v3/" + path + "?hash=" + doc.hash}};
   }
   return {{"paths", paths}};
 }
@@ -215,7 +265,8 @@ StatusOr<OpenApiV3::Document> OpenApiV3::Get(std::string_view path) {
   std::lock_guard lock(mu_);
   RefreshLocked();
   auto it = docs_.find(path);
-  if (it == docs_.end()) return NotFoundError("the server could not find the requested resource");
+  if (it == docs_.end())
+    return NotFoundError("the server could not find the requested resource");
   return it->second;
 }
 

@@ -26,10 +26,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "api/kinds.h"
 #include "common/status.h"
@@ -38,7 +37,8 @@ namespace kite::api {
 
 // The document for one group-version (built afresh; see OpenApiV3 for the
 // cached form). NotFound when the group-version is not served.
-StatusOr<nlohmann::json> BuildOpenApiDocument(const Registry& registry, std::string_view group,
+StatusOr<nlohmann::json> BuildOpenApiDocument(const Registry& registry,
+                                              std::string_view group,
                                               std::string_view version);
 
 class OpenApiV3 {

@@ -68,7 +68,8 @@ bool InterpretSuffix(std::string_view s, Suffix* out) {
   for (const auto& e : kTable) {
     if (s == e.text) {
       *out = {e.base, e.exp,
-              e.base == 2 ? Quantity::Format::kBinarySI : Quantity::Format::kDecimalSI};
+              e.base == 2 ? Quantity::Format::kBinarySI
+                          : Quantity::Format::kDecimalSI};
       return true;
     }
   }
@@ -87,7 +88,8 @@ bool InterpretSuffix(std::string_view s, Suffix* out) {
       v = v * 10 + (num[i] - '0');
       if (v > 100000) return false;
     }
-    *out = {10, static_cast<int>(neg ? -v : v), Quantity::Format::kDecimalExponent};
+    *out = {10, static_cast<int>(neg ? -v : v),
+            Quantity::Format::kDecimalExponent};
     return true;
   }
   return false;
@@ -119,8 +121,9 @@ StatusOr<Quantity> Quantity::Parse(std::string_view str) {
   // integer (the grammar of the error message).
   {
     size_t i = 0;
-    while (i < suffix.size() && std::string_view("eEinumkKMGTP").find(suffix[i]) !=
-                                    std::string_view::npos) {
+    while (i < suffix.size() &&
+           std::string_view("eEinumkKMGTP").find(suffix[i]) !=
+               std::string_view::npos) {
       ++i;
     }
     if (i < suffix.size() && (suffix[i] == '+' || suffix[i] == '-')) ++i;
@@ -154,7 +157,8 @@ StatusOr<Quantity> Quantity::Parse(std::string_view str) {
     scale += suf.exponent;
   } else {
     i128 mult = static_cast<i128>(1) << suf.exponent;
-    if (!MulCheck(unscaled, mult, &unscaled)) return InvalidArgumentError("quantity is too large");
+    if (!MulCheck(unscaled, mult, &unscaled))
+      return InvalidArgumentError("quantity is too large");
   }
   // Normalise very large positive scales into the unscaled value so that the
   // scale stays small; refuse values beyond the kept range.
@@ -163,7 +167,8 @@ StatusOr<Quantity> Quantity::Parse(std::string_view str) {
     --scale;
   }
   if (unscaled == 0) scale = 0;
-  if (scale > 0 && unscaled != 0) return InvalidArgumentError("quantity is too large");
+  if (scale > 0 && unscaled != 0)
+    return InvalidArgumentError("quantity is too large");
   // Round up (away from zero) to nano units.
   if (scale < -9) {
     int drop = -9 - scale;
@@ -197,7 +202,9 @@ Quantity Quantity::FromInt(int64_t value) {
   return q;
 }
 
-int Quantity::Sign() const { return unscaled_ > 0 ? 1 : (unscaled_ < 0 ? -1 : 0); }
+int Quantity::Sign() const {
+  return unscaled_ > 0 ? 1 : (unscaled_ < 0 ? -1 : 0);
+}
 
 int Quantity::Compare(const Quantity& o) const {
   int s = std::min(scale_, o.scale_);
@@ -212,8 +219,10 @@ int Quantity::Compare(const Quantity& o) const {
 namespace {
 
 int64_t Saturate(i128 v) {
-  if (v > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
-  if (v < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
+  if (v > std::numeric_limits<int64_t>::max())
+    return std::numeric_limits<int64_t>::max();
+  if (v < std::numeric_limits<int64_t>::min())
+    return std::numeric_limits<int64_t>::min();
   return static_cast<int64_t>(v);
 }
 
@@ -234,8 +243,12 @@ i128 Rescale(i128 unscaled, int scale, int target) {
 
 }  // namespace
 
-int64_t Quantity::MilliValue() const { return Saturate(Rescale(unscaled_, scale_, -3)); }
-int64_t Quantity::Value() const { return Saturate(Rescale(unscaled_, scale_, 0)); }
+int64_t Quantity::MilliValue() const {
+  return Saturate(Rescale(unscaled_, scale_, -3));
+}
+int64_t Quantity::Value() const {
+  return Saturate(Rescale(unscaled_, scale_, 0));
+}
 
 std::string Quantity::String() const {
   if (unscaled_ == 0) return "0";
@@ -278,17 +291,37 @@ std::string Quantity::String() const {
     if (exponent != 0) suffix = "e" + std::to_string(exponent);
   } else {
     switch (exponent) {
-      case -9: suffix = "n"; break;
-      case -6: suffix = "u"; break;
-      case -3: suffix = "m"; break;
-      case 0: break;
-      case 3: suffix = "k"; break;
-      case 6: suffix = "M"; break;
-      case 9: suffix = "G"; break;
-      case 12: suffix = "T"; break;
-      case 15: suffix = "P"; break;
-      case 18: suffix = "E"; break;
-      default: suffix = "e" + std::to_string(exponent);
+      case -9:
+        suffix = "n";
+        break;
+      case -6:
+        suffix = "u";
+        break;
+      case -3:
+        suffix = "m";
+        break;
+      case 0:
+        break;
+      case 3:
+        suffix = "k";
+        break;
+      case 6:
+        suffix = "M";
+        break;
+      case 9:
+        suffix = "G";
+        break;
+      case 12:
+        suffix = "T";
+        break;
+      case 15:
+        suffix = "P";
+        break;
+      case 18:
+        suffix = "E";
+        break;
+      default:
+        suffix = "e" + std::to_string(exponent);
     }
   }
   return I128ToString(amount) + suffix;

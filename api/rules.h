@@ -8,9 +8,8 @@
 // Thread safety: pure functions.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "api/field_error.h"
 #include "common/status.h"
@@ -25,11 +24,14 @@ using Json = nlohmann::json;
 // limits, enableServiceLinks).
 Status DefaultPodSpec(Json& spec, bool is_pod);
 // ValidatePodSpec at `path` ("spec" or "spec.template.spec").
-void ValidatePodSpec(const Json& spec, const std::string& path, FieldErrors* errs);
+void ValidatePodSpec(const Json& spec, const std::string& path,
+                     FieldErrors* errs);
 // Labels/annotations of a template's metadata and its spec.
-void ValidatePodTemplate(const Json* tmpl, const std::string& path, FieldErrors* errs);
+void ValidatePodTemplate(const Json* tmpl, const std::string& path,
+                         FieldErrors* errs);
 // metav1 ValidateLabelSelector at `path`.
-void ValidateLabelSelectorJson(const Json& sel, const std::string& path, FieldErrors* errs);
+void ValidateLabelSelectorJson(const Json& sel, const std::string& path,
+                               FieldErrors* errs);
 // Checks a quantity-valued map (requests, limits, hard) and canonicalises its
 // values in place; the parse error otherwise.
 Status CanonicalizeQuantities(Json* list);
@@ -54,10 +56,12 @@ void ValidateConfigMap(const Json& obj, const Json* old, FieldErrors* errs);
 Status DefaultSecret(Json& obj);
 void ValidateSecret(const Json& obj, const Json* old, FieldErrors* errs);
 Status DefaultPersistentVolumeClaim(Json& obj);
-void ValidatePersistentVolumeClaim(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidatePersistentVolumeClaim(const Json& obj, const Json* old,
+                                   FieldErrors* errs);
 void OnCreatePersistentVolumeClaim(Json& obj);
 Status DefaultPersistentVolume(Json& obj);
-void ValidatePersistentVolume(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidatePersistentVolume(const Json& obj, const Json* old,
+                              FieldErrors* errs);
 void OnCreatePersistentVolume(Json& obj);
 Status DefaultResourceQuota(Json& obj);
 Status DefaultLimitRange(Json& obj);
@@ -82,24 +86,29 @@ void ValidateCronJob(const Json& obj, const Json* old, FieldErrors* errs);
 
 // ---- other groups ----
 Status DefaultRoleBinding(Json& obj);  // RoleBinding and ClusterRoleBinding
-void ValidateRole(const Json& obj, const Json* old, FieldErrors* errs);  // rules of Role and ClusterRole
+void ValidateRole(const Json& obj, const Json* old,
+                  FieldErrors* errs);  // rules of Role and ClusterRole
 void ValidateRoleBinding(const Json& obj, const Json* old, FieldErrors* errs);
 Status DefaultNetworkPolicy(Json& obj);
 void ValidateIngress(const Json& obj, const Json* old, FieldErrors* errs);
 void ValidateIngressClass(const Json& obj, const Json* old, FieldErrors* errs);
-void ValidatePodDisruptionBudget(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidatePodDisruptionBudget(const Json& obj, const Json* old,
+                                 FieldErrors* errs);
 Status DefaultHorizontalPodAutoscaler(Json& obj);
-void ValidateHorizontalPodAutoscaler(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidateHorizontalPodAutoscaler(const Json& obj, const Json* old,
+                                     FieldErrors* errs);
 Status DefaultPriorityClass(Json& obj);
 void ValidatePriorityClass(const Json& obj, const Json* old, FieldErrors* errs);
 Status DefaultStorageClass(Json& obj);
 void ValidateStorageClass(const Json& obj, const Json* old, FieldErrors* errs);
 Status DefaultCustomResourceDefinition(Json& obj);
-void ValidateCustomResourceDefinition(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidateCustomResourceDefinition(const Json& obj, const Json* old,
+                                      FieldErrors* errs);
 // Status of a new CRD: names accepted, Established (kite serves a CRD as
 // soon as it is stored), storedVersions; times are metadata.creationTimestamp.
 void OnCreateCustomResourceDefinition(Json& obj);
-void ValidateCertificateSigningRequest(const Json& obj, const Json* old, FieldErrors* errs);
+void ValidateCertificateSigningRequest(const Json& obj, const Json* old,
+                                       FieldErrors* errs);
 void ValidateLease(const Json& obj, const Json* old, FieldErrors* errs);
 
 }  // namespace kite::api::rules

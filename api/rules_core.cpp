@@ -16,13 +16,15 @@ namespace kite::api::rules {
 
 namespace {
 
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kB64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::string Base64Encode(std::string_view in) {
   std::string out;
   size_t i = 0;
   while (i + 2 < in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    uint32_t v =
+        (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
     out += kB64[v >> 18];
     out += kB64[(v >> 12) & 63];
     out += kB64[(v >> 6) & 63];
@@ -57,7 +59,8 @@ StatusOr<std::string> Base64Decode(std::string_view in) {
   }
   auto bad = [&](size_t at) {
     size_t p = at < pos.size() ? pos[at] : in.size();
-    return InvalidArgumentError("illegal base64 data at input byte " + std::to_string(p));
+    return InvalidArgumentError("illegal base64 data at input byte " +
+                                std::to_string(p));
   };
   std::string out;
   uint32_t acc = 0;
@@ -83,7 +86,8 @@ StatusOr<std::string> Base64Decode(std::string_view in) {
   }
   size_t rem = data_len % 4;
   if (rem == 1) return bad(data_len);
-  if ((rem == 0 && pad != 0) || (rem == 2 && pad != 2) || (rem == 3 && pad != 1)) {
+  if ((rem == 0 && pad != 0) || (rem == 2 && pad != 2) ||
+      (rem == 3 && pad != 1)) {
     return bad(rem == 0 ? data_len : data_len + std::min(pad, size_t(4 - rem)));
   }
   return out;
@@ -94,8 +98,11 @@ bool ValidIPv4(const std::string& s) {
   size_t i = 0;
   while (i <= s.size()) {
     size_t j = s.find('.', i);
-    std::string p = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
-    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    std::string p =
+        s.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if (p.empty() || p.size() > 3 ||
+        !std::all_of(p.begin(), p.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
       return false;
     }
     if (std::stoi(p) > 255 || (p.size() > 1 && p[0] == '0')) return false;
@@ -108,22 +115,29 @@ bool ValidIPv4(const std::string& s) {
 
 bool ValidIP(const std::string& s) {
   if (s.find(':') != std::string::npos) {
-    return s.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos && s.size() >= 2;
+    return s.find_first_not_of("0123456789abcdefABCDEF:.") ==
+               std::string::npos &&
+           s.size() >= 2;
   }
   return ValidIPv4(s);
 }
 
-std::string GoServicePortKey(const std::string& protocol, int64_t port, int64_t node_port) {
-  return "core.ServicePort{Name:\"\", Protocol:" + GoQuote(protocol) + ", AppProtocol:(*string)(nil), Port:" +
-         std::to_string(port) + ", TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:" +
+std::string GoServicePortKey(const std::string& protocol, int64_t port,
+                             int64_t node_port) {
+  return "core.ServicePort{Name:\"\", Protocol:" + GoQuote(protocol) +
+         ", AppProtocol:(*string)(nil), Port:" + std::to_string(port) +
+         ", TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, "
+         "NodePort:" +
          std::to_string(node_port) + "}";
 }
 
-void ValidateDataKeys(const Json& obj, const char* member, FieldErrors* errs, size_t* total) {
+void ValidateDataKeys(const Json& obj, const char* member, FieldErrors* errs,
+                      size_t* total) {
   const Json* data = Field(obj, member);
   if (data == nullptr || !data->is_object()) return;
   for (auto it = data->begin(); it != data->end(); ++it) {
-    AppendInvalid(errs, Key(member, it.key()), it.key(), IsConfigMapKey(it.key()));
+    AppendInvalid(errs, Key(member, it.key()), it.key(),
+                  IsConfigMapKey(it.key()));
     if (it.value().is_string()) *total += it.value().get<std::string>().size();
   }
 }
@@ -131,13 +145,15 @@ void ValidateDataKeys(const Json& obj, const char* member, FieldErrors* errs, si
 void ImmutableData(const Json& obj, const Json* old, FieldErrors* errs) {
   if (old == nullptr || !GetBool(*old, {"immutable"})) return;
   if (!GetBool(obj, {"immutable"})) {
-    errs->push_back(Forbidden("immutable", "field is immutable when `immutable` is set"));
+    errs->push_back(
+        Forbidden("immutable", "field is immutable when `immutable` is set"));
   }
   for (const char* f : {"data", "binaryData"}) {
     const Json* a = Field(obj, f);
     const Json* b = Field(*old, f);
     if ((a ? *a : Json()) != (b ? *b : Json())) {
-      errs->push_back(Forbidden(f, "field is immutable when `immutable` is set"));
+      errs->push_back(
+          Forbidden(f, "field is immutable when `immutable` is set"));
     }
   }
 }
@@ -159,19 +175,22 @@ Status DefaultService(Json& obj) {
   ForEach(spec, "ports", [](Json& p) {
     DefaultString(p, "protocol", "TCP");
     const Json* tp = Field(p, "targetPort");
-    bool unset = tp == nullptr || tp->is_null() || (tp->is_number_integer() && tp->get<int64_t>() == 0) ||
+    bool unset = tp == nullptr || tp->is_null() ||
+                 (tp->is_number_integer() && tp->get<int64_t>() == 0) ||
                  (tp->is_string() && tp->get<std::string>().empty());
     if (unset && p.contains("port")) p["targetPort"] = p["port"];
   });
   std::string type = GetString(spec, {"type"});
   const Json* ext = Field(spec, "externalIPs");
-  bool externally = type == "LoadBalancer" || type == "NodePort" ||
-                    (type == "ClusterIP" && ext && ext->is_array() && !ext->empty());
+  bool externally =
+      type == "LoadBalancer" || type == "NodePort" ||
+      (type == "ClusterIP" && ext && ext->is_array() && !ext->empty());
   if (externally) DefaultString(spec, "externalTrafficPolicy", "Cluster");
   if (type == "NodePort" || type == "LoadBalancer" || type == "ClusterIP") {
     DefaultString(spec, "internalTrafficPolicy", "Cluster");
   }
-  if (type == "LoadBalancer") DefaultValue(spec, "allocateLoadBalancerNodePorts", true);
+  if (type == "LoadBalancer")
+    DefaultValue(spec, "allocateLoadBalancerNodePorts", true);
   return Status::Ok();
 }
 
@@ -193,14 +212,18 @@ void OnUpdateService(Json& obj, const Json& old) {
     std::string new_ip = GetString(spec, {"clusterIP"});
     const Json* old_ips = Field(*old_spec, "clusterIPs");
     const Json* new_ips = Field(spec, "clusterIPs");
-    bool ips_same = (old_ips ? *old_ips : Json()) == (new_ips ? *new_ips : Json());
-    if (new_ip.empty() && (new_ips == nullptr || new_ips->is_null() || new_ips->empty())) {
+    bool ips_same =
+        (old_ips ? *old_ips : Json()) == (new_ips ? *new_ips : Json());
+    if (new_ip.empty() &&
+        (new_ips == nullptr || new_ips->is_null() || new_ips->empty())) {
       if (!old_ip.empty()) spec["clusterIP"] = old_ip;
       if (old_ips) spec["clusterIPs"] = *old_ips;
-    } else if (new_ip != old_ip && ips_same && old_ips && old_ips->is_array() && !old_ips->empty()) {
+    } else if (new_ip != old_ip && ips_same && old_ips && old_ips->is_array() &&
+               !old_ips->empty()) {
       // clusterIP changed alone: clusterIPs follow it.
       spec["clusterIPs"][0] = new_ip;
-    } else if (new_ip.empty() && new_ips && new_ips->is_array() && !new_ips->empty() && (*new_ips)[0].is_string()) {
+    } else if (new_ip.empty() && new_ips && new_ips->is_array() &&
+               !new_ips->empty() && (*new_ips)[0].is_string()) {
       spec["clusterIP"] = (*new_ips)[0];
     }
     for (const char* f : {"ipFamilies", "ipFamilyPolicy"}) {
@@ -208,7 +231,9 @@ void OnUpdateService(Json& obj, const Json& old) {
     }
   }
   // Keep allocated node ports (matched by port name) when left out.
-  auto needs_node_port = [](const std::string& t) { return t == "NodePort" || t == "LoadBalancer"; };
+  auto needs_node_port = [](const std::string& t) {
+    return t == "NodePort" || t == "LoadBalancer";
+  };
   if (needs_node_port(old_type) && needs_node_port(new_type)) {
     std::map<std::string, int64_t> by_name;
     std::set<int64_t> used_old, used_new;
@@ -216,7 +241,9 @@ void OnUpdateService(Json& obj, const Json& old) {
       by_name[GetString(p, {"name"})] = GetInt(p, {"nodePort"});
       used_old.insert(GetInt(p, {"nodePort"}));
     });
-    ForEachConst(spec, "ports", [&](const Json& p, size_t) { used_new.insert(GetInt(p, {"nodePort"})); });
+    ForEachConst(spec, "ports", [&](const Json& p, size_t) {
+      used_new.insert(GetInt(p, {"nodePort"}));
+    });
     ForEach(spec, "ports", [&](Json& p) {
       if (GetInt(p, {"nodePort"}) != 0) return;
       auto it = by_name.find(GetString(p, {"name"}));
@@ -226,8 +253,10 @@ void OnUpdateService(Json& obj, const Json& old) {
       used_new.insert(it->second);
     });
   }
-  if (GetInt(spec, {"healthCheckNodePort"}) == 0 && GetInt(*old_spec, {"healthCheckNodePort"}) != 0 &&
-      new_type == "LoadBalancer" && GetString(spec, {"externalTrafficPolicy"}) == "Local") {
+  if (GetInt(spec, {"healthCheckNodePort"}) == 0 &&
+      GetInt(*old_spec, {"healthCheckNodePort"}) != 0 &&
+      new_type == "LoadBalancer" &&
+      GetString(spec, {"externalTrafficPolicy"}) == "Local") {
     spec["healthCheckNodePort"] = (*old_spec)["healthCheckNodePort"];
   }
 }
@@ -243,13 +272,19 @@ void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
   size_t nports = ports && ports->is_array() ? ports->size() : 0;
   if (type.empty()) {
     errs->push_back(Required("spec.type", ""));
-  } else if (!OneOf(type, {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"})) {
-    errs->push_back(NotSupported("spec.type", type, {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}));
+  } else if (!OneOf(type, {"ClusterIP", "ExternalName", "LoadBalancer",
+                           "NodePort"})) {
+    errs->push_back(NotSupported(
+        "spec.type", type,
+        {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"}));
   }
-  if (nports == 0 && !headless && type != "ExternalName") errs->push_back(Required("spec.ports", ""));
+  if (nports == 0 && !headless && type != "ExternalName")
+    errs->push_back(Required("spec.ports", ""));
   if (type == "ExternalName") {
     std::string en = GetString(spec, {"externalName"});
-    if (!cluster_ip.empty()) errs->push_back(Forbidden("spec.clusterIPs", "may not be set for ExternalName services"));
+    if (!cluster_ip.empty())
+      errs->push_back(Forbidden("spec.clusterIPs",
+                                "may not be set for ExternalName services"));
     if (en.empty()) {
       errs->push_back(Required("spec.externalName", ""));
     } else {
@@ -266,7 +301,8 @@ void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
       errs->push_back(Required(Child(pp, "name"), ""));
     } else if (!name.empty()) {
       AppendInvalid(errs, Child(pp, "name"), name, IsDNS1123Label(name));
-      if (!names.insert(name).second) errs->push_back(Duplicate(Child(pp, "name"), name));
+      if (!names.insert(name).second)
+        errs->push_back(Duplicate(Child(pp, "name"), name));
     }
     int64_t port = GetInt(p, {"port"});
     AppendInvalid(errs, Child(pp, "port"), port, IsValidPortNum(port));
@@ -274,60 +310,76 @@ void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
     if (proto.empty()) {
       errs->push_back(Required(Child(pp, "protocol"), ""));
     } else if (!OneOf(proto, {"SCTP", "TCP", "UDP"})) {
-      errs->push_back(NotSupported(Child(pp, "protocol"), proto, {"SCTP", "TCP", "UDP"}));
+      errs->push_back(
+          NotSupported(Child(pp, "protocol"), proto, {"SCTP", "TCP", "UDP"}));
     }
     if (const Json* tp = Field(p, "targetPort"); tp && !tp->is_null()) {
       if (tp->is_number_integer()) {
-        AppendInvalid(errs, Child(pp, "targetPort"), *tp, IsValidPortNum(tp->get<int64_t>()));
+        AppendInvalid(errs, Child(pp, "targetPort"), *tp,
+                      IsValidPortNum(tp->get<int64_t>()));
       } else if (tp->is_string()) {
-        AppendInvalid(errs, Child(pp, "targetPort"), *tp, IsValidPortName(tp->get<std::string>()));
+        AppendInvalid(errs, Child(pp, "targetPort"), *tp,
+                      IsValidPortName(tp->get<std::string>()));
       }
     }
     int64_t node_port = GetInt(p, {"nodePort"});
     if (node_port != 0) {
       if (type == "ClusterIP") {
-        errs->push_back(Forbidden(Child(pp, "nodePort"), "may not be used when `type` is 'ClusterIP'"));
+        errs->push_back(
+            Forbidden(Child(pp, "nodePort"),
+                      "may not be used when `type` is 'ClusterIP'"));
       } else {
-        AppendInvalid(errs, Child(pp, "nodePort"), node_port, IsValidPortNum(node_port));
+        AppendInvalid(errs, Child(pp, "nodePort"), node_port,
+                      IsValidPortNum(node_port));
         if (!seen_node_ports.insert({proto, node_port}).second) {
-          errs->push_back({FieldErrorType::kDuplicate, Child(pp, "nodePort"), GoServicePortKey(proto, 0, node_port),
-                           true, ""});
+          errs->push_back({FieldErrorType::kDuplicate, Child(pp, "nodePort"),
+                           GoServicePortKey(proto, 0, node_port), true, ""});
         }
       }
     }
     if (!seen_ports.insert({proto, port}).second) {
-      errs->push_back({FieldErrorType::kDuplicate, pp, GoServicePortKey(proto, port, 0), true, ""});
+      errs->push_back({FieldErrorType::kDuplicate, pp,
+                       GoServicePortKey(proto, port, 0), true, ""});
     }
   });
   std::string affinity = GetString(spec, {"sessionAffinity"});
   if (affinity.empty()) {
     errs->push_back(Required("spec.sessionAffinity", ""));
   } else if (!OneOf(affinity, {"ClientIP", "None"})) {
-    errs->push_back(NotSupported("spec.sessionAffinity", affinity, {"ClientIP", "None"}));
+    errs->push_back(
+        NotSupported("spec.sessionAffinity", affinity, {"ClientIP", "None"}));
   }
   ValidateLabels(Field(spec, "selector"), "spec.selector", errs);
   if (!cluster_ip.empty() && !headless && !ValidIP(cluster_ip)) {
-    errs->push_back(Invalid("spec.clusterIPs[0]", cluster_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+    errs->push_back(Invalid(
+        "spec.clusterIPs[0]", cluster_ip,
+        "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
   }
   std::string etp = GetString(spec, {"externalTrafficPolicy"});
   if (!etp.empty()) {
     if (!OneOf(etp, {"Cluster", "Local"})) {
-      errs->push_back(NotSupported("spec.externalTrafficPolicy", etp, {"Cluster", "Local"}));
+      errs->push_back(NotSupported("spec.externalTrafficPolicy", etp,
+                                   {"Cluster", "Local"}));
     }
   }
   std::string itp = GetString(spec, {"internalTrafficPolicy"});
   if (!itp.empty() && !OneOf(itp, {"Cluster", "Local"})) {
-    errs->push_back(NotSupported("spec.internalTrafficPolicy", itp, {"Cluster", "Local"}));
+    errs->push_back(
+        NotSupported("spec.internalTrafficPolicy", itp, {"Cluster", "Local"}));
   }
   if (old == nullptr) return;
   // An allocated cluster IP may not change (unless the type changes to or
   // from ExternalName).
   std::string old_ip = GetString(*old, {"spec", "clusterIP"});
   std::string old_type = GetString(*old, {"spec", "type"});
-  if (!old_ip.empty() && old_type != "ExternalName" && type != "ExternalName" && cluster_ip != old_ip) {
+  if (!old_ip.empty() && old_type != "ExternalName" && type != "ExternalName" &&
+      cluster_ip != old_ip) {
     const Json* ips = Field(spec, "clusterIPs");
-    errs->push_back(InvalidRendered("spec.clusterIPs[0]", ips && ips->is_array() ? GoValue(*ips) : "[]string(nil)",
-                                    cluster_ip.empty() ? "primary clusterIP can not be unset" : "may not change once set"));
+    errs->push_back(InvalidRendered(
+        "spec.clusterIPs[0]",
+        ips && ips->is_array() ? GoValue(*ips) : "[]string(nil)",
+        cluster_ip.empty() ? "primary clusterIP can not be unset"
+                           : "may not change once set"));
   }
 }
 
@@ -335,7 +387,8 @@ void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
 
 Status DefaultNamespace(Json& obj) {
   std::string name = Name(obj);
-  if (!name.empty()) Obj(Obj(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name;
+  if (!name.empty())
+    Obj(Obj(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name;
   return Status::Ok();
 }
 
@@ -344,7 +397,8 @@ void OnCreateNamespace(Json& obj) {
   Json& spec = Obj(obj, "spec");
   Json& fin = spec["finalizers"];
   if (!fin.is_array()) fin = Json::array();
-  if (std::find(fin.begin(), fin.end(), Json("kubernetes")) == fin.end()) fin.push_back("kubernetes");
+  if (std::find(fin.begin(), fin.end(), Json("kubernetes")) == fin.end())
+    fin.push_back("kubernetes");
 }
 
 void OnUpdateNamespace(Json& obj, const Json& old) {
@@ -357,14 +411,19 @@ void OnUpdateNamespace(Json& obj, const Json& old) {
 }
 
 void ValidateNamespace(const Json& obj, const Json*, FieldErrors* errs) {
-  ForEachConst(obj.value("spec", Json::object()), "finalizers", [&](const Json& f, size_t i) {
-    std::string name = f.is_string() ? f.get<std::string>() : "";
-    std::string path = Index("spec.finalizers", i);
-    AppendInvalid(errs, path, name, IsQualifiedName(name));
-    if (name.find('/') == std::string::npos && !OneOf(name, {"kubernetes", "orphan", "foregroundDeletion"})) {
-      errs->push_back(Invalid(path, name, "name is neither a standard finalizer name nor is it fully qualified"));
-    }
-  });
+  ForEachConst(
+      obj.value("spec", Json::object()), "finalizers",
+      [&](const Json& f, size_t i) {
+        std::string name = f.is_string() ? f.get<std::string>() : "";
+        std::string path = Index("spec.finalizers", i);
+        AppendInvalid(errs, path, name, IsQualifiedName(name));
+        if (name.find('/') == std::string::npos &&
+            !OneOf(name, {"kubernetes", "orphan", "foregroundDeletion"})) {
+          errs->push_back(Invalid(path, name,
+                                  "name is neither a standard finalizer name "
+                                  "nor is it fully qualified"));
+        }
+      });
 }
 
 // ---- ConfigMap / Secret ----
@@ -376,7 +435,8 @@ void ValidateConfigMap(const Json& obj, const Json* old, FieldErrors* errs) {
     if (const Json* bin = Field(obj, "binaryData"); bin && bin->is_object()) {
       for (auto it = data->begin(); it != data->end(); ++it) {
         if (bin->contains(it.key())) {
-          errs->push_back(Invalid(Key("data", it.key()), it.key(), "duplicate of key present in binaryData"));
+          errs->push_back(Invalid(Key("data", it.key()), it.key(),
+                                  "duplicate of key present in binaryData"));
         }
       }
     }
@@ -384,7 +444,8 @@ void ValidateConfigMap(const Json& obj, const Json* old, FieldErrors* errs) {
   size_t bin_total = 0;
   ValidateDataKeys(obj, "binaryData", errs, &bin_total);
   total += bin_total * 3 / 4;
-  if (total > 1024 * 1024) errs->push_back(TooLong("", "may not be more than 1048576 bytes"));
+  if (total > 1024 * 1024)
+    errs->push_back(TooLong("", "may not be more than 1048576 bytes"));
   ImmutableData(obj, old, errs);
 }
 
@@ -395,15 +456,18 @@ Status DefaultSecret(Json& obj) {
   if (const Json* sd = Field(obj, "stringData"); sd && sd->is_object()) {
     Json& data = Obj(obj, "data");
     for (auto it = sd->begin(); it != sd->end(); ++it) {
-      if (it.value().is_string()) data[it.key()] = Base64Encode(it.value().get<std::string>());
+      if (it.value().is_string())
+        data[it.key()] = Base64Encode(it.value().get<std::string>());
     }
   }
   obj.erase("stringData");
   if (const Json* data = Field(obj, "data"); data && data->is_object()) {
     for (auto it = data->begin(); it != data->end(); ++it) {
       if (it.value().is_null()) continue;
-      if (!it.value().is_string()) return InvalidArgumentError("illegal base64 data at input byte 0");
-      KITE_RETURN_IF_ERROR(Base64Decode(it.value().get<std::string>()).status());
+      if (!it.value().is_string())
+        return InvalidArgumentError("illegal base64 data at input byte 0");
+      KITE_RETURN_IF_ERROR(
+          Base64Decode(it.value().get<std::string>()).status());
     }
   }
   return Status::Ok();
@@ -412,24 +476,34 @@ Status DefaultSecret(Json& obj) {
 void ValidateSecret(const Json& obj, const Json* old, FieldErrors* errs) {
   size_t total = 0;
   ValidateDataKeys(obj, "data", errs, &total);
-  if (total * 3 / 4 > 1024 * 1024) errs->push_back(TooLong("data", "may not be more than 1048576 bytes"));
+  if (total * 3 / 4 > 1024 * 1024)
+    errs->push_back(TooLong("data", "may not be more than 1048576 bytes"));
   std::string type = GetString(obj, {"type"});
   const Json* data = Field(obj, "data");
-  auto has = [&](const char* k) { return data && data->is_object() && data->contains(k); };
+  auto has = [&](const char* k) {
+    return data && data->is_object() && data->contains(k);
+  };
   if (type == "kubernetes.io/service-account-token") {
-    if (GetString(obj, {"metadata", "annotations", "kubernetes.io/service-account.name"}).empty()) {
-      errs->push_back(Required("metadata.annotations[kubernetes.io/service-account.name]", ""));
+    if (GetString(obj, {"metadata", "annotations",
+                        "kubernetes.io/service-account.name"})
+            .empty()) {
+      errs->push_back(Required(
+          "metadata.annotations[kubernetes.io/service-account.name]", ""));
     }
-  } else if (type == "kubernetes.io/dockercfg" || type == "kubernetes.io/dockerconfigjson") {
-    const char* key = type == "kubernetes.io/dockercfg" ? ".dockercfg" : ".dockerconfigjson";
+  } else if (type == "kubernetes.io/dockercfg" ||
+             type == "kubernetes.io/dockerconfigjson") {
+    const char* key =
+        type == "kubernetes.io/dockercfg" ? ".dockercfg" : ".dockerconfigjson";
     if (!has(key)) {
       errs->push_back(Required(Key("data", key), ""));
     } else {
-      auto raw = Base64Decode((*data)[key].is_string() ? (*data)[key].get<std::string>() : "");
+      auto raw = Base64Decode(
+          (*data)[key].is_string() ? (*data)[key].get<std::string>() : "");
       if (raw.ok()) {
         Json parsed = Json::parse(*raw, nullptr, false);
         if (parsed.is_discarded() || !parsed.is_object()) {
-          errs->push_back(InvalidRendered(Key("data", key), "\"<secret contents redacted>\"",
+          errs->push_back(InvalidRendered(Key("data", key),
+                                          "\"<secret contents redacted>\"",
                                           "invalid character in JSON"));
         }
       }
@@ -440,14 +514,16 @@ void ValidateSecret(const Json& obj, const Json* old, FieldErrors* errs) {
       errs->push_back(Required("data[password]", ""));
     }
   } else if (type == "kubernetes.io/ssh-auth") {
-    if (!has("ssh-privatekey")) errs->push_back(Required("data[ssh-privatekey]", ""));
+    if (!has("ssh-privatekey"))
+      errs->push_back(Required("data[ssh-privatekey]", ""));
   } else if (type == "kubernetes.io/tls") {
     if (!has("tls.crt")) errs->push_back(Required("data[tls.crt]", ""));
     if (!has("tls.key")) errs->push_back(Required("data[tls.key]", ""));
   }
   if (old != nullptr) {
     std::string old_type = GetString(*old, {"type"});
-    if (old_type != type) errs->push_back(Invalid("type", type, "field is immutable"));
+    if (old_type != type)
+      errs->push_back(Invalid("type", type, "field is immutable"));
     ImmutableData(obj, old, errs);
   }
 }
@@ -459,30 +535,39 @@ Status DefaultPersistentVolumeClaim(Json& obj) {
   DefaultString(spec, "volumeMode", "Filesystem");
   if (spec.contains("resources") && spec["resources"].is_object()) {
     for (const char* k : {"requests", "limits"}) {
-      if (spec["resources"].contains(k)) KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&spec["resources"][k]));
+      if (spec["resources"].contains(k))
+        KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&spec["resources"][k]));
     }
   }
-  if (obj.contains("status") && obj["status"].is_object() && obj["status"].contains("capacity")) {
+  if (obj.contains("status") && obj["status"].is_object() &&
+      obj["status"].contains("capacity")) {
     KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["status"]["capacity"]));
   }
   return Status::Ok();
 }
 
-void OnCreatePersistentVolumeClaim(Json& obj) { obj["status"] = {{"phase", "Pending"}}; }
+void OnCreatePersistentVolumeClaim(Json& obj) {
+  obj["status"] = {{"phase", "Pending"}};
+}
 
-void ValidatePersistentVolumeClaim(const Json& obj, const Json* old, FieldErrors* errs) {
+void ValidatePersistentVolumeClaim(const Json& obj, const Json* old,
+                                   FieldErrors* errs) {
   static const Json kEmpty = Json::object();
   const Json* sp = Field(obj, "spec");
   const Json& spec = sp ? *sp : kEmpty;
   const Json* modes = Field(spec, "accessModes");
   if (modes == nullptr || !modes->is_array() || modes->empty()) {
-    errs->push_back(Required("spec.accessModes", "at least 1 access mode is required"));
+    errs->push_back(
+        Required("spec.accessModes", "at least 1 access mode is required"));
   } else {
     for (size_t i = 0; i < modes->size(); ++i) {
-      std::string m = (*modes)[i].is_string() ? (*modes)[i].get<std::string>() : "";
-      if (!OneOf(m, {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"})) {
+      std::string m =
+          (*modes)[i].is_string() ? (*modes)[i].get<std::string>() : "";
+      if (!OneOf(m, {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce",
+                     "ReadWriteOncePod"})) {
         errs->push_back(NotSupported(Index("spec.accessModes", i), m,
-                                     {"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"}));
+                                     {"ReadOnlyMany", "ReadWriteMany",
+                                      "ReadWriteOnce", "ReadWriteOncePod"}));
       }
     }
   }
@@ -491,20 +576,27 @@ void ValidatePersistentVolumeClaim(const Json& obj, const Json* old, FieldErrors
   }
   std::string vm = GetString(spec, {"volumeMode"});
   if (!vm.empty() && !OneOf(vm, {"Block", "Filesystem"})) {
-    errs->push_back(NotSupported("spec.volumeMode", vm, {"Block", "Filesystem"}));
+    errs->push_back(
+        NotSupported("spec.volumeMode", vm, {"Block", "Filesystem"}));
   }
   if (old != nullptr && GetString(*old, {"status", "phase"}) == "Bound") {
     // Once bound, the spec may only grow its storage request.
     Json a = spec, b = old->value("spec", Json::object());
     for (Json* s : {&a, &b}) {
-      if (s->contains("resources") && (*s)["resources"].is_object()) (*s)["resources"].erase("requests");
+      if (s->contains("resources") && (*s)["resources"].is_object())
+        (*s)["resources"].erase("requests");
       s->erase("volumeAttributesClassName");
-      if (!(*s).contains("volumeName") || (*s)["volumeName"].is_null()) s->erase("volumeName");
+      if (!(*s).contains("volumeName") || (*s)["volumeName"].is_null())
+        s->erase("volumeName");
     }
-    if (!GetString(b, {"volumeName"}).empty() && GetString(a, {"volumeName"}).empty()) a["volumeName"] = b["volumeName"];
+    if (!GetString(b, {"volumeName"}).empty() &&
+        GetString(a, {"volumeName"}).empty())
+      a["volumeName"] = b["volumeName"];
     if (a != b) {
-      errs->push_back(Forbidden("spec", "spec is immutable after creation except resources.requests and "
-                                        "volumeAttributesClassName for bound claims"));
+      errs->push_back(Forbidden(
+          "spec",
+          "spec is immutable after creation except resources.requests and "
+          "volumeAttributesClassName for bound claims"));
     }
   }
 }
@@ -513,11 +605,14 @@ Status DefaultPersistentVolume(Json& obj) {
   Json& spec = Obj(obj, "spec");
   DefaultString(spec, "persistentVolumeReclaimPolicy", "Retain");
   DefaultString(spec, "volumeMode", "Filesystem");
-  if (spec.contains("capacity")) KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&spec["capacity"]));
+  if (spec.contains("capacity"))
+    KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&spec["capacity"]));
   return Status::Ok();
 }
 
-void OnCreatePersistentVolume(Json& obj) { obj["status"] = {{"phase", "Pending"}}; }
+void OnCreatePersistentVolume(Json& obj) {
+  obj["status"] = {{"phase", "Pending"}};
+}
 
 void ValidatePersistentVolume(const Json& obj, const Json*, FieldErrors* errs) {
   static const Json kEmpty = Json::object();
@@ -527,22 +622,26 @@ void ValidatePersistentVolume(const Json& obj, const Json*, FieldErrors* errs) {
   if (modes == nullptr || !modes->is_array() || modes->empty()) {
     errs->push_back(Required("spec.accessModes", ""));
   }
-  if (!Has(spec, {"capacity", "storage"})) errs->push_back(Required("spec.capacity", ""));
+  if (!Has(spec, {"capacity", "storage"}))
+    errs->push_back(Required("spec.capacity", ""));
   std::string rp = GetString(spec, {"persistentVolumeReclaimPolicy"});
   if (!rp.empty() && !OneOf(rp, {"Delete", "Recycle", "Retain"})) {
-    errs->push_back(NotSupported("spec.persistentVolumeReclaimPolicy", rp, {"Delete", "Recycle", "Retain"}));
+    errs->push_back(NotSupported("spec.persistentVolumeReclaimPolicy", rp,
+                                 {"Delete", "Recycle", "Retain"}));
   }
 }
 
 // ---- quotas, nodes, misc ----
 
 Status DefaultResourceQuota(Json& obj) {
-  if (obj.contains("spec") && obj["spec"].is_object() && obj["spec"].contains("hard")) {
+  if (obj.contains("spec") && obj["spec"].is_object() &&
+      obj["spec"].contains("hard")) {
     KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["spec"]["hard"]));
   }
   if (obj.contains("status") && obj["status"].is_object()) {
     for (const char* k : {"hard", "used"}) {
-      if (obj["status"].contains(k)) KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["status"][k]));
+      if (obj["status"].contains(k))
+        KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["status"][k]));
     }
   }
   return Status::Ok();
@@ -552,7 +651,8 @@ Status DefaultLimitRange(Json& obj) {
   Status st = Status::Ok();
   if (obj.contains("spec") && obj["spec"].is_object()) {
     ForEach(obj["spec"], "limits", [&](Json& l) {
-      for (const char* k : {"max", "min", "default", "defaultRequest", "maxLimitRequestRatio"}) {
+      for (const char* k : {"max", "min", "default", "defaultRequest",
+                            "maxLimitRequestRatio"}) {
         if (l.contains(k)) {
           Status s = CanonicalizeQuantities(&l[k]);
           if (!s.ok() && st.ok()) st = s;
@@ -566,14 +666,17 @@ Status DefaultLimitRange(Json& obj) {
 Status DefaultNode(Json& obj) {
   if (obj.contains("status") && obj["status"].is_object()) {
     for (const char* k : {"capacity", "allocatable"}) {
-      if (obj["status"].contains(k)) KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["status"][k]));
+      if (obj["status"].contains(k))
+        KITE_RETURN_IF_ERROR(CanonicalizeQuantities(&obj["status"][k]));
     }
   }
   return Status::Ok();
 }
 
 Status DefaultEndpoints(Json& obj) {
-  ForEach(obj, "subsets", [](Json& s) { ForEach(s, "ports", [](Json& p) { DefaultString(p, "protocol", "TCP"); }); });
+  ForEach(obj, "subsets", [](Json& s) {
+    ForEach(s, "ports", [](Json& p) { DefaultString(p, "protocol", "TCP"); });
+  });
   return Status::Ok();
 }
 

@@ -4,10 +4,9 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "api/field_error.h"
 #include "api/object.h"
@@ -35,7 +34,9 @@ inline void DefaultValue(Json& o, const char* key, Json v) {
 // Sets o[key] = v when the member is missing, null or "".
 inline void DefaultString(Json& o, const char* key, const char* v) {
   auto it = o.find(key);
-  if (it == o.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty())) o[key] = v;
+  if (it == o.end() || it->is_null() ||
+      (it->is_string() && it->get<std::string>().empty()))
+    o[key] = v;
 }
 // The object member `key` of `o`, created (as {}) when missing or null.
 inline Json& Obj(Json& o, const char* key) { return Ensure(o, key); }
@@ -65,15 +66,18 @@ inline bool IntField(const Json& o, const char* key, int64_t* out) {
 }
 
 // ValidateNonnegativeField at `path` when the member exists.
-inline void NonNegative(const Json& o, const char* key, const std::string& path, FieldErrors* errs) {
+inline void NonNegative(const Json& o, const char* key, const std::string& path,
+                        FieldErrors* errs) {
   int64_t v;
   if (IntField(o, key, &v) && v < 0) {
-    errs->push_back(Invalid(Child(path, key), v, "must be greater than or equal to 0"));
+    errs->push_back(
+        Invalid(Child(path, key), v, "must be greater than or equal to 0"));
   }
 }
 
 // True when `s` (a JSON string member) is one of `values`.
-inline bool OneOf(const std::string& s, std::initializer_list<const char*> values) {
+inline bool OneOf(const std::string& s,
+                  std::initializer_list<const char*> values) {
   for (const char* v : values) {
     if (s == v) return true;
   }

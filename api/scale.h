@@ -31,6 +31,7 @@ StatusOr<nlohmann::json> ScaleOf(const Kind& kind, const nlohmann::json& obj);
 // (`spec.replicas: Invalid value: -1: must be greater than or equal to 0`),
 // returned through `errs` with OK status; FailedPrecondition when the kind
 // has no scale subresource.
-Status ApplyScale(const Kind& kind, nlohmann::json& obj, const nlohmann::json& scale, FieldErrors* errs);
+Status ApplyScale(const Kind& kind, nlohmann::json& obj,
+                  const nlohmann::json& scale, FieldErrors* errs);
 
 }  // namespace kite::api

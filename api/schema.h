@@ -14,10 +14,9 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/field_error.h"
 #include "api/kinds.h"
@@ -41,7 +40,8 @@ nlohmann::json KindSchema(const Kind& kind);
 // order, as Kubernetes names them ("spec.template.spec.containers[0].imagee").
 // Only closed objects are checked (described properties, no
 // x-kubernetes-preserve-unknown-fields). Empty for kinds without a schema.
-std::vector<std::string> UnknownFields(const Kind& kind, const nlohmann::json& obj);
+std::vector<std::string> UnknownFields(const Kind& kind,
+                                       const nlohmann::json& obj);
 // `strict decoding error: unknown field "a", unknown field "b"`.
 std::string StrictDecodingMessage(const std::vector<std::string>& unknown);
 // Drops the fields UnknownFields reports (what decoding does without
@@ -54,6 +54,7 @@ void ApplySchemaDefaults(const nlohmann::json& schema, nlohmann::json& obj);
 // Type, required, enum, numeric bounds, length and item-count checks with the
 // apiextensions-apiserver messages ("spec.replicas in body must be of type
 // integer: \"string\""). metadata and apiVersion/kind are skipped.
-void ValidateAgainstSchema(const nlohmann::json& schema, const nlohmann::json& obj, FieldErrors* errs);
+void ValidateAgainstSchema(const nlohmann::json& schema,
+                           const nlohmann::json& obj, FieldErrors* errs);
 
 }  // namespace kite::api

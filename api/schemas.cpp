@@ -674,7 +674,8 @@ struct Parsed {
   std::map<std::string, Json> schemas;
 };
 
-Json TypeSchema(const std::string& type, const std::string& desc, const std::map<std::string, std::string>& short_names) {
+Json TypeSchema(const std::string& type, const std::string& desc,
+                const std::map<std::string, std::string>& short_names) {
   if (type.rfind("[]", 0) == 0) {
     Json items = TypeSchema(type.substr(2), "", short_names);
     Json s = {{"type", "array"}, {"items", items}};
@@ -694,7 +695,9 @@ Json TypeSchema(const std::string& type, const std::string& desc, const std::map
     auto it = short_names.find(type);
     full = it != short_names.end() ? it->second : type;
   }
-  Json s = {{"allOf", Json::array({{{"$ref", "#/components/schemas/" + full}}})}, {"default", Json::object()}};
+  Json s = {
+      {"allOf", Json::array({{{"$ref", "#/components/schemas/" + full}}})},
+      {"default", Json::object()}};
   if (!desc.empty()) s["description"] = desc;
   return s;
 }

@@ -33,46 +33,56 @@ std::string CheckRequirement(const LabelRequirement& r) {
     case SelectorOp::kIn:
     case SelectorOp::kNotIn:
       if (r.values.empty()) {
-        errs.push_back(Invalid("values", values, "for 'in', 'notin' operators, values set can't be empty"));
+        errs.push_back(
+            Invalid("values", values,
+                    "for 'in', 'notin' operators, values set can't be empty"));
       }
       break;
     case SelectorOp::kEquals:
     case SelectorOp::kDoubleEquals:
     case SelectorOp::kNotEquals:
       if (r.values.size() != 1) {
-        errs.push_back(Invalid("values", values, "exact-match compatibility requires one single value"));
+        errs.push_back(
+            Invalid("values", values,
+                    "exact-match compatibility requires one single value"));
       }
       break;
     case SelectorOp::kExists:
     case SelectorOp::kDoesNotExist:
       if (!r.values.empty()) {
-        errs.push_back(Invalid("values", values, "values set must be empty for exists and does not exist"));
+        errs.push_back(
+            Invalid("values", values,
+                    "values set must be empty for exists and does not exist"));
       }
       break;
     case SelectorOp::kGreaterThan:
     case SelectorOp::kLessThan:
       if (r.values.size() != 1) {
-        errs.push_back(Invalid("values", values, "for 'Gt', 'Lt' operators, exactly one value is required"));
+        errs.push_back(
+            Invalid("values", values,
+                    "for 'Gt', 'Lt' operators, exactly one value is required"));
       }
       for (size_t i = 0; i < r.values.size(); ++i) {
         int64_t unused;
         if (!ParseInt64(r.values[i], &unused)) {
-          errs.push_back(Invalid("values[" + std::to_string(i) + "]", r.values[i],
-                                 "for 'Gt', 'Lt' operators, the value must be an integer"));
+          errs.push_back(Invalid(
+              "values[" + std::to_string(i) + "]", r.values[i],
+              "for 'Gt', 'Lt' operators, the value must be an integer"));
         }
       }
       break;
   }
   for (size_t i = 0; i < r.values.size(); ++i) {
-    AppendInvalid(&errs, "values[" + std::to_string(i) + "][" + r.key + "]", r.values[i],
-                  IsValidLabelValue(r.values[i]));
+    AppendInvalid(&errs, "values[" + std::to_string(i) + "][" + r.key + "]",
+                  r.values[i], IsValidLabelValue(r.values[i]));
   }
   return AggregateMessage(errs);
 }
 
 void Normalize(LabelRequirement* r) {
   std::sort(r->values.begin(), r->values.end());
-  r->values.erase(std::unique(r->values.begin(), r->values.end()), r->values.end());
+  r->values.erase(std::unique(r->values.begin(), r->values.end()),
+                  r->values.end());
 }
 
 // ---- the query-string lexer and parser (labels/selector.go's grammar) ----
@@ -99,9 +109,12 @@ struct Token {
   std::string lit;
 };
 
-bool IsWhitespace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool IsWhitespace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 bool IsSpecial(char c) {
-  return c == '=' || c == '!' || c == '(' || c == ')' || c == ',' || c == '>' || c == '<';
+  return c == '=' || c == '!' || c == '(' || c == ')' || c == ',' || c == '>' ||
+         c == '<';
 }
 
 std::vector<Token> Lex(std::string_view s) {
@@ -122,9 +135,11 @@ std::vector<Token> Lex(std::string_view s) {
       static const struct {
         const char* text;
         Tok tok;
-      } kOps[] = {{"!=", Tok::kNotEquals}, {"==", Tok::kDoubleEquals}, {"!", Tok::kDoesNotExist},
-                  {"(", Tok::kOpenPar},    {")", Tok::kClosedPar},     {",", Tok::kComma},
-                  {"=", Tok::kEquals},     {">", Tok::kGreaterThan},   {"<", Tok::kLessThan}};
+      } kOps[] = {{"!=", Tok::kNotEquals},   {"==", Tok::kDoubleEquals},
+                  {"!", Tok::kDoesNotExist}, {"(", Tok::kOpenPar},
+                  {")", Tok::kClosedPar},    {",", Tok::kComma},
+                  {"=", Tok::kEquals},       {">", Tok::kGreaterThan},
+                  {"<", Tok::kLessThan}};
       bool found = false;
       for (const auto& op : kOps) {
         std::string_view t(op.text);
@@ -158,21 +173,26 @@ class Parser {
       Token t = Lookahead(false);
       if (t.tok == Tok::kIdentifier || t.tok == Tok::kDoesNotExist) {
         auto r = ParseRequirement();
-        if (!r.ok()) return InvalidArgumentError("unable to parse requirement: " + r.status().message());
+        if (!r.ok())
+          return InvalidArgumentError("unable to parse requirement: " +
+                                      r.status().message());
         reqs.push_back(std::move(*r));
         Token n = Consume(false);
         if (n.tok == Tok::kEnd) return reqs;
         if (n.tok == Tok::kComma) {
           Token n2 = Lookahead(false);
           if (n2.tok != Tok::kIdentifier && n2.tok != Tok::kDoesNotExist) {
-            return InvalidArgumentError("found '" + n2.lit + "', expected: identifier after ','");
+            return InvalidArgumentError("found '" + n2.lit +
+                                        "', expected: identifier after ','");
           }
           continue;
         }
-        return InvalidArgumentError("found '" + n.lit + "', expected: ',' or 'end of string'");
+        return InvalidArgumentError("found '" + n.lit +
+                                    "', expected: ',' or 'end of string'");
       }
       if (t.tok == Tok::kEnd) return reqs;
-      return InvalidArgumentError("found '" + t.lit + "', expected: !, identifier, or 'end of string'");
+      return InvalidArgumentError(
+          "found '" + t.lit + "', expected: !, identifier, or 'end of string'");
     }
   }
 
@@ -186,7 +206,9 @@ class Parser {
     }
     return t;
   }
-  Token Lookahead(bool op_ctx) const { return Map(toks_[std::min(pos_, toks_.size() - 1)], op_ctx); }
+  Token Lookahead(bool op_ctx) const {
+    return Map(toks_[std::min(pos_, toks_.size() - 1)], op_ctx);
+  }
   Token Consume(bool op_ctx) {
     Token t = Lookahead(op_ctx);
     if (pos_ < toks_.size() - 1) ++pos_;
@@ -201,7 +223,9 @@ class Parser {
       not_exist = true;
       t = Consume(false);
     }
-    if (t.tok != Tok::kIdentifier) return InvalidArgumentError("found '" + t.lit + "', expected: identifier");
+    if (t.tok != Tok::kIdentifier)
+      return InvalidArgumentError("found '" + t.lit +
+                                  "', expected: identifier");
     r.key = t.lit;
     {
       FieldErrors errs;
@@ -221,15 +245,30 @@ class Parser {
     }
     Token op = Consume(true);
     switch (op.tok) {
-      case Tok::kIn: r.op = SelectorOp::kIn; break;
-      case Tok::kNotIn: r.op = SelectorOp::kNotIn; break;
-      case Tok::kEquals: r.op = SelectorOp::kEquals; break;
-      case Tok::kDoubleEquals: r.op = SelectorOp::kDoubleEquals; break;
-      case Tok::kNotEquals: r.op = SelectorOp::kNotEquals; break;
-      case Tok::kGreaterThan: r.op = SelectorOp::kGreaterThan; break;
-      case Tok::kLessThan: r.op = SelectorOp::kLessThan; break;
+      case Tok::kIn:
+        r.op = SelectorOp::kIn;
+        break;
+      case Tok::kNotIn:
+        r.op = SelectorOp::kNotIn;
+        break;
+      case Tok::kEquals:
+        r.op = SelectorOp::kEquals;
+        break;
+      case Tok::kDoubleEquals:
+        r.op = SelectorOp::kDoubleEquals;
+        break;
+      case Tok::kNotEquals:
+        r.op = SelectorOp::kNotEquals;
+        break;
+      case Tok::kGreaterThan:
+        r.op = SelectorOp::kGreaterThan;
+        break;
+      case Tok::kLessThan:
+        r.op = SelectorOp::kLessThan;
+        break;
       default:
-        return InvalidArgumentError("found '" + op.lit + "', expected: in, notin, =, ==, !=, gt, lt");
+        return InvalidArgumentError(
+            "found '" + op.lit + "', expected: in, notin, =, ==, !=, gt, lt");
     }
     if (r.op == SelectorOp::kIn || r.op == SelectorOp::kNotIn) {
       KITE_RETURN_IF_ERROR(ParseValues(&r.values));
@@ -244,12 +283,14 @@ class Parser {
 
   Status ParseValues(std::vector<std::string>* out) {
     Token t = Consume(false);
-    if (t.tok != Tok::kOpenPar) return InvalidArgumentError("found '" + t.lit + "' expected: '('");
+    if (t.tok != Tok::kOpenPar)
+      return InvalidArgumentError("found '" + t.lit + "' expected: '('");
     Token n = Lookahead(false);
     if (n.tok == Tok::kIdentifier || n.tok == Tok::kComma) {
       KITE_RETURN_IF_ERROR(ParseIdentifiersList(out));
       Token c = Consume(false);
-      if (c.tok != Tok::kClosedPar) return InvalidArgumentError("found '" + n.lit + "', expected: ')'");
+      if (c.tok != Tok::kClosedPar)
+        return InvalidArgumentError("found '" + n.lit + "', expected: ')'");
       return Status::Ok();
     }
     if (n.tok == Tok::kClosedPar) {
@@ -257,7 +298,8 @@ class Parser {
       out->push_back("");
       return Status::Ok();
     }
-    return InvalidArgumentError("found '" + n.lit + "', expected: ',', ')' or identifier");
+    return InvalidArgumentError("found '" + n.lit +
+                                "', expected: ',', ')' or identifier");
   }
 
   Status ParseIdentifiersList(std::vector<std::string>* out) {
@@ -269,7 +311,8 @@ class Parser {
         Token n = Lookahead(false);
         if (n.tok == Tok::kComma) continue;
         if (n.tok == Tok::kClosedPar) break;
-        return InvalidArgumentError("found '" + n.lit + "', expected: ',' or ')'");
+        return InvalidArgumentError("found '" + n.lit +
+                                    "', expected: ',' or ')'");
       }
       if (t.tok == Tok::kComma) {
         if (s.empty()) s.insert("");
@@ -284,7 +327,8 @@ class Parser {
         }
         continue;
       }
-      return InvalidArgumentError("found '" + t.lit + "', expected: ',', or identifier");
+      return InvalidArgumentError("found '" + t.lit +
+                                  "', expected: ',', or identifier");
     }
     out->assign(s.begin(), s.end());
     return Status::Ok();
@@ -310,15 +354,20 @@ class Parser {
 
 void SortByKey(std::vector<LabelRequirement>* reqs) {
   std::stable_sort(reqs->begin(), reqs->end(),
-                   [](const LabelRequirement& a, const LabelRequirement& b) { return a.key < b.key; });
+                   [](const LabelRequirement& a, const LabelRequirement& b) {
+                     return a.key < b.key;
+                   });
 }
 
 }  // namespace
 
-bool LabelRequirement::Matches(const std::map<std::string, std::string>& labels) const {
+bool LabelRequirement::Matches(
+    const std::map<std::string, std::string>& labels) const {
   auto it = labels.find(key);
   bool has = it != labels.end();
-  auto in_values = [&] { return has && std::binary_search(values.begin(), values.end(), it->second); };
+  auto in_values = [&] {
+    return has && std::binary_search(values.begin(), values.end(), it->second);
+  };
   switch (op) {
     case SelectorOp::kEquals:
     case SelectorOp::kDoubleEquals:
@@ -335,7 +384,8 @@ bool LabelRequirement::Matches(const std::map<std::string, std::string>& labels)
     case SelectorOp::kLessThan: {
       if (!has || values.size() != 1) return false;
       int64_t lv, rv;
-      if (!ParseInt64(it->second, &lv) || !ParseInt64(values[0], &rv)) return false;
+      if (!ParseInt64(it->second, &lv) || !ParseInt64(values[0], &rv))
+        return false;
       return op == SelectorOp::kGreaterThan ? lv > rv : lv < rv;
     }
   }
@@ -347,13 +397,27 @@ std::string LabelRequirement::String() const {
   if (op == SelectorOp::kDoesNotExist) s += "!";
   s += key;
   switch (op) {
-    case SelectorOp::kEquals: s += "="; break;
-    case SelectorOp::kDoubleEquals: s += "=="; break;
-    case SelectorOp::kNotEquals: s += "!="; break;
-    case SelectorOp::kIn: s += " in "; break;
-    case SelectorOp::kNotIn: s += " notin "; break;
-    case SelectorOp::kGreaterThan: s += ">"; break;
-    case SelectorOp::kLessThan: s += "<"; break;
+    case SelectorOp::kEquals:
+      s += "=";
+      break;
+    case SelectorOp::kDoubleEquals:
+      s += "==";
+      break;
+    case SelectorOp::kNotEquals:
+      s += "!=";
+      break;
+    case SelectorOp::kIn:
+      s += " in ";
+      break;
+    case SelectorOp::kNotIn:
+      s += " notin ";
+      break;
+    case SelectorOp::kGreaterThan:
+      s += ">";
+      break;
+    case SelectorOp::kLessThan:
+      s += "<";
+      break;
     case SelectorOp::kExists:
     case SelectorOp::kDoesNotExist:
       return s;
@@ -385,20 +449,27 @@ StatusOr<LabelSelector> LabelSelector::Parse(std::string_view text) {
 
 StatusOr<LabelSelector> LabelSelector::FromJson(const Json& sel) {
   if (sel.is_null()) return Nothing();
-  if (!sel.is_object()) return InvalidArgumentError("a label selector must be an object");
+  if (!sel.is_object())
+    return InvalidArgumentError("a label selector must be an object");
   std::vector<LabelRequirement> reqs;
-  if (const Json* ml = Field(sel, "matchLabels"); ml != nullptr && !ml->is_null()) {
-    if (!ml->is_object()) return InvalidArgumentError("matchLabels must be a map of strings");
+  if (const Json* ml = Field(sel, "matchLabels");
+      ml != nullptr && !ml->is_null()) {
+    if (!ml->is_object())
+      return InvalidArgumentError("matchLabels must be a map of strings");
     for (auto it = ml->begin(); it != ml->end(); ++it) {
-      if (!it.value().is_string()) return InvalidArgumentError("matchLabels values must be strings");
-      LabelRequirement r{it.key(), SelectorOp::kEquals, {it.value().get<std::string>()}};
+      if (!it.value().is_string())
+        return InvalidArgumentError("matchLabels values must be strings");
+      LabelRequirement r{
+          it.key(), SelectorOp::kEquals, {it.value().get<std::string>()}};
       std::string err = CheckRequirement(r);
       if (!err.empty()) return InvalidArgumentError(err);
       reqs.push_back(std::move(r));
     }
   }
-  if (const Json* me = Field(sel, "matchExpressions"); me != nullptr && !me->is_null()) {
-    if (!me->is_array()) return InvalidArgumentError("matchExpressions must be a list");
+  if (const Json* me = Field(sel, "matchExpressions");
+      me != nullptr && !me->is_null()) {
+    if (!me->is_array())
+      return InvalidArgumentError("matchExpressions must be a list");
     for (const Json& e : *me) {
       LabelRequirement r;
       r.key = GetString(e, {"key"});
@@ -412,9 +483,11 @@ StatusOr<LabelSelector> LabelSelector::FromJson(const Json& sel) {
       } else if (op == "DoesNotExist") {
         r.op = SelectorOp::kDoesNotExist;
       } else {
-        return InvalidArgumentError(GoQuote(op) + " is not a valid label selector operator");
+        return InvalidArgumentError(GoQuote(op) +
+                                    " is not a valid label selector operator");
       }
-      if (const Json* vals = Field(e, "values"); vals != nullptr && vals->is_array()) {
+      if (const Json* vals = Field(e, "values");
+          vals != nullptr && vals->is_array()) {
         for (const Json& v : *vals) {
           if (v.is_string()) r.values.push_back(v.get<std::string>());
         }
@@ -431,7 +504,8 @@ StatusOr<LabelSelector> LabelSelector::FromJson(const Json& sel) {
   return s;
 }
 
-bool LabelSelector::Matches(const std::map<std::string, std::string>& labels) const {
+bool LabelSelector::Matches(
+    const std::map<std::string, std::string>& labels) const {
   if (nothing_) return false;
   for (const LabelRequirement& r : requirements_) {
     if (!r.Matches(labels)) return false;
@@ -507,7 +581,9 @@ StatusOr<std::string> UnescapeValue(std::string_view s) {
   for (char c : s) {
     if (escaped) {
       if (c != '\\' && c != ',' && c != '=') {
-        return InvalidArgumentError(std::string("invalid field selector: invalid escape sequence: \\") + c);
+        return InvalidArgumentError(
+            std::string("invalid field selector: invalid escape sequence: \\") +
+            c);
       }
       out.push_back(c);
       escaped = false;
@@ -518,11 +594,16 @@ StatusOr<std::string> UnescapeValue(std::string_view s) {
       continue;
     }
     if (c == ',' || c == '=') {
-      return InvalidArgumentError(std::string("invalid field selector: unescaped character in value: ") + c);
+      return InvalidArgumentError(
+          std::string(
+              "invalid field selector: unescaped character in value: ") +
+          c);
     }
     out.push_back(c);
   }
-  if (escaped) return InvalidArgumentError("invalid field selector: invalid escape sequence: \\");
+  if (escaped)
+    return InvalidArgumentError(
+        "invalid field selector: invalid escape sequence: \\");
   return out;
 }
 
@@ -557,13 +638,14 @@ StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text) {
       }
     }
     if (op.empty()) {
-      return InvalidArgumentError("invalid selector: '" + std::string(text) + "'; can't understand '" +
-                                  part + "'");
+      return InvalidArgumentError("invalid selector: '" + std::string(text) +
+                                  "'; can't understand '" + part + "'");
     }
     FieldRequirement r;
     r.field = part.substr(0, i);
     r.equals = op != "!=";
-    KITE_ASSIGN_OR_RETURN(r.value, UnescapeValue(std::string_view(part).substr(i + op.size())));
+    KITE_ASSIGN_OR_RETURN(
+        r.value, UnescapeValue(std::string_view(part).substr(i + op.size())));
     sel.requirements_.push_back(std::move(r));
   }
   return sel;
@@ -571,7 +653,8 @@ StatusOr<FieldSelector> FieldSelector::Parse(std::string_view text) {
 
 Status FieldSelector::Validate(const Kind& kind) const {
   for (const FieldRequirement& r : requirements_) {
-    if (!kind.SupportsField(r.field)) return InvalidArgumentError("field label not supported: " + r.field);
+    if (!kind.SupportsField(r.field))
+      return InvalidArgumentError("field label not supported: " + r.field);
   }
   return Status::Ok();
 }
@@ -585,7 +668,8 @@ bool FieldSelector::Matches(const Kind& kind, const Json& obj) const {
   return true;
 }
 
-std::optional<std::string> FieldSelector::RequiresExactMatch(std::string_view field) const {
+std::optional<std::string> FieldSelector::RequiresExactMatch(
+    std::string_view field) const {
   for (const FieldRequirement& r : requirements_) {
     if (r.field == field && r.equals) return r.value;
   }
@@ -618,8 +702,9 @@ const Json* DottedPath(const Json& obj, std::string_view path) {
   size_t start = 0;
   while (cur != nullptr) {
     size_t dot = path.find('.', start);
-    std::string_view key = path.substr(start, dot == std::string_view::npos ? std::string_view::npos
-                                                                           : dot - start);
+    std::string_view key = path.substr(start, dot == std::string_view::npos
+                                                  ? std::string_view::npos
+                                                  : dot - start);
     cur = Field(*cur, key);
     if (dot == std::string_view::npos) break;
     start = dot + 1;
@@ -629,7 +714,8 @@ const Json* DottedPath(const Json& obj, std::string_view path) {
 
 }  // namespace
 
-std::optional<std::string> SelectableFieldValue(const Kind& kind, const Json& obj,
+std::optional<std::string> SelectableFieldValue(const Kind& kind,
+                                                const Json& obj,
                                                 std::string_view field) {
   if (field == "metadata.name") return Name(obj);
   if (field == "metadata.namespace") return Namespace(obj);

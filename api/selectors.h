@@ -16,12 +16,11 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -74,7 +73,9 @@ class LabelSelector {
   bool IsNothing() const { return nothing_; }
   // Canonical text; "" for Everything() and Nothing().
   std::string String() const;
-  const std::vector<LabelRequirement>& requirements() const { return requirements_; }
+  const std::vector<LabelRequirement>& requirements() const {
+    return requirements_;
+  }
 
  private:
   std::vector<LabelRequirement> requirements_;  // sorted by key
@@ -110,7 +111,9 @@ class FieldSelector {
   std::optional<std::string> RequiresExactMatch(std::string_view field) const;
   bool Empty() const { return requirements_.empty(); }
   std::string String() const;
-  const std::vector<FieldRequirement>& requirements() const { return requirements_; }
+  const std::vector<FieldRequirement>& requirements() const {
+    return requirements_;
+  }
 
  private:
   std::vector<FieldRequirement> requirements_;  // sorted by term text
@@ -119,7 +122,8 @@ class FieldSelector {
 // The value of a field-selector field of `obj` for `kind`, as the API server
 // derives it ("" when absent; booleans "true"/"false"; numbers in decimal).
 // nullopt when `kind` does not support the field.
-std::optional<std::string> SelectableFieldValue(const Kind& kind, const nlohmann::json& obj,
+std::optional<std::string> SelectableFieldValue(const Kind& kind,
+                                                const nlohmann::json& obj,
                                                 std::string_view field);
 
 }  // namespace kite::api

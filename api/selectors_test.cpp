@@ -1,13 +1,17 @@
 // Label and field selectors: parsing, matching, canonical text, errors.
+#include "api/selectors.h"
+
 #include <gtest/gtest.h>
 
 #include "api/kinds.h"
-#include "api/selectors.h"
 
 namespace kite::api {
 namespace {
 
-std::map<std::string, std::string> L(std::initializer_list<std::pair<const std::string, std::string>> l) { return l; }
+std::map<std::string, std::string> L(
+    std::initializer_list<std::pair<const std::string, std::string>> l) {
+  return l;
+}
 
 TEST(LabelSelectorTest, ParsesAllOperatorsAndPrintsCanonically) {
   // What kubectl sends for -l 'app in (web,foo),!missing' after URL decoding.
@@ -18,10 +22,15 @@ TEST(LabelSelectorTest, ParsesAllOperatorsAndPrintsCanonically) {
   EXPECT_FALSE(s->Matches(L({{"app", "web"}, {"missing", ""}})));
   EXPECT_FALSE(s->Matches(L({{"app", "bar"}})));
 
-  auto all = LabelSelector::Parse("  tier = fe , env==prod,  track!=canary, zone notin (a,b), owner, !legacy, gen>3 ");
+  auto all = LabelSelector::Parse(
+      "  tier = fe , env==prod,  track!=canary, zone notin (a,b), owner, "
+      "!legacy, gen>3 ");
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  EXPECT_EQ(all->String(), "env==prod,gen>3,!legacy,owner,tier=fe,track!=canary,zone notin (a,b)");
-  auto labels = L({{"tier", "fe"}, {"env", "prod"}, {"owner", "x"}, {"gen", "4"}});
+  EXPECT_EQ(
+      all->String(),
+      "env==prod,gen>3,!legacy,owner,tier=fe,track!=canary,zone notin (a,b)");
+  auto labels =
+      L({{"tier", "fe"}, {"env", "prod"}, {"owner", "x"}, {"gen", "4"}});
   EXPECT_TRUE(all->Matches(labels));
   labels["track"] = "canary";
   EXPECT_FALSE(all->Matches(labels));
@@ -57,20 +66,31 @@ TEST(LabelSelectorTest, EmptyValuesAndEdgeCases) {
 TEST(LabelSelectorTest, ErrorsSayWhatKubernetesSays) {
   EXPECT_EQ(LabelSelector::Parse("a in (b").status().message(),
             "unable to parse requirement: found '', expected: ',' or ')'");
-  EXPECT_EQ(LabelSelector::Parse("a b").status().message(), "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt");
-  EXPECT_EQ(LabelSelector::Parse("=b").status().message(), "found '=', expected: !, identifier, or 'end of string'");
-  EXPECT_EQ(LabelSelector::Parse("a=b,").status().message(), "found '', expected: identifier after ','");
+  EXPECT_EQ(LabelSelector::Parse("a b").status().message(),
+            "unable to parse requirement: found 'b', expected: in, notin, =, "
+            "==, !=, gt, lt");
+  EXPECT_EQ(LabelSelector::Parse("=b").status().message(),
+            "found '=', expected: !, identifier, or 'end of string'");
+  EXPECT_EQ(LabelSelector::Parse("a=b,").status().message(),
+            "found '', expected: identifier after ','");
   EXPECT_EQ(LabelSelector::Parse("a=-bad").status().message(),
-            "unable to parse requirement: values[0][a]: Invalid value: \"-bad\": a valid label must be an empty "
-            "string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-            "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+            "unable to parse requirement: values[0][a]: Invalid value: "
+            "\"-bad\": a valid label must be an empty "
+            "string or consist of alphanumeric characters, '-', '_' or '.', "
+            "and must start and end with an "
+            "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+            "'12345', regex used for validation is "
             "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
   EXPECT_EQ(LabelSelector::Parse("-a=b").status().message(),
-            "unable to parse requirement: key: Invalid value: \"-a\": name part must consist of alphanumeric "
-            "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
-            "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
+            "unable to parse requirement: key: Invalid value: \"-a\": name "
+            "part must consist of alphanumeric "
+            "characters, '-', '_' or '.', and must start and end with an "
+            "alphanumeric character (e.g. 'MyName',  or "
+            "'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')");
   EXPECT_EQ(LabelSelector::Parse("a>b").status().message(),
-            "unable to parse requirement: values[0]: Invalid value: \"b\": for 'Gt', 'Lt' operators, the value must "
+            "unable to parse requirement: values[0]: Invalid value: \"b\": for "
+            "'Gt', 'Lt' operators, the value must "
             "be an integer");
   EXPECT_FALSE(LabelSelector::Parse("a=b=c").ok());
 }
@@ -81,17 +101,24 @@ TEST(LabelSelectorTest, FromMetaV1LabelSelector) {
          {"key":"legacy","operator":"DoesNotExist"}]})"));
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->String(), "app=web,!legacy,tier in (be,fe)");
-  EXPECT_TRUE(s->MatchesObject(Json::parse(R"({"metadata":{"labels":{"app":"web","tier":"be"}}})")));
-  EXPECT_FALSE(s->MatchesObject(Json::parse(R"({"metadata":{"labels":{"app":"web"}}})")));
+  EXPECT_TRUE(s->MatchesObject(
+      Json::parse(R"({"metadata":{"labels":{"app":"web","tier":"be"}}})")));
+  EXPECT_FALSE(s->MatchesObject(
+      Json::parse(R"({"metadata":{"labels":{"app":"web"}}})")));
   // null matches nothing, {} everything.
   EXPECT_TRUE(LabelSelector::FromJson(nullptr)->IsNothing());
   EXPECT_FALSE(LabelSelector::FromJson(nullptr)->Matches(L({})));
   EXPECT_TRUE(LabelSelector::FromJson(Json::object())->Matches(L({})));
-  EXPECT_EQ(LabelSelector::FromJson(Json::parse(R"({"matchExpressions":[{"key":"a","operator":"Has"}]})"))
-                .status()
-                .message(),
-            "\"Has\" is not a valid label selector operator");
-  EXPECT_FALSE(LabelSelector::FromJson(Json::parse(R"({"matchExpressions":[{"key":"a","operator":"In"}]})")).ok());
+  EXPECT_EQ(
+      LabelSelector::FromJson(
+          Json::parse(R"({"matchExpressions":[{"key":"a","operator":"Has"}]})"))
+          .status()
+          .message(),
+      "\"Has\" is not a valid label selector operator");
+  EXPECT_FALSE(
+      LabelSelector::FromJson(
+          Json::parse(R"({"matchExpressions":[{"key":"a","operator":"In"}]})"))
+          .ok());
   EXPECT_EQ(FormatLabelSelector(nullptr), "<none>");
   Json sel = Json::parse(R"({"matchLabels":{"b":"2","a":"1"}})");
   EXPECT_EQ(FormatLabelSelector(&sel), "a=1,b=2");
@@ -102,10 +129,12 @@ TEST(LabelSelectorTest, FromMetaV1LabelSelector) {
 TEST(FieldSelectorTest, PodFieldsAsDescribeNodeUsesThem) {
   Registry reg;
   auto pods = reg.Lookup("", "v1", "pods");
-  auto s = FieldSelector::Parse("spec.nodeName=n1,status.phase!=Succeeded,status.phase!=Failed");
+  auto s = FieldSelector::Parse(
+      "spec.nodeName=n1,status.phase!=Succeeded,status.phase!=Failed");
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE(s->Validate(*pods).ok());
-  Json pod = Json::parse(R"({"metadata":{"name":"p","namespace":"d"},"spec":{"nodeName":"n1"},
+  Json pod = Json::parse(
+      R"({"metadata":{"name":"p","namespace":"d"},"spec":{"nodeName":"n1"},
                              "status":{"phase":"Running"}})");
   EXPECT_TRUE(s->Matches(*pods, pod));
   pod["status"]["phase"] = "Failed";
@@ -124,7 +153,8 @@ TEST(FieldSelectorTest, PodFieldsAsDescribeNodeUsesThem) {
   // Absent fields read as "".
   auto no_node = FieldSelector::Parse("spec.nodeName=");
   ASSERT_TRUE(no_node.ok());
-  EXPECT_TRUE(no_node->Matches(*pods, Json::parse(R"({"metadata":{"name":"q"}})")));
+  EXPECT_TRUE(
+      no_node->Matches(*pods, Json::parse(R"({"metadata":{"name":"q"}})")));
 }
 
 TEST(FieldSelectorTest, EventsNodesSecretsJobsNamespaces) {
@@ -134,33 +164,46 @@ TEST(FieldSelectorTest, EventsNodesSecretsJobsNamespaces) {
     "involvedObject":{"kind":"Node","name":"n1","uid":"u1"},"reason":"Starting","type":"Normal",
     "source":{"component":"kubelet"}})");
   // describe node: the namespace of a Node's events is empty.
-  auto s = FieldSelector::Parse("involvedObject.kind=Node,involvedObject.name=n1,involvedObject.namespace=,"
-                                "involvedObject.uid=u1,source=kubelet,type=Normal,reason=Starting");
+  auto s = FieldSelector::Parse(
+      "involvedObject.kind=Node,involvedObject.name=n1,involvedObject."
+      "namespace=,"
+      "involvedObject.uid=u1,source=kubelet,type=Normal,reason=Starting");
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE(s->Validate(*events).ok());
   EXPECT_TRUE(s->Matches(*events, ev));
   // The same labels work on events.k8s.io/v1 objects.
   auto ev_v1 = reg.Lookup("events.k8s.io", "v1", "events");
-  Json ev2 = Json::parse(R"({"metadata":{"name":"e"},"regarding":{"kind":"Node","name":"n1","uid":"u1"},
+  Json ev2 = Json::parse(
+      R"({"metadata":{"name":"e"},"regarding":{"kind":"Node","name":"n1","uid":"u1"},
     "reason":"Starting","type":"Normal","reportingController":"kubelet"})");
   EXPECT_TRUE(s->Matches(*ev_v1, ev2));
 
   auto nodes = reg.Lookup("", "v1", "nodes");
   auto unsched = FieldSelector::Parse("spec.unschedulable=false");
   ASSERT_TRUE(unsched->Validate(*nodes).ok());
-  EXPECT_TRUE(unsched->Matches(*nodes, Json::parse(R"({"metadata":{"name":"n"}})")));
-  EXPECT_FALSE(unsched->Matches(*nodes, Json::parse(R"({"metadata":{"name":"n"},"spec":{"unschedulable":true}})")));
+  EXPECT_TRUE(
+      unsched->Matches(*nodes, Json::parse(R"({"metadata":{"name":"n"}})")));
+  EXPECT_FALSE(unsched->Matches(
+      *nodes,
+      Json::parse(
+          R"({"metadata":{"name":"n"},"spec":{"unschedulable":true}})")));
 
   auto secrets = reg.Lookup("", "v1", "secrets");
   auto tls = FieldSelector::Parse("type=kubernetes.io/tls");
   ASSERT_TRUE(tls->Validate(*secrets).ok());
-  EXPECT_TRUE(tls->Matches(*secrets, Json::parse(R"({"metadata":{"name":"s"},"type":"kubernetes.io/tls"})")));
+  EXPECT_TRUE(tls->Matches(
+      *secrets,
+      Json::parse(R"({"metadata":{"name":"s"},"type":"kubernetes.io/tls"})")));
 
   auto jobs = reg.Lookup("batch", "v1", "jobs");
   auto ok1 = FieldSelector::Parse("status.successful=1");
   ASSERT_TRUE(ok1->Validate(*jobs).ok());
-  EXPECT_TRUE(ok1->Matches(*jobs, Json::parse(R"({"metadata":{"name":"j"},"status":{"succeeded":1}})")));
-  EXPECT_TRUE(FieldSelector::Parse("status.successful=0")->Matches(*jobs, Json::parse(R"({"metadata":{"name":"j"}})")));
+  EXPECT_TRUE(ok1->Matches(
+      *jobs,
+      Json::parse(R"({"metadata":{"name":"j"},"status":{"succeeded":1}})")));
+  EXPECT_TRUE(
+      FieldSelector::Parse("status.successful=0")
+          ->Matches(*jobs, Json::parse(R"({"metadata":{"name":"j"}})")));
 
   auto ns = reg.Lookup("", "v1", "namespaces");
   EXPECT_TRUE(FieldSelector::Parse("status.phase=Active")->Validate(*ns).ok());
@@ -174,8 +217,9 @@ TEST(FieldSelectorTest, Errors) {
   Status st = s->Validate(*cms);
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
   EXPECT_EQ(st.message(), "field label not supported: data.a");
-  EXPECT_EQ(FieldSelector::Parse("metadata.name").status().message(),
-            "invalid selector: 'metadata.name'; can't understand 'metadata.name'");
+  EXPECT_EQ(
+      FieldSelector::Parse("metadata.name").status().message(),
+      "invalid selector: 'metadata.name'; can't understand 'metadata.name'");
   EXPECT_EQ(FieldSelector::Parse("metadata.name=a\\qb").status().message(),
             "invalid field selector: invalid escape sequence: \\q");
   auto escaped = FieldSelector::Parse("metadata.name=a\\,b");

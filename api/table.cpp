@@ -46,15 +46,17 @@ std::string TranslateTimestampSince(const Json* timestamp, Time now) {
   if (timestamp == nullptr || !timestamp->is_string()) return "<unknown>";
   std::optional<Time> t = ParseTime(timestamp->get<std::string>());
   if (!t) return "<unknown>";
-  return HumanDuration(std::chrono::duration_cast<std::chrono::nanoseconds>(now - *t));
+  return HumanDuration(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now - *t));
 }
 
 StatusOr<IncludeObject> ParseIncludeObject(std::string_view text) {
   if (text.empty() || text == "Metadata") return IncludeObject::kMetadata;
   if (text == "None") return IncludeObject::kNone;
   if (text == "Object") return IncludeObject::kObject;
-  return InvalidArgumentError("includeObject: unsupported value \"" + std::string(text) +
-                              "\": supported values: \"None\", \"Metadata\", \"Object\"");
+  return InvalidArgumentError(
+      "includeObject: unsupported value \"" + std::string(text) +
+      "\": supported values: \"None\", \"Metadata\", \"Object\"");
 }
 
 Json ColumnDefinitionsJson(const Kind& kind) {
@@ -75,7 +77,9 @@ namespace {
 Json CellForJson(const ColumnDefinition& col, const Json& v, Time now) {
   if (v.is_null()) return nullptr;
   if (col.type == "integer") {
-    if (v.is_number()) return v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
+    if (v.is_number())
+      return v.is_number_integer() ? v.get<int64_t>()
+                                   : static_cast<int64_t>(v.get<double>());
     return nullptr;
   }
   if (col.type == "number") {
@@ -90,7 +94,8 @@ Json CellForJson(const ColumnDefinition& col, const Json& v, Time now) {
     if (!v.is_string()) return nullptr;
     std::optional<Time> t = ParseTime(v.get<std::string>());
     if (!t) return "<invalid>";
-    return HumanDuration(std::chrono::duration_cast<std::chrono::nanoseconds>(now - *t));
+    return HumanDuration(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - *t));
   }
   // "string": values printed as text (non-strings as JSON).
   if (v.is_string()) return v;
@@ -108,7 +113,8 @@ Json DefaultRowCells(const Kind& kind, const Json& obj, Time now) {
     cells.push_back(t ? FormatTime(*t) : "0001-01-01T00:00:00Z");
     return cells;
   }
-  for (size_t i = 0; i < kind.column_paths.size() && i + 1 < kind.columns.size(); ++i) {
+  for (size_t i = 0;
+       i < kind.column_paths.size() && i + 1 < kind.columns.size(); ++i) {
     const ColumnDefinition& col = kind.columns[i + 1];
     auto path = JsonPath::Parse(kind.column_paths[i]);
     if (!path.ok()) {
@@ -125,9 +131,11 @@ Json DefaultRowCells(const Kind& kind, const Json& obj, Time now) {
   return cells;
 }
 
-Json TableRow(const Kind& kind, const Json& obj, Time now, IncludeObject include_object) {
+Json TableRow(const Kind& kind, const Json& obj, Time now,
+              IncludeObject include_object) {
   Json row = Json::object();
-  row["cells"] = kind.printer ? kind.printer(kind, obj, now) : DefaultRowCells(kind, obj, now);
+  row["cells"] = kind.printer ? kind.printer(kind, obj, now)
+                              : DefaultRowCells(kind, obj, now);
   switch (include_object) {
     case IncludeObject::kNone:
       row["object"] = nullptr;
@@ -149,7 +157,9 @@ Json TableRow(const Kind& kind, const Json& obj, Time now, IncludeObject include
 namespace {
 
 Json EmptyTable(const Kind& kind, const TableOptions& options) {
-  Json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", Json::object()}};
+  Json t = {{"kind", "Table"},
+            {"apiVersion", "meta.k8s.io/v1"},
+            {"metadata", Json::object()}};
   if (!options.no_headers) t["columnDefinitions"] = ColumnDefinitionsJson(kind);
   t["rows"] = Json::array();
   return t;
@@ -157,7 +167,8 @@ Json EmptyTable(const Kind& kind, const TableOptions& options) {
 
 }  // namespace
 
-Json ObjectTable(const Kind& kind, const Json& obj, Time now, const TableOptions& options) {
+Json ObjectTable(const Kind& kind, const Json& obj, Time now,
+                 const TableOptions& options) {
   Json t = EmptyTable(kind, options);
   std::string rv = GetString(obj, {"metadata", "resourceVersion"});
   if (!rv.empty()) t["metadata"]["resourceVersion"] = rv;
@@ -165,16 +176,22 @@ Json ObjectTable(const Kind& kind, const Json& obj, Time now, const TableOptions
   return t;
 }
 
-Json ListTable(const Kind& kind, const Json& list, Time now, const TableOptions& options) {
+Json ListTable(const Kind& kind, const Json& list, Time now,
+               const TableOptions& options) {
   Json t = EmptyTable(kind, options);
-  if (const Json* md = Field(list, "metadata"); md != nullptr && md->is_object()) {
-    for (const char* key : {"resourceVersion", "continue", "remainingItemCount"}) {
-      if (const Json* v = Field(*md, key); v != nullptr && !v->is_null()) t["metadata"][key] = *v;
+  if (const Json* md = Field(list, "metadata");
+      md != nullptr && md->is_object()) {
+    for (const char* key :
+         {"resourceVersion", "continue", "remainingItemCount"}) {
+      if (const Json* v = Field(*md, key); v != nullptr && !v->is_null())
+        t["metadata"][key] = *v;
     }
   }
-  if (const Json* items = Field(list, "items"); items != nullptr && items->is_array()) {
+  if (const Json* items = Field(list, "items");
+      items != nullptr && items->is_array()) {
     Json& rows = t["rows"];
-    for (const Json& item : *items) rows.push_back(TableRow(kind, item, now, options.include_object));
+    for (const Json& item : *items)
+      rows.push_back(TableRow(kind, item, now, options.include_object));
   }
   return t;
 }

@@ -12,9 +12,8 @@
 #pragma once
 
 #include <chrono>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "api/kinds.h"
 #include "api/object.h"
@@ -47,8 +46,8 @@ nlohmann::json ColumnDefinitionsJson(const Kind& kind);
 nlohmann::json TableRow(const Kind& kind, const nlohmann::json& obj, Time now,
                         IncludeObject include_object);
 // A Table of one object.
-nlohmann::json ObjectTable(const Kind& kind, const nlohmann::json& obj, Time now,
-                           const TableOptions& options);
+nlohmann::json ObjectTable(const Kind& kind, const nlohmann::json& obj,
+                           Time now, const TableOptions& options);
 // A Table of a list object ({"items": [...], "metadata": {resourceVersion,
 // continue, remainingItemCount}}); the list metadata is carried over.
 nlohmann::json ListTable(const Kind& kind, const nlohmann::json& list, Time now,
@@ -56,6 +55,7 @@ nlohmann::json ListTable(const Kind& kind, const nlohmann::json& list, Time now,
 
 // The cells of the default table (Name, Created At) and of custom resources
 // (Name + JSONPath columns); used when Kind::printer is empty.
-nlohmann::json DefaultRowCells(const Kind& kind, const nlohmann::json& obj, Time now);
+nlohmann::json DefaultRowCells(const Kind& kind, const nlohmann::json& obj,
+                               Time now);
 
 }  // namespace kite::api

@@ -12,8 +12,10 @@ using rules::Child;
 using rules::Index;
 
 Status Default(const Kind& kind, Json& obj) {
-  if (!obj.is_object()) return InvalidArgumentError("the object must be a JSON object");
-  if (kind.IsCustom() && kind.schema.is_object()) ApplySchemaDefaults(kind.schema, obj);
+  if (!obj.is_object())
+    return InvalidArgumentError("the object must be a JSON object");
+  if (kind.IsCustom() && kind.schema.is_object())
+    ApplySchemaDefaults(kind.schema, obj);
   if (kind.defaulter) return kind.defaulter(obj);
   return Status::Ok();
 }
@@ -22,16 +24,22 @@ namespace {
 
 std::vector<std::string> NameProblems(NameRule rule, const std::string& name) {
   switch (rule) {
-    case NameRule::kDNSSubdomain: return IsDNS1123Subdomain(name);
-    case NameRule::kDNSLabel: return IsDNS1123Label(name);
-    case NameRule::kDNS1035Label: return IsDNS1035Label(name);
-    case NameRule::kPathSegment: return IsValidPathSegmentName(name);
-    case NameRule::kCRDName: return IsDNS1123Subdomain(name);
+    case NameRule::kDNSSubdomain:
+      return IsDNS1123Subdomain(name);
+    case NameRule::kDNSLabel:
+      return IsDNS1123Label(name);
+    case NameRule::kDNS1035Label:
+      return IsDNS1035Label(name);
+    case NameRule::kPathSegment:
+      return IsValidPathSegmentName(name);
+    case NameRule::kCRDName:
+      return IsDNS1123Subdomain(name);
   }
   return {};
 }
 
-void ImmutableString(const Json& obj, const Json& old, const char* key, FieldErrors* errs) {
+void ImmutableString(const Json& obj, const Json& old, const char* key,
+                     FieldErrors* errs) {
   std::string a = GetString(obj, {"metadata", key});
   std::string b = GetString(old, {"metadata", key});
   if (a != b && !(std::string_view(key) == "uid" && a.empty())) {
@@ -41,7 +49,8 @@ void ImmutableString(const Json& obj, const Json& old, const char* key, FieldErr
 
 }  // namespace
 
-FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj, const Json* old) {
+FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj,
+                               const Json* old) {
   FieldErrors errs;
   const Json* md = Field(obj, "metadata");
   static const Json kEmpty = Json::object();
@@ -51,13 +60,16 @@ FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj, const Json* ol
     // A trailing '-' is fine in a prefix.
     std::string masked = generate;
     if (masked.back() == '-') masked.back() = 'a';
-    AppendInvalid(&errs, "metadata.generateName", generate, NameProblems(kind.name_rule, masked));
+    AppendInvalid(&errs, "metadata.generateName", generate,
+                  NameProblems(kind.name_rule, masked));
   }
   std::string name = GetString(meta, {"name"});
   if (name.empty()) {
-    errs.push_back(Required("metadata.name", "name or generateName is required"));
+    errs.push_back(
+        Required("metadata.name", "name or generateName is required"));
   } else {
-    AppendInvalid(&errs, "metadata.name", name, NameProblems(kind.name_rule, name));
+    AppendInvalid(&errs, "metadata.name", name,
+                  NameProblems(kind.name_rule, name));
   }
   std::string ns = GetString(meta, {"namespace"});
   if (kind.Namespaced()) {
@@ -71,21 +83,32 @@ FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj, const Json* ol
   }
   rules::NonNegative(meta, "generation", "metadata", &errs);
   ValidateLabels(Field(meta, "labels"), "metadata.labels", &errs);
-  ValidateAnnotations(Field(meta, "annotations"), "metadata.annotations", &errs);
+  ValidateAnnotations(Field(meta, "annotations"), "metadata.annotations",
+                      &errs);
   int controllers = 0;
   rules::ForEachConst(meta, "ownerReferences", [&](const Json& r, size_t) {
     const std::string path = "metadata.ownerReferences";
     std::string api_version = GetString(r, {"apiVersion"});
-    std::string version = api_version.substr(api_version.find('/') == std::string::npos ? 0 : api_version.find('/') + 1);
-    if (version.empty()) errs.push_back(Invalid(Child(path, "apiVersion"), api_version, "version must not be empty"));
-    if (GetString(r, {"kind"}).empty()) errs.push_back(Invalid(Child(path, "kind"), "", "kind must not be empty"));
-    if (GetString(r, {"name"}).empty()) errs.push_back(Invalid(Child(path, "name"), "", "name must not be empty"));
-    if (GetString(r, {"uid"}).empty()) errs.push_back(Invalid(Child(path, "uid"), "", "uid must not be empty"));
+    std::string version = api_version.substr(
+        api_version.find('/') == std::string::npos ? 0
+                                                   : api_version.find('/') + 1);
+    if (version.empty())
+      errs.push_back(Invalid(Child(path, "apiVersion"), api_version,
+                             "version must not be empty"));
+    if (GetString(r, {"kind"}).empty())
+      errs.push_back(
+          Invalid(Child(path, "kind"), "", "kind must not be empty"));
+    if (GetString(r, {"name"}).empty())
+      errs.push_back(
+          Invalid(Child(path, "name"), "", "name must not be empty"));
+    if (GetString(r, {"uid"}).empty())
+      errs.push_back(Invalid(Child(path, "uid"), "", "uid must not be empty"));
     if (GetBool(r, {"controller"})) ++controllers;
   });
   if (controllers > 1) {
-    errs.push_back(Invalid("metadata.ownerReferences", *Field(meta, "ownerReferences"),
-                           "Only one reference can have Controller set to true"));
+    errs.push_back(
+        Invalid("metadata.ownerReferences", *Field(meta, "ownerReferences"),
+                "Only one reference can have Controller set to true"));
   }
   std::set<std::string> finalizers;
   rules::ForEachConst(meta, "finalizers", [&](const Json& f, size_t) {
@@ -94,8 +117,9 @@ FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj, const Json* ol
     finalizers.insert(v);
   });
   if (finalizers.count("orphan") && finalizers.count("foregroundDeletion")) {
-    errs.push_back(Invalid("metadata.finalizers", *Field(meta, "finalizers"),
-                           "finalizer orphan and foregroundDeletion cannot be both set"));
+    errs.push_back(
+        Invalid("metadata.finalizers", *Field(meta, "finalizers"),
+                "finalizer orphan and foregroundDeletion cannot be both set"));
   }
   if (old != nullptr) {
     ImmutableString(obj, *old, "name", &errs);
@@ -107,13 +131,15 @@ FieldErrors ValidateObjectMeta(const Kind& kind, const Json& obj, const Json* ol
 
 FieldErrors Validate(const Kind& kind, const Json& obj, const Json* old) {
   FieldErrors errs = ValidateObjectMeta(kind, obj, old);
-  if (kind.IsCustom() && kind.schema.is_object()) ValidateAgainstSchema(kind.schema, obj, &errs);
+  if (kind.IsCustom() && kind.schema.is_object())
+    ValidateAgainstSchema(kind.schema, obj, &errs);
   if (kind.validator) kind.validator(obj, old, &errs);
   return errs;
 }
 
 void PrepareForCreate(const Kind& kind, Json& obj) {
-  if (kind.HasStatus() && !kind.status_on_create) obj["status"] = Json::object();
+  if (kind.HasStatus() && !kind.status_on_create)
+    obj["status"] = Json::object();
   if (kind.tracks_generation) Ensure(obj, "metadata")["generation"] = 1;
   if (kind.on_create) kind.on_create(obj);
 }
@@ -144,7 +170,8 @@ void PrepareForUpdate(const Kind& kind, Json& obj, const Json& old) {
   }
   if (kind.tracks_generation) {
     int64_t gen = GetInt(old, {"metadata", "generation"}, 1);
-    if (SpecPart(obj, kind.HasStatus()) != SpecPart(old, kind.HasStatus())) ++gen;
+    if (SpecPart(obj, kind.HasStatus()) != SpecPart(old, kind.HasStatus()))
+      ++gen;
     Ensure(obj, "metadata")["generation"] = gen;
   }
   if (kind.on_update) kind.on_update(obj, old);
@@ -160,7 +187,8 @@ void PrepareForStatusUpdate(const Kind&, Json& obj, const Json& old) {
   } else {
     next["status"] = status;
   }
-  if (const Json* rv = FieldPath(obj, {"metadata", "resourceVersion"})) Ensure(next, "metadata")["resourceVersion"] = *rv;
+  if (const Json* rv = FieldPath(obj, {"metadata", "resourceVersion"}))
+    Ensure(next, "metadata")["resourceVersion"] = *rv;
   obj = std::move(next);
 }
 

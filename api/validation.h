@@ -40,7 +40,8 @@ Status Default(const Kind& kind, nlohmann::json& obj);
 // presence by scope, labels, annotations, finalizers, ownerReferences; on
 // update also immutable name/namespace/uid) followed by the kind's own
 // validator. Empty when valid.
-FieldErrors Validate(const Kind& kind, const nlohmann::json& obj, const nlohmann::json* old);
+FieldErrors Validate(const Kind& kind, const nlohmann::json& obj,
+                     const nlohmann::json* old);
 // Only the metadata part of Validate.
 FieldErrors ValidateObjectMeta(const Kind& kind, const nlohmann::json& obj,
                                const nlohmann::json* old);
@@ -55,10 +56,12 @@ void PrepareForCreate(const Kind& kind, nlohmann::json& obj);
 // increments it when anything but metadata and status changed (where
 // tracked), then Kind::on_update (e.g. a Service keeps its allocated
 // clusterIP and nodePorts when the client left them out).
-void PrepareForUpdate(const Kind& kind, nlohmann::json& obj, const nlohmann::json& old);
+void PrepareForUpdate(const Kind& kind, nlohmann::json& obj,
+                      const nlohmann::json& old);
 // For writes to the status subresource: everything but .status comes from
 // the stored object (metadata labels/annotations too, as Kubernetes does).
-void PrepareForStatusUpdate(const Kind& kind, nlohmann::json& obj, const nlohmann::json& old);
+void PrepareForStatusUpdate(const Kind& kind, nlohmann::json& obj,
+                            const nlohmann::json& old);
 
 // Renders a metav1.LabelSelector JSON as Go's %#v prints it in validation
 // messages: `v1.LabelSelector{MatchLabels:map[string]string{"app":"web"},
