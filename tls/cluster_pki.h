@@ -40,8 +40,8 @@ struct ClusterPkiOptions {
   std::string hostname;                 // this machine's name; skipped if empty
   std::vector<std::string> node_ips;    // this node's addresses
   std::vector<std::string> extra_sans;  // --tls-san: DNS names or IP addresses
-  std::string service_ip = "10.43.0.1"; // the `kubernetes` Service's ClusterIP
-  bool rotate = false;                  // reissue every leaf (kite certificate rotate)
+  std::string service_ip = "10.43.0.1";  // the `kubernetes` Service's ClusterIP
+  bool rotate = false;  // reissue every leaf (kite certificate rotate)
 };
 
 class ClusterPki {
@@ -64,7 +64,8 @@ class ClusterPki {
 
   // The serving certificate's SANs for `options` (deduplicated, in the
   // order of the file comment).
-  static Status ServingSans(const ClusterPkiOptions& options, std::vector<std::string>* dns,
+  static Status ServingSans(const ClusterPkiOptions& options,
+                            std::vector<std::string>* dns,
                             std::vector<std::string>* ips);
 
  private:
@@ -76,15 +77,18 @@ class ClusterPki {
 // The text of a kubeconfig with one cluster, user and context, all named
 // "default", carrying the CA, client certificate and key inline (base64).
 // InvalidArgument if `server_url` is not an https:// URL of plain characters.
-StatusOr<std::string> KubeconfigYaml(const std::string& server_url, const std::string& ca_pem,
+StatusOr<std::string> KubeconfigYaml(const std::string& server_url,
+                                     const std::string& ca_pem,
                                      const CertAndKey& client);
 
 // Writes KubeconfigYaml to `path` with mode 0600 (creating its directory).
-Status WriteKubeconfig(Env& env, const std::string& path, const std::string& server_url,
-                       const std::string& ca_pem, const CertAndKey& client);
+Status WriteKubeconfig(Env& env, const std::string& path,
+                       const std::string& server_url, const std::string& ca_pem,
+                       const CertAndKey& client);
 
 // The admin kubeconfig: server-ca and the system:admin certificate of `pki`.
-Status WriteAdminKubeconfig(Env& env, const std::string& path, const std::string& server_url,
+Status WriteAdminKubeconfig(Env& env, const std::string& path,
+                            const std::string& server_url,
                             const ClusterPki& pki);
 
 }  // namespace kite::tls

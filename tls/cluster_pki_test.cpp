@@ -48,7 +48,9 @@ class ClusterPkiTest : public ::testing::Test {
     options_.node_ips = {"192.168.1.10"};
   }
 
-  StatusOr<ClusterPki> Load() { return ClusterPki::Load(env_, clock_, *random_, options_); }
+  StatusOr<ClusterPki> Load() {
+    return ClusterPki::Load(env_, clock_, *random_, options_);
+  }
 
   FakeEnv env_;
   FakeClock clock_;
@@ -60,9 +62,10 @@ TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
   auto pki = Load();
   ASSERT_TRUE(pki.ok()) << pki.status().ToString();
   EXPECT_EQ(pki->changes().size(), 4u);
-  for (const char* f : {"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
-                        "serving-kube-apiserver.crt", "serving-kube-apiserver.key",
-                        "client-admin.crt", "client-admin.key"}) {
+  for (const char* f :
+       {"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
+        "serving-kube-apiserver.crt", "serving-kube-apiserver.key",
+        "client-admin.crt", "client-admin.key"}) {
     EXPECT_TRUE(env_.Exists(options_.dir + "/" + f)) << f;
   }
   auto ca = ParseCert(pki->server_ca().cert_pem);
@@ -72,25 +75,28 @@ TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
 
   auto serving = ParseCert(pki->serving().cert_pem);
   ASSERT_TRUE(serving.ok());
-  for (const char* n : {"localhost", "pi-1", "kubernetes", "kubernetes.default",
-                        "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}) {
+  for (const char* n :
+       {"localhost", "pi-1", "kubernetes", "kubernetes.default",
+        "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}) {
     EXPECT_TRUE(Contains(serving->dns_names, n)) << n;
   }
   for (const char* ip : {"127.0.0.1", "10.43.0.1", "192.168.1.10", "::1"}) {
     EXPECT_TRUE(Contains(serving->ip_addresses, ip)) << ip;
   }
-  EXPECT_TRUE(VerifyCert(pki->serving().cert_pem, pki->server_ca().cert_pem, clock_.Now(),
-                         Usage::kServerAuth)
+  EXPECT_TRUE(VerifyCert(pki->serving().cert_pem, pki->server_ca().cert_pem,
+                         clock_.Now(), Usage::kServerAuth)
                   .ok());
   // The serving certificate is not trusted as a client (other CA).
-  EXPECT_FALSE(VerifyCert(pki->serving().cert_pem, pki->client_ca().cert_pem, clock_.Now()).ok());
+  EXPECT_FALSE(VerifyCert(pki->serving().cert_pem, pki->client_ca().cert_pem,
+                          clock_.Now())
+                   .ok());
 
   auto admin = ParseCert(pki->admin().cert_pem);
   ASSERT_TRUE(admin.ok());
   EXPECT_EQ(admin->common_name, "system:admin");
   EXPECT_EQ(admin->organizations, std::vector<std::string>{"system:masters"});
-  EXPECT_TRUE(VerifyCert(pki->admin().cert_pem, pki->client_ca().cert_pem, clock_.Now(),
-                         Usage::kClientAuth)
+  EXPECT_TRUE(VerifyCert(pki->admin().cert_pem, pki->client_ca().cert_pem,
+                         clock_.Now(), Usage::kClientAuth)
                   .ok());
   EXPECT_EQ(pki->server_ca_hash(), *CertSha256(pki->server_ca().cert_pem));
 }
@@ -117,7 +123,8 @@ TEST_F(ClusterPkiTest, NewNodeIpReissuesOnlyTheServingCert) {
   auto second = Load();
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->changes().size(), 1u);
-  EXPECT_EQ(second->changes()[0], "issued serving-kube-apiserver: SANs changed");
+  EXPECT_EQ(second->changes()[0],
+            "issued serving-kube-apiserver: SANs changed");
   EXPECT_EQ(second->server_ca().cert_pem, first->server_ca().cert_pem);
   EXPECT_EQ(second->admin().cert_pem, first->admin().cert_pem);
   EXPECT_NE(second->serving().cert_pem, first->serving().cert_pem);
@@ -171,7 +178,9 @@ TEST_F(ClusterPkiTest, RotateReissuesLeavesButKeepsCas) {
 TEST_F(ClusterPkiTest, BrokenLeafIsReissuedBrokenCaIsAnError) {
   auto first = Load();
   ASSERT_TRUE(first.ok());
-  ASSERT_TRUE(env_.WriteFileAtomic(options_.dir + "/client-admin.crt", "garbage", 0600).ok());
+  ASSERT_TRUE(
+      env_.WriteFileAtomic(options_.dir + "/client-admin.crt", "garbage", 0600)
+          .ok());
   auto fixed = Load();
   ASSERT_TRUE(fixed.ok());
   ASSERT_EQ(fixed->changes().size(), 1u);
@@ -183,15 +192,18 @@ TEST_F(ClusterPkiTest, BrokenLeafIsReissuedBrokenCaIsAnError) {
                   .ok());
   auto fixed2 = Load();
   ASSERT_TRUE(fixed2.ok());
-  EXPECT_EQ(fixed2->changes()[0], "issued serving-kube-apiserver: key does not match");
+  EXPECT_EQ(fixed2->changes()[0],
+            "issued serving-kube-apiserver: key does not match");
 
-  ASSERT_TRUE(env_.WriteFileAtomic(options_.dir + "/server-ca.crt", "garbage", 0600).ok());
+  ASSERT_TRUE(
+      env_.WriteFileAtomic(options_.dir + "/server-ca.crt", "garbage", 0600)
+          .ok());
   auto broken = Load();
   EXPECT_EQ(broken.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(broken.status().message().find("server-ca.crt"), std::string::npos);
 
-  ASSERT_TRUE(env_.WriteFileAtomic(options_.dir + "/server-ca.crt", first->server_ca().cert_pem,
-                                   0600)
+  ASSERT_TRUE(env_.WriteFileAtomic(options_.dir + "/server-ca.crt",
+                                   first->server_ca().cert_pem, 0600)
                   .ok());
   ASSERT_TRUE(env_.RemoveFile(options_.dir + "/server-ca.key").ok());
   EXPECT_EQ(Load().status().code(), Code::kFailedPrecondition);
@@ -207,7 +219,9 @@ TEST_F(ClusterPkiTest, MissingCaCertificateStartsANewCaAndReissuesItsLeaves) {
   EXPECT_EQ(second->server_ca().cert_pem, first->server_ca().cert_pem);
   EXPECT_EQ(second->serving().cert_pem, first->serving().cert_pem);
   EXPECT_NE(second->admin().cert_pem, first->admin().cert_pem);
-  EXPECT_TRUE(VerifyCert(second->admin().cert_pem, second->client_ca().cert_pem, clock_.Now()).ok());
+  EXPECT_TRUE(VerifyCert(second->admin().cert_pem, second->client_ca().cert_pem,
+                         clock_.Now())
+                  .ok());
 }
 
 TEST_F(ClusterPkiTest, BadOptionsAreRefused) {
@@ -248,7 +262,9 @@ TEST(KubeconfigOnDisk, WrittenWithMode0600AndParses) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   std::string path = root + "/etc/kite/kite.yaml";
-  ASSERT_TRUE(WriteAdminKubeconfig(RealEnv(), path, "https://127.0.0.1:6443", *pki).ok());
+  ASSERT_TRUE(
+      WriteAdminKubeconfig(RealEnv(), path, "https://127.0.0.1:6443", *pki)
+          .ok());
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
@@ -256,20 +272,26 @@ TEST(KubeconfigOnDisk, WrittenWithMode0600AndParses) {
   EXPECT_EQ(doc["current-context"].as<std::string>(), "default");
   const YAML::Node cluster = doc["clusters"][0];
   EXPECT_EQ(cluster["name"].as<std::string>(), "default");
-  EXPECT_EQ(cluster["cluster"]["server"].as<std::string>(), "https://127.0.0.1:6443");
-  EXPECT_EQ(Base64Decode(cluster["cluster"]["certificate-authority-data"].as<std::string>()),
-            pki->server_ca().cert_pem);
+  EXPECT_EQ(cluster["cluster"]["server"].as<std::string>(),
+            "https://127.0.0.1:6443");
+  EXPECT_EQ(
+      Base64Decode(
+          cluster["cluster"]["certificate-authority-data"].as<std::string>()),
+      pki->server_ca().cert_pem);
   const YAML::Node user = doc["users"][0];
   EXPECT_EQ(user["name"].as<std::string>(), "default");
-  EXPECT_EQ(Base64Decode(user["user"]["client-certificate-data"].as<std::string>()),
-            pki->admin().cert_pem);
+  EXPECT_EQ(
+      Base64Decode(user["user"]["client-certificate-data"].as<std::string>()),
+      pki->admin().cert_pem);
   EXPECT_EQ(Base64Decode(user["user"]["client-key-data"].as<std::string>()),
             pki->admin().key_pem);
   EXPECT_EQ(doc["contexts"][0]["context"]["user"].as<std::string>(), "default");
 
   // Rewriting over a looser file tightens it.
   chmod(path.c_str(), 0644);
-  ASSERT_TRUE(WriteAdminKubeconfig(RealEnv(), path, "https://10.0.0.1:6443", *pki).ok());
+  ASSERT_TRUE(
+      WriteAdminKubeconfig(RealEnv(), path, "https://10.0.0.1:6443", *pki)
+          .ok());
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 

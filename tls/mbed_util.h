@@ -20,7 +20,8 @@ namespace kite::tls::internal {
 std::string MbedError(int ret);
 
 // Subject CN and O values of `crt` (O in certificate order).
-void ReadSubject(const mbedtls_x509_crt* crt, std::string* cn, std::vector<std::string>* orgs);
+void ReadSubject(const mbedtls_x509_crt* crt, std::string* cn,
+                 std::vector<std::string>* orgs);
 // dNSName and iPAddress (as text) entries of the subjectAltName of `crt`.
 void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
               std::vector<std::string>* ips);

@@ -34,24 +34,27 @@ std::string MbedError(int ret) {
 }
 
 Status Crt::Parse(const std::string& pem, const char* what) {
-  if (pem.empty()) return InvalidArgumentError(std::string(what) + ": empty certificate");
+  if (pem.empty())
+    return InvalidArgumentError(std::string(what) + ": empty certificate");
   // The PEM parser wants the terminating NUL counted in the length.
-  int ret = mbedtls_x509_crt_parse(&c_, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                   pem.size() + 1);
+  int ret = mbedtls_x509_crt_parse(
+      &c_, reinterpret_cast<const unsigned char*>(pem.c_str()), pem.size() + 1);
   if (ret != 0) {
-    return InvalidArgumentError(std::string(what) + ": cannot parse certificate: " +
-                                MbedError(ret));
+    return InvalidArgumentError(
+        std::string(what) + ": cannot parse certificate: " + MbedError(ret));
   }
   return Status::Ok();
 }
 
 Status Pk::ParsePrivate(const std::string& pem, const char* what) {
-  if (pem.empty()) return InvalidArgumentError(std::string(what) + ": empty private key");
-  int ret = mbedtls_pk_parse_key(&k_, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                 pem.size() + 1, nullptr, 0);
+  if (pem.empty())
+    return InvalidArgumentError(std::string(what) + ": empty private key");
+  int ret = mbedtls_pk_parse_key(
+      &k_, reinterpret_cast<const unsigned char*>(pem.c_str()), pem.size() + 1,
+      nullptr, 0);
   if (ret != 0) {
-    return InvalidArgumentError(std::string(what) + ": cannot parse private key: " +
-                                MbedError(ret));
+    return InvalidArgumentError(
+        std::string(what) + ": cannot parse private key: " + MbedError(ret));
   }
   return Status::Ok();
 }
@@ -84,11 +87,14 @@ Random::~Random() {
 StatusOr<std::unique_ptr<Random>> Random::Create() {
   std::unique_ptr<Random> r(new Random());
   static constexpr unsigned char kPersonalization[] = "kite-tls";
-  int ret = mbedtls_ctr_drbg_seed(&r->state_->drbg, mbedtls_entropy_func, &r->state_->entropy,
-                                  kPersonalization, sizeof(kPersonalization) - 1);
-  if (ret != 0) return UnavailableError("seeding the random generator: " + MbedError(ret));
+  int ret = mbedtls_ctr_drbg_seed(&r->state_->drbg, mbedtls_entropy_func,
+                                  &r->state_->entropy, kPersonalization,
+                                  sizeof(kPersonalization) - 1);
+  if (ret != 0)
+    return UnavailableError("seeding the random generator: " + MbedError(ret));
   // Reseeds from entropy now and then; the default interval is fine.
-  mbedtls_ctr_drbg_set_prediction_resistance(&r->state_->drbg, MBEDTLS_CTR_DRBG_PR_OFF);
+  mbedtls_ctr_drbg_set_prediction_resistance(&r->state_->drbg,
+                                             MBEDTLS_CTR_DRBG_PR_OFF);
   return r;
 }
 
@@ -97,7 +103,8 @@ int Random::Generate(void* self, unsigned char* out, size_t len) {
   std::lock_guard<std::mutex> lock(r->state_->mu);
   // mbedtls_ctr_drbg_random caps one request; loop for large ones.
   while (len > 0) {
-    size_t n = len < MBEDTLS_CTR_DRBG_MAX_REQUEST ? len : MBEDTLS_CTR_DRBG_MAX_REQUEST;
+    size_t n =
+        len < MBEDTLS_CTR_DRBG_MAX_REQUEST ? len : MBEDTLS_CTR_DRBG_MAX_REQUEST;
     int ret = mbedtls_ctr_drbg_random(&r->state_->drbg, out, n);
     if (ret != 0) return ret;
     out += n;
@@ -129,19 +136,23 @@ std::string X509TimeString(Clock::WallTime t) {
   year_month_day ymd{day};
   hh_mm_ss<seconds> hms{secs - day};
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%04d%02u%02u%02d%02d%02d", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
+  std::snprintf(
+      buf, sizeof(buf), "%04d%02u%02u%02d%02d%02d",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+      static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()));
   return buf;
 }
 
 Clock::WallTime FromX509Time(const mbedtls_x509_time& t) {
   using namespace std::chrono;
-  sys_days day = year_month_day{year{t.year}, month{static_cast<unsigned>(t.mon)},
-                                std::chrono::day{static_cast<unsigned>(t.day)}};
+  sys_days day =
+      year_month_day{year{t.year}, month{static_cast<unsigned>(t.mon)},
+                     std::chrono::day{static_cast<unsigned>(t.day)}};
   return Clock::WallTime(duration_cast<Clock::WallTime::duration>(
-      day.time_since_epoch() + hours{t.hour} + minutes{t.min} + seconds{t.sec}));
+      day.time_since_epoch() + hours{t.hour} + minutes{t.min} +
+      seconds{t.sec}));
 }
 
 std::string BufToString(const mbedtls_x509_buf& b) {
@@ -165,23 +176,28 @@ std::string HexOf(const unsigned char* p, size_t n) {
 }
 
 Status CheckNameValue(const std::string& v, const char* what) {
-  if (v.empty()) return InvalidArgumentError(std::string(what) + " must not be empty");
+  if (v.empty())
+    return InvalidArgumentError(std::string(what) + " must not be empty");
   if (v.size() > kMaxNameBytes) {
-    return InvalidArgumentError(std::string(what) + " is longer than 64 bytes: " + v);
+    return InvalidArgumentError(std::string(what) +
+                                " is longer than 64 bytes: " + v);
   }
   for (unsigned char c : v) {
     if (c < 0x20 || c == 0x7f) {
-      return InvalidArgumentError(std::string(what) + " holds a control character");
+      return InvalidArgumentError(std::string(what) +
+                                  " holds a control character");
     }
   }
   return Status::Ok();
 }
 
 Status CheckDnsName(const std::string& n) {
-  if (n.empty() || n.size() > 253) return InvalidArgumentError("bad DNS name: '" + n + "'");
+  if (n.empty() || n.size() > 253)
+    return InvalidArgumentError("bad DNS name: '" + n + "'");
   for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '*' || c == '_';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '*' ||
+              c == '_';
     if (!ok) return InvalidArgumentError("bad DNS name: '" + n + "'");
   }
   return Status::Ok();
@@ -190,7 +206,8 @@ Status CheckDnsName(const std::string& n) {
 // The 4 or 16 bytes of a textual IP address.
 StatusOr<std::string> IpBytes(const std::string& ip) {
   unsigned char buf[16];
-  if (inet_pton(AF_INET, ip.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
+  if (inet_pton(AF_INET, ip.c_str(), buf) == 1)
+    return std::string(reinterpret_cast<char*>(buf), 4);
   if (inet_pton(AF_INET6, ip.c_str(), buf) == 1) {
     return std::string(reinterpret_cast<char*>(buf), 16);
   }
@@ -215,9 +232,10 @@ class NameList {
   Status Add(const char* oid, size_t oid_len, const std::string& value,
              int tag = MBEDTLS_ASN1_UTF8_STRING) {
     mbedtls_asn1_named_data* node = nullptr;
-    if (mbedtls_asn1_store_named_data(&node, oid, oid_len,
-                                      reinterpret_cast<const unsigned char*>(value.data()),
-                                      value.size()) == nullptr) {
+    if (mbedtls_asn1_store_named_data(
+            &node, oid, oid_len,
+            reinterpret_cast<const unsigned char*>(value.data()),
+            value.size()) == nullptr) {
       return ResourceExhaustedError("out of memory building a name");
     }
     node->val.tag = tag;
@@ -243,7 +261,8 @@ Status BuildSubject(const std::string& cn, const std::vector<std::string>& orgs,
   for (const auto& o : orgs) {
     KITE_RETURN_IF_ERROR(CheckNameValue(o, "organization"));
     KITE_RETURN_IF_ERROR(out->Add(MBEDTLS_OID_AT_ORGANIZATION,
-                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORGANIZATION), o));
+                                  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORGANIZATION),
+                                  o));
   }
   return out->Add(MBEDTLS_OID_AT_CN, MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN), cn);
 }
@@ -256,17 +275,19 @@ Status CopyName(const mbedtls_x509_name* name, mbedtls_asn1_named_data** out) {
   // The parsed list is in DER order; Add keeps the order of its calls.
   for (const mbedtls_x509_name* n = name; n != nullptr; n = n->next) {
     if (n->oid.p == nullptr) continue;
-    KITE_RETURN_IF_ERROR(list.Add(reinterpret_cast<const char*>(n->oid.p), n->oid.len,
-                                  BufToString(n->val), n->val.tag));
+    KITE_RETURN_IF_ERROR(list.Add(reinterpret_cast<const char*>(n->oid.p),
+                                  n->oid.len, BufToString(n->val), n->val.tag));
   }
   *out = list.Release();
   return Status::Ok();
 }
 
-// DER of subjectAltName: SEQUENCE OF GeneralName, dNSName [2] and iPAddress [7].
+// DER of subjectAltName: SEQUENCE OF GeneralName, dNSName [2] and iPAddress
+// [7].
 StatusOr<std::string> SanDer(const std::vector<std::string>& dns,
                              const std::vector<std::string>& ips) {
-  if (dns.size() + ips.size() > kMaxSans) return InvalidArgumentError("too many subjectAltNames");
+  if (dns.size() + ips.size() > kMaxSans)
+    return InvalidArgumentError("too many subjectAltNames");
   std::vector<std::string> ip_bytes;
   size_t cap = 16;
   for (const auto& d : dns) {
@@ -283,30 +304,31 @@ StatusOr<std::string> SanDer(const std::vector<std::string>& dns,
   unsigned char* p = start + buf.size();
   size_t len = 0;
   int ret = 0;
-#define KITE_ASN1(expr)                                               \
-  do {                                                                \
+#define KITE_ASN1(expr)                                                      \
+  do {                                                                       \
     if ((ret = (expr)) < 0) return InternalError("asn1: " + MbedError(ret)); \
-    len += static_cast<size_t>(ret);                                  \
+    len += static_cast<size_t>(ret);                                         \
   } while (0)
   // Written back to front.
   for (size_t i = ip_bytes.size(); i-- > 0;) {
     const std::string& b = ip_bytes[i];
-    KITE_ASN1(mbedtls_asn1_write_raw_buffer(&p, start,
-                                            reinterpret_cast<const unsigned char*>(b.data()),
-                                            b.size()));
+    KITE_ASN1(mbedtls_asn1_write_raw_buffer(
+        &p, start, reinterpret_cast<const unsigned char*>(b.data()), b.size()));
     KITE_ASN1(mbedtls_asn1_write_len(&p, start, b.size()));
-    KITE_ASN1(mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7));
+    KITE_ASN1(
+        mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7));
   }
   for (size_t i = dns.size(); i-- > 0;) {
     const std::string& d = dns[i];
-    KITE_ASN1(mbedtls_asn1_write_raw_buffer(&p, start,
-                                            reinterpret_cast<const unsigned char*>(d.data()),
-                                            d.size()));
+    KITE_ASN1(mbedtls_asn1_write_raw_buffer(
+        &p, start, reinterpret_cast<const unsigned char*>(d.data()), d.size()));
     KITE_ASN1(mbedtls_asn1_write_len(&p, start, d.size()));
-    KITE_ASN1(mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2));
+    KITE_ASN1(
+        mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2));
   }
   KITE_ASN1(mbedtls_asn1_write_len(&p, start, len));
-  KITE_ASN1(mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+  KITE_ASN1(mbedtls_asn1_write_tag(
+      &p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
   return std::string(reinterpret_cast<const char*>(p), len);
 }
 
@@ -318,15 +340,18 @@ StatusOr<std::string> EkuDer(bool server_auth, bool client_auth) {
   size_t len = 0;
   int ret = 0;
   if (client_auth) {
-    KITE_ASN1(mbedtls_asn1_write_oid(&p, start, MBEDTLS_OID_CLIENT_AUTH,
-                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+    KITE_ASN1(
+        mbedtls_asn1_write_oid(&p, start, MBEDTLS_OID_CLIENT_AUTH,
+                               MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
   }
   if (server_auth) {
-    KITE_ASN1(mbedtls_asn1_write_oid(&p, start, MBEDTLS_OID_SERVER_AUTH,
-                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+    KITE_ASN1(
+        mbedtls_asn1_write_oid(&p, start, MBEDTLS_OID_SERVER_AUTH,
+                               MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
   }
   KITE_ASN1(mbedtls_asn1_write_len(&p, start, len));
-  KITE_ASN1(mbedtls_asn1_write_tag(&p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+  KITE_ASN1(mbedtls_asn1_write_tag(
+      &p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
 #undef KITE_ASN1
   return std::string(reinterpret_cast<const char*>(p), len);
 }
@@ -335,8 +360,8 @@ StatusOr<std::string> EkuDer(bool server_auth, bool client_auth) {
 Status RandomSerial(Random& random, mbedtls_mpi* serial) {
   KITE_ASSIGN_OR_RETURN(std::string b, random.Bytes(16));
   b[0] = static_cast<char>((static_cast<unsigned char>(b[0]) & 0x7f) | 0x40);
-  int ret = mbedtls_mpi_read_binary(serial, reinterpret_cast<const unsigned char*>(b.data()),
-                                    b.size());
+  int ret = mbedtls_mpi_read_binary(
+      serial, reinterpret_cast<const unsigned char*>(b.data()), b.size());
   if (ret != 0) return InternalError("serial: " + MbedError(ret));
   return Status::Ok();
 }
@@ -359,20 +384,22 @@ class CrtWriter {
   mbedtls_mpi serial_;
 };
 
-#define KITE_MBED(expr, what)                                              \
-  do {                                                                     \
-    int _kite_ret = (expr);                                                \
-    if (_kite_ret != 0) return InternalError(std::string(what) + ": " + MbedError(_kite_ret)); \
+#define KITE_MBED(expr, what)                                                \
+  do {                                                                       \
+    int _kite_ret = (expr);                                                  \
+    if (_kite_ret != 0)                                                      \
+      return InternalError(std::string(what) + ": " + MbedError(_kite_ret)); \
   } while (0)
 
 struct Issuer {
-  mbedtls_pk_context* key;          // signs
-  const mbedtls_x509_name* name;    // null: self-signed (issuer = subject)
+  mbedtls_pk_context* key;        // signs
+  const mbedtls_x509_name* name;  // null: self-signed (issuer = subject)
 };
 
 // Writes and signs one certificate.
 StatusOr<std::string> WriteCert(Random& random, mbedtls_pk_context* subject_key,
-                                const Issuer& issuer, const CertSpec& spec, bool is_ca) {
+                                const Issuer& issuer, const CertSpec& spec,
+                                bool is_ca) {
   if (!(spec.not_after > spec.not_before)) {
     return InvalidArgumentError("not_after must be after not_before");
   }
@@ -382,16 +409,19 @@ StatusOr<std::string> WriteCert(Random& random, mbedtls_pk_context* subject_key,
   mbedtls_x509write_crt_set_md_alg(c, MBEDTLS_MD_SHA256);
   KITE_RETURN_IF_ERROR(RandomSerial(random, w.serial()));
   KITE_MBED(mbedtls_x509write_crt_set_serial(c, w.serial()), "serial");
-  KITE_MBED(mbedtls_x509write_crt_set_validity(c, X509TimeString(spec.not_before).c_str(),
-                                               X509TimeString(spec.not_after).c_str()),
+  KITE_MBED(mbedtls_x509write_crt_set_validity(
+                c, X509TimeString(spec.not_before).c_str(),
+                X509TimeString(spec.not_after).c_str()),
             "validity");
 
   NameList subject;
-  KITE_RETURN_IF_ERROR(BuildSubject(spec.common_name, spec.organizations, &subject));
+  KITE_RETURN_IF_ERROR(
+      BuildSubject(spec.common_name, spec.organizations, &subject));
   if (issuer.name == nullptr) {
     // Self-signed: the issuer is the subject, built the same way.
     NameList same;
-    KITE_RETURN_IF_ERROR(BuildSubject(spec.common_name, spec.organizations, &same));
+    KITE_RETURN_IF_ERROR(
+        BuildSubject(spec.common_name, spec.organizations, &same));
     c->issuer = same.Release();
   } else {
     KITE_RETURN_IF_ERROR(CopyName(issuer.name, &c->issuer));
@@ -400,34 +430,43 @@ StatusOr<std::string> WriteCert(Random& random, mbedtls_pk_context* subject_key,
 
   mbedtls_x509write_crt_set_subject_key(c, subject_key);
   mbedtls_x509write_crt_set_issuer_key(c, issuer.key);
-  KITE_MBED(mbedtls_x509write_crt_set_basic_constraints(c, is_ca ? 1 : 0, is_ca ? -1 : 0),
+  KITE_MBED(mbedtls_x509write_crt_set_basic_constraints(c, is_ca ? 1 : 0,
+                                                        is_ca ? -1 : 0),
             "basicConstraints");
-  KITE_MBED(mbedtls_x509write_crt_set_subject_key_identifier(c), "subjectKeyIdentifier");
+  KITE_MBED(mbedtls_x509write_crt_set_subject_key_identifier(c),
+            "subjectKeyIdentifier");
   if (issuer.name != nullptr) {
-    KITE_MBED(mbedtls_x509write_crt_set_authority_key_identifier(c), "authorityKeyIdentifier");
+    KITE_MBED(mbedtls_x509write_crt_set_authority_key_identifier(c),
+              "authorityKeyIdentifier");
   }
   unsigned int ku = MBEDTLS_X509_KU_DIGITAL_SIGNATURE;
   if (is_ca) ku |= MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN;
   KITE_MBED(mbedtls_x509write_crt_set_key_usage(c, ku), "keyUsage");
 
   if (!spec.dns_names.empty() || !spec.ip_addresses.empty()) {
-    KITE_ASSIGN_OR_RETURN(std::string san, SanDer(spec.dns_names, spec.ip_addresses));
-    KITE_MBED(mbedtls_x509write_crt_set_extension(
-                  c, MBEDTLS_OID_SUBJECT_ALT_NAME, MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                  0, reinterpret_cast<const unsigned char*>(san.data()), san.size()),
-              "subjectAltName");
+    KITE_ASSIGN_OR_RETURN(std::string san,
+                          SanDer(spec.dns_names, spec.ip_addresses));
+    KITE_MBED(
+        mbedtls_x509write_crt_set_extension(
+            c, MBEDTLS_OID_SUBJECT_ALT_NAME,
+            MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
+            reinterpret_cast<const unsigned char*>(san.data()), san.size()),
+        "subjectAltName");
   }
   if (spec.server_auth || spec.client_auth) {
-    KITE_ASSIGN_OR_RETURN(std::string eku, EkuDer(spec.server_auth, spec.client_auth));
-    KITE_MBED(mbedtls_x509write_crt_set_extension(
-                  c, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                  MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0,
-                  reinterpret_cast<const unsigned char*>(eku.data()), eku.size()),
-              "extendedKeyUsage");
+    KITE_ASSIGN_OR_RETURN(std::string eku,
+                          EkuDer(spec.server_auth, spec.client_auth));
+    KITE_MBED(
+        mbedtls_x509write_crt_set_extension(
+            c, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+            MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0,
+            reinterpret_cast<const unsigned char*>(eku.data()), eku.size()),
+        "extendedKeyUsage");
   }
 
   std::vector<unsigned char> out(16384);
-  KITE_MBED(mbedtls_x509write_crt_pem(c, out.data(), out.size(), Random::Generate, &random),
+  KITE_MBED(mbedtls_x509write_crt_pem(c, out.data(), out.size(),
+                                      Random::Generate, &random),
             "writing certificate");
   return std::string(reinterpret_cast<const char*>(out.data()));
 }
@@ -439,9 +478,10 @@ StatusOr<std::string> KeyToPem(mbedtls_pk_context* key) {
 }
 
 Status GenerateInto(Random& random, mbedtls_pk_context* pk) {
-  KITE_MBED(mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), "pk setup");
-  KITE_MBED(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk), Random::Generate,
-                                &random),
+  KITE_MBED(mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)),
+            "pk setup");
+  KITE_MBED(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*pk),
+                                Random::Generate, &random),
             "generating EC key");
   return Status::Ok();
 }
@@ -450,16 +490,19 @@ Status GenerateInto(Random& random, mbedtls_pk_context* pk) {
 Status LoadCa(const CertAndKey& ca, Crt* crt, Pk* key) {
   KITE_RETURN_IF_ERROR(crt->Parse(ca.cert_pem, "CA"));
   KITE_RETURN_IF_ERROR(key->ParsePrivate(ca.key_pem, "CA"));
-  if (!crt->get()->ca_istrue) return InvalidArgumentError("CA: certificate is not a CA");
+  if (!crt->get()->ca_istrue)
+    return InvalidArgumentError("CA: certificate is not a CA");
   if (mbedtls_pk_check_pair(&crt->get()->pk, key->get()) != 0) {
-    return InvalidArgumentError("CA: the key does not belong to the certificate");
+    return InvalidArgumentError(
+        "CA: the key does not belong to the certificate");
   }
   return Status::Ok();
 }
 
 Status CheckLeafSpec(const CertSpec& spec) {
   if (!spec.server_auth && !spec.client_auth) {
-    return InvalidArgumentError("a leaf certificate needs serverAuth or clientAuth");
+    return InvalidArgumentError(
+        "a leaf certificate needs serverAuth or clientAuth");
   }
   return Status::Ok();
 }
@@ -481,20 +524,24 @@ void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
     if (mbedtls_asn1_get_tag(&p, end, &len, *p) != 0) return;
     end = p + len;
   }
-  if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+  if (mbedtls_asn1_get_tag(&p, end, &len,
+                           MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
+      0) {
     return;
   }
   end = p + len;
   while (p < end) {
     size_t ext_len = 0;
-    if (mbedtls_asn1_get_tag(&p, end, &ext_len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) !=
-        0) {
+    if (mbedtls_asn1_get_tag(
+            &p, end, &ext_len,
+            MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
       return;
     }
     unsigned char* ext_end = p + ext_len;
     mbedtls_x509_buf oid;
     oid.tag = MBEDTLS_ASN1_OID;
-    if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0) return;
+    if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0)
+      return;
     oid.p = p;
     p += oid.len;
     int critical = 0;
@@ -502,13 +549,17 @@ void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
       if (mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0) return;
     }
     size_t val_len = 0;
-    if (mbedtls_asn1_get_tag(&p, ext_end, &val_len, MBEDTLS_ASN1_OCTET_STRING) != 0) return;
-    if (OidIs(oid, MBEDTLS_OID_SUBJECT_ALT_NAME, MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME))) {
+    if (mbedtls_asn1_get_tag(&p, ext_end, &val_len,
+                             MBEDTLS_ASN1_OCTET_STRING) != 0)
+      return;
+    if (OidIs(oid, MBEDTLS_OID_SUBJECT_ALT_NAME,
+              MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME))) {
       unsigned char* q = p;
       unsigned char* q_end = p + val_len;
       size_t seq_len = 0;
-      if (mbedtls_asn1_get_tag(&q, q_end, &seq_len,
-                               MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
+      if (mbedtls_asn1_get_tag(
+              &q, q_end, &seq_len,
+              MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
         return;
       }
       q_end = q + seq_len;
@@ -528,13 +579,13 @@ void ReadSans(const mbedtls_x509_crt* crt, std::vector<std::string>* dns,
   }
 }
 
-
 void ReadSubject(const mbedtls_x509_crt* crt, std::string* cn,
                  std::vector<std::string>* orgs) {
   for (const mbedtls_x509_name* n = &crt->subject; n != nullptr; n = n->next) {
     if (n->oid.p == nullptr) continue;
     if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN)) *cn = BufToString(n->val);
-    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_ORGANIZATION)) orgs->push_back(BufToString(n->val));
+    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_ORGANIZATION))
+      orgs->push_back(BufToString(n->val));
   }
 }
 
@@ -552,8 +603,10 @@ StatusOr<std::string> GenerateKey(Random& random) {
 }
 
 StatusOr<CertAndKey> CreateCa(Random& random, const std::string& common_name,
-                              Clock::WallTime now, std::chrono::seconds validity) {
-  if (validity <= std::chrono::seconds(0)) return InvalidArgumentError("CA validity must be > 0");
+                              Clock::WallTime now,
+                              std::chrono::seconds validity) {
+  if (validity <= std::chrono::seconds(0))
+    return InvalidArgumentError("CA validity must be > 0");
   Pk key;
   KITE_RETURN_IF_ERROR(GenerateInto(random, key.get()));
   CertSpec spec;
@@ -561,13 +614,15 @@ StatusOr<CertAndKey> CreateCa(Random& random, const std::string& common_name,
   spec.not_before = now - kBackdate;
   spec.not_after = now + validity;
   CertAndKey out;
-  KITE_ASSIGN_OR_RETURN(out.cert_pem,
-                        WriteCert(random, key.get(), Issuer{key.get(), nullptr}, spec, true));
+  KITE_ASSIGN_OR_RETURN(
+      out.cert_pem,
+      WriteCert(random, key.get(), Issuer{key.get(), nullptr}, spec, true));
   KITE_ASSIGN_OR_RETURN(out.key_pem, KeyToPem(key.get()));
   return out;
 }
 
-StatusOr<CertAndKey> IssueCert(Random& random, const CertAndKey& ca, const CertSpec& spec) {
+StatusOr<CertAndKey> IssueCert(Random& random, const CertAndKey& ca,
+                               const CertSpec& spec) {
   KITE_RETURN_IF_ERROR(CheckLeafSpec(spec));
   Crt ca_crt;
   Pk ca_key;
@@ -577,20 +632,23 @@ StatusOr<CertAndKey> IssueCert(Random& random, const CertAndKey& ca, const CertS
   CertAndKey out;
   KITE_ASSIGN_OR_RETURN(
       out.cert_pem,
-      WriteCert(random, key.get(), Issuer{ca_key.get(), &ca_crt.get()->subject}, spec, false));
+      WriteCert(random, key.get(), Issuer{ca_key.get(), &ca_crt.get()->subject},
+                spec, false));
   KITE_ASSIGN_OR_RETURN(out.key_pem, KeyToPem(key.get()));
   return out;
 }
 
 StatusOr<std::string> IssueCertForKey(Random& random, const CertAndKey& ca,
-                                      const std::string& key_pem, const CertSpec& spec) {
+                                      const std::string& key_pem,
+                                      const CertSpec& spec) {
   KITE_RETURN_IF_ERROR(CheckLeafSpec(spec));
   Crt ca_crt;
   Pk ca_key;
   KITE_RETURN_IF_ERROR(LoadCa(ca, &ca_crt, &ca_key));
   Pk key;
   KITE_RETURN_IF_ERROR(key.ParsePrivate(key_pem, "leaf"));
-  return WriteCert(random, key.get(), Issuer{ca_key.get(), &ca_crt.get()->subject}, spec, false);
+  return WriteCert(random, key.get(),
+                   Issuer{ca_key.get(), &ca_crt.get()->subject}, spec, false);
 }
 
 StatusOr<std::string> CreateCsr(Random& random, const std::string& key_pem,
@@ -598,14 +656,16 @@ StatusOr<std::string> CreateCsr(Random& random, const std::string& key_pem,
   Pk key;
   KITE_RETURN_IF_ERROR(key.ParsePrivate(key_pem, "CSR"));
   NameList names;
-  KITE_RETURN_IF_ERROR(BuildSubject(subject.common_name, subject.organizations, &names));
+  KITE_RETURN_IF_ERROR(
+      BuildSubject(subject.common_name, subject.organizations, &names));
   mbedtls_x509write_csr w;
   mbedtls_x509write_csr_init(&w);
   w.subject = names.Release();
   mbedtls_x509write_csr_set_key(&w, key.get());
   mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
   std::vector<unsigned char> out(4096);
-  int ret = mbedtls_x509write_csr_pem(&w, out.data(), out.size(), Random::Generate, &random);
+  int ret = mbedtls_x509write_csr_pem(&w, out.data(), out.size(),
+                                      Random::Generate, &random);
   mbedtls_x509write_csr_free(&w);
   if (ret != 0) return InternalError("writing CSR: " + MbedError(ret));
   return std::string(reinterpret_cast<const char*>(out.data()));
@@ -615,17 +675,21 @@ namespace {
 
 Status ParseAndCheckCsr(const std::string& csr_pem, Csr* csr) {
   if (csr_pem.empty()) return InvalidArgumentError("empty CSR");
-  int ret = mbedtls_x509_csr_parse(csr->get(), reinterpret_cast<const unsigned char*>(csr_pem.c_str()),
-                                   csr_pem.size() + 1);
-  if (ret != 0) return InvalidArgumentError("cannot parse CSR: " + MbedError(ret));
+  int ret = mbedtls_x509_csr_parse(
+      csr->get(), reinterpret_cast<const unsigned char*>(csr_pem.c_str()),
+      csr_pem.size() + 1);
+  if (ret != 0)
+    return InvalidArgumentError("cannot parse CSR: " + MbedError(ret));
   mbedtls_x509_csr* c = csr->get();
   const mbedtls_md_info_t* md = mbedtls_md_info_from_type(c->sig_md);
-  if (md == nullptr) return InvalidArgumentError("CSR: unsupported signature hash");
+  if (md == nullptr)
+    return InvalidArgumentError("CSR: unsupported signature hash");
   unsigned char hash[MBEDTLS_MD_MAX_SIZE];
   KITE_MBED(mbedtls_md(md, c->cri.p, c->cri.len, hash), "hashing CSR");
   ret = mbedtls_pk_verify_ext(c->sig_pk, c->sig_opts, &c->pk, c->sig_md, hash,
                               mbedtls_md_get_size(md), c->sig.p, c->sig.len);
-  if (ret != 0) return InvalidArgumentError("CSR: bad self-signature: " + MbedError(ret));
+  if (ret != 0)
+    return InvalidArgumentError("CSR: bad self-signature: " + MbedError(ret));
   return Status::Ok();
 }
 
@@ -635,8 +699,10 @@ StatusOr<CsrInfo> ParseCsr(const std::string& csr_pem) {
   Csr csr;
   KITE_RETURN_IF_ERROR(ParseAndCheckCsr(csr_pem, &csr));
   CsrInfo info;
-  for (const mbedtls_x509_name* n = &csr.get()->subject; n != nullptr; n = n->next) {
-    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN)) info.common_name = BufToString(n->val);
+  for (const mbedtls_x509_name* n = &csr.get()->subject; n != nullptr;
+       n = n->next) {
+    if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_CN))
+      info.common_name = BufToString(n->val);
     if (KITE_OID_IS(n->oid, MBEDTLS_OID_AT_ORGANIZATION)) {
       info.organizations.push_back(BufToString(n->val));
     }
@@ -644,7 +710,8 @@ StatusOr<CsrInfo> ParseCsr(const std::string& csr_pem) {
   return info;
 }
 
-StatusOr<std::string> SignCsr(Random& random, const CertAndKey& ca, const std::string& csr_pem,
+StatusOr<std::string> SignCsr(Random& random, const CertAndKey& ca,
+                              const std::string& csr_pem,
                               const CertSpec& spec) {
   KITE_RETURN_IF_ERROR(CheckLeafSpec(spec));
   Csr csr;
@@ -652,8 +719,8 @@ StatusOr<std::string> SignCsr(Random& random, const CertAndKey& ca, const std::s
   Crt ca_crt;
   Pk ca_key;
   KITE_RETURN_IF_ERROR(LoadCa(ca, &ca_crt, &ca_key));
-  return WriteCert(random, &csr.get()->pk, Issuer{ca_key.get(), &ca_crt.get()->subject}, spec,
-                   false);
+  return WriteCert(random, &csr.get()->pk,
+                   Issuer{ca_key.get(), &ca_crt.get()->subject}, spec, false);
 }
 
 StatusOr<CertInfo> ParseCert(const std::string& cert_pem) {
@@ -668,13 +735,15 @@ StatusOr<CertInfo> ParseCert(const std::string& cert_pem) {
     }
   }
   char buf[1024];
-  if (mbedtls_x509_dn_gets(buf, sizeof(buf), &c->subject) > 0) info.subject = buf;
+  if (mbedtls_x509_dn_gets(buf, sizeof(buf), &c->subject) > 0)
+    info.subject = buf;
   if (mbedtls_x509_dn_gets(buf, sizeof(buf), &c->issuer) > 0) info.issuer = buf;
   ReadSans(c, &info.dns_names, &info.ip_addresses);
   info.not_before = FromX509Time(c->valid_from);
   info.not_after = FromX509Time(c->valid_to);
   info.is_ca = c->ca_istrue != 0;
-  for (const mbedtls_x509_sequence* s = &c->ext_key_usage; s != nullptr; s = s->next) {
+  for (const mbedtls_x509_sequence* s = &c->ext_key_usage; s != nullptr;
+       s = s->next) {
     if (s->buf.p == nullptr) continue;
     if (KITE_OID_IS(s->buf, MBEDTLS_OID_SERVER_AUTH)) info.server_auth = true;
     if (KITE_OID_IS(s->buf, MBEDTLS_OID_CLIENT_AUTH)) info.client_auth = true;
@@ -691,33 +760,39 @@ struct VerifyTime {
 
 // Replaces mbedTLS's own expiry check (against the system clock) with one
 // against the time the caller passed in.
-int VerifyAtTime(void* ctx, mbedtls_x509_crt* crt, int /*depth*/, uint32_t* flags) {
+int VerifyAtTime(void* ctx, mbedtls_x509_crt* crt, int /*depth*/,
+                 uint32_t* flags) {
   const auto* vt = static_cast<const VerifyTime*>(ctx);
-  *flags &= ~static_cast<uint32_t>(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
-  if (vt->now > FromX509Time(crt->valid_to)) *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
-  if (vt->now < FromX509Time(crt->valid_from)) *flags |= MBEDTLS_X509_BADCERT_FUTURE;
+  *flags &= ~static_cast<uint32_t>(MBEDTLS_X509_BADCERT_EXPIRED |
+                                   MBEDTLS_X509_BADCERT_FUTURE);
+  if (vt->now > FromX509Time(crt->valid_to))
+    *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+  if (vt->now < FromX509Time(crt->valid_from))
+    *flags |= MBEDTLS_X509_BADCERT_FUTURE;
   return 0;
 }
 
 }  // namespace
 
-Status VerifyCert(const std::string& cert_pem, const std::string& ca_pem, Clock::WallTime now,
-                  Usage usage) {
+Status VerifyCert(const std::string& cert_pem, const std::string& ca_pem,
+                  Clock::WallTime now, Usage usage) {
   Crt crt;
   KITE_RETURN_IF_ERROR(crt.Parse(cert_pem, "certificate"));
   Crt ca;
   KITE_RETURN_IF_ERROR(ca.Parse(ca_pem, "CA bundle"));
   uint32_t flags = 0;
   VerifyTime vt{now};
-  int ret = mbedtls_x509_crt_verify(crt.get(), ca.get(), nullptr, nullptr, &flags, VerifyAtTime,
-                                    &vt);
+  int ret = mbedtls_x509_crt_verify(crt.get(), ca.get(), nullptr, nullptr,
+                                    &flags, VerifyAtTime, &vt);
   if (ret != 0 && ret != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-    return Status(Code::kPermissionDenied, "certificate verification failed: " + MbedError(ret));
+    return Status(Code::kPermissionDenied,
+                  "certificate verification failed: " + MbedError(ret));
   }
   if (flags != 0) {
     char info[512];
     int n = mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
-    std::string why = n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
+    std::string why =
+        n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
     while (!why.empty() && why.back() == '\n') why.pop_back();
     for (char& ch : why) {
       if (ch == '\n') ch = ';';
@@ -725,13 +800,15 @@ Status VerifyCert(const std::string& cert_pem, const std::string& ca_pem, Clock:
     return Status(Code::kPermissionDenied, "certificate not trusted: " + why);
   }
   if (usage == Usage::kServerAuth &&
-      mbedtls_x509_crt_check_extended_key_usage(crt.get(), MBEDTLS_OID_SERVER_AUTH,
-                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0) {
+      mbedtls_x509_crt_check_extended_key_usage(
+          crt.get(), MBEDTLS_OID_SERVER_AUTH,
+          MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0) {
     return Status(Code::kPermissionDenied, "certificate is not for serverAuth");
   }
   if (usage == Usage::kClientAuth &&
-      mbedtls_x509_crt_check_extended_key_usage(crt.get(), MBEDTLS_OID_CLIENT_AUTH,
-                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
+      mbedtls_x509_crt_check_extended_key_usage(
+          crt.get(), MBEDTLS_OID_CLIENT_AUTH,
+          MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
     return Status(Code::kPermissionDenied, "certificate is not for clientAuth");
   }
   return Status::Ok();
@@ -741,14 +818,16 @@ StatusOr<std::string> CertSha256(const std::string& cert_pem) {
   Crt crt;
   KITE_RETURN_IF_ERROR(crt.Parse(cert_pem, "certificate"));
   unsigned char hash[32];
-  KITE_MBED(mbedtls_sha256_ret(crt.get()->raw.p, crt.get()->raw.len, hash, 0), "sha256");
+  KITE_MBED(mbedtls_sha256_ret(crt.get()->raw.p, crt.get()->raw.len, hash, 0),
+            "sha256");
   return HexOf(hash, sizeof(hash));
 }
 
 bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
   Crt crt;
   Pk key;
-  if (!crt.Parse(cert_pem, "certificate").ok() || !key.ParsePrivate(key_pem, "key").ok()) {
+  if (!crt.Parse(cert_pem, "certificate").ok() ||
+      !key.ParsePrivate(key_pem, "key").ok()) {
     return false;
   }
   return mbedtls_pk_check_pair(&crt.get()->pk, key.get()) == 0;
@@ -756,10 +835,12 @@ bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem) {
 
 std::string Base64Encode(const std::string& data) {
   size_t olen = 0;
-  mbedtls_base64_encode(nullptr, 0, &olen, reinterpret_cast<const unsigned char*>(data.data()),
+  mbedtls_base64_encode(nullptr, 0, &olen,
+                        reinterpret_cast<const unsigned char*>(data.data()),
                         data.size());
   std::string out(olen, '\0');
-  if (mbedtls_base64_encode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &olen,
+  if (mbedtls_base64_encode(reinterpret_cast<unsigned char*>(out.data()),
+                            out.size(), &olen,
                             reinterpret_cast<const unsigned char*>(data.data()),
                             data.size()) != 0) {
     return std::string();

@@ -70,11 +70,12 @@ struct CertSpec {
   std::string common_name;                 // required, at most 64 bytes
   std::vector<std::string> organizations;  // each at most 64 bytes
   std::vector<std::string> dns_names;      // subjectAltName dNSName
-  std::vector<std::string> ip_addresses;   // subjectAltName iPAddress, "10.0.0.1" or "::1"
-  bool server_auth = false;                // extendedKeyUsage serverAuth
-  bool client_auth = false;                // extendedKeyUsage clientAuth
+  std::vector<std::string>
+      ip_addresses;          // subjectAltName iPAddress, "10.0.0.1" or "::1"
+  bool server_auth = false;  // extendedKeyUsage serverAuth
+  bool client_auth = false;  // extendedKeyUsage clientAuth
   Clock::WallTime not_before;
-  Clock::WallTime not_after;               // must be after not_before
+  Clock::WallTime not_after;  // must be after not_before
 };
 
 // What ParseCert reads back from a certificate.
@@ -85,7 +86,7 @@ struct CertInfo {
   std::string issuer;                      // the whole issuer name
   std::string issuer_common_name;
   std::vector<std::string> dns_names;
-  std::vector<std::string> ip_addresses;   // canonical text ("127.0.0.1", "::1")
+  std::vector<std::string> ip_addresses;  // canonical text ("127.0.0.1", "::1")
   Clock::WallTime not_before;
   Clock::WallTime not_after;
   bool is_ca = false;
@@ -115,11 +116,13 @@ StatusOr<CertAndKey> CreateCa(Random& random, const std::string& common_name,
 
 // A leaf certificate for `spec` with a fresh key, signed by `ca`.
 // InvalidArgument when the spec or the CA is unusable.
-StatusOr<CertAndKey> IssueCert(Random& random, const CertAndKey& ca, const CertSpec& spec);
+StatusOr<CertAndKey> IssueCert(Random& random, const CertAndKey& ca,
+                               const CertSpec& spec);
 
 // A leaf certificate for the public key of `key_pem` (not a new one).
 StatusOr<std::string> IssueCertForKey(Random& random, const CertAndKey& ca,
-                                      const std::string& key_pem, const CertSpec& spec);
+                                      const std::string& key_pem,
+                                      const CertSpec& spec);
 
 // A CSR (PEM) for `key_pem` with subject CN/O from `subject` (the agent's side
 // of a join).
@@ -155,7 +158,8 @@ StatusOr<std::string> CertSha256(const std::string& cert_pem);
 // `cert_pem`.
 bool KeyMatchesCert(const std::string& cert_pem, const std::string& key_pem);
 
-// Base64 (standard alphabet, padded, one line), as kubeconfig *-data fields use.
+// Base64 (standard alphabet, padded, one line), as kubeconfig *-data fields
+// use.
 std::string Base64Encode(const std::string& data);
 
 }  // namespace kite::tls

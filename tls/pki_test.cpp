@@ -66,7 +66,8 @@ TEST_F(PkiTest, CaIsSelfSignedAndLastsTenYears) {
   EXPECT_TRUE(info->is_ca);
   EXPECT_EQ(info->common_name, "kite-ca@1");
   EXPECT_EQ(info->issuer_common_name, "kite-ca@1");
-  EXPECT_EQ(info->not_after - now_, std::chrono::duration_cast<std::chrono::seconds>(kCaValidity));
+  EXPECT_EQ(info->not_after - now_,
+            std::chrono::duration_cast<std::chrono::seconds>(kCaValidity));
   EXPECT_TRUE(VerifyCert(ca_.cert_pem, ca_.cert_pem, now_).ok());
   EXPECT_TRUE(KeyMatchesCert(ca_.cert_pem, ca_.key_pem));
   EXPECT_NE(ca_.key_pem.find("BEGIN EC PRIVATE KEY"), std::string::npos);
@@ -78,15 +79,19 @@ TEST_F(PkiTest, ServingCertCarriesSansAndVerifies) {
   auto info = ParseCert(leaf->cert_pem);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->common_name, "kite");
-  EXPECT_EQ(info->dns_names, (std::vector<std::string>{"localhost", "kubernetes.default.svc"}));
-  EXPECT_EQ(info->ip_addresses, (std::vector<std::string>{"127.0.0.1", "10.43.0.1", "::1"}));
+  EXPECT_EQ(info->dns_names,
+            (std::vector<std::string>{"localhost", "kubernetes.default.svc"}));
+  EXPECT_EQ(info->ip_addresses,
+            (std::vector<std::string>{"127.0.0.1", "10.43.0.1", "::1"}));
   EXPECT_TRUE(info->server_auth);
   EXPECT_FALSE(info->client_auth);
   EXPECT_FALSE(info->is_ca);
   EXPECT_EQ(info->issuer_common_name, "kite-ca@1");
   EXPECT_EQ(info->serial_hex.size(), 32u);
-  EXPECT_TRUE(VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kServerAuth).ok());
-  Status as_client = VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kClientAuth);
+  EXPECT_TRUE(
+      VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kServerAuth).ok());
+  Status as_client =
+      VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kClientAuth);
   EXPECT_EQ(as_client.code(), Code::kPermissionDenied) << as_client.ToString();
   EXPECT_TRUE(KeyMatchesCert(leaf->cert_pem, leaf->key_pem));
   EXPECT_FALSE(KeyMatchesCert(leaf->cert_pem, ca_.key_pem));
@@ -106,16 +111,19 @@ TEST_F(PkiTest, IssuerBytesEqualCaSubjectBytes) {
 }
 
 TEST_F(PkiTest, ClientCertHasUserAndGroups) {
-  auto leaf = IssueCert(*random_, ca_, Client("system:admin", {"system:masters", "dev", "ops"}));
+  auto leaf = IssueCert(
+      *random_, ca_, Client("system:admin", {"system:masters", "dev", "ops"}));
   ASSERT_TRUE(leaf.ok()) << leaf.status().ToString();
   auto info = ParseCert(leaf->cert_pem);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->common_name, "system:admin");
-  EXPECT_EQ(info->organizations, (std::vector<std::string>{"system:masters", "dev", "ops"}));
+  EXPECT_EQ(info->organizations,
+            (std::vector<std::string>{"system:masters", "dev", "ops"}));
   EXPECT_TRUE(info->client_auth);
   EXPECT_FALSE(info->server_auth);
   EXPECT_TRUE(info->dns_names.empty());
-  EXPECT_TRUE(VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kClientAuth).ok());
+  EXPECT_TRUE(
+      VerifyCert(leaf->cert_pem, ca_.cert_pem, now_, Usage::kClientAuth).ok());
 }
 
 TEST_F(PkiTest, WrongCaFails) {
@@ -125,7 +133,8 @@ TEST_F(PkiTest, WrongCaFails) {
   ASSERT_TRUE(leaf.ok());
   Status st = VerifyCert(leaf->cert_pem, ca_.cert_pem, now_);
   EXPECT_EQ(st.code(), Code::kPermissionDenied) << st.ToString();
-  EXPECT_NE(st.message().find("not correctly signed"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("not correctly signed"), std::string::npos)
+      << st.ToString();
   // Same CN, different key: still refused.
   auto twin = CreateCa(*random_, "kite-ca@1", now_);
   ASSERT_TRUE(twin.ok());
@@ -146,9 +155,11 @@ TEST_F(PkiTest, ExpiredAndFutureCertsFail) {
   EXPECT_EQ(st.code(), Code::kPermissionDenied);
   EXPECT_NE(st.message().find("expired"), std::string::npos) << st.ToString();
   // It was fine while it lasted.
-  EXPECT_TRUE(VerifyCert(expired->cert_pem, old_ca->cert_pem, now_ - hours(36)).ok());
+  EXPECT_TRUE(
+      VerifyCert(expired->cert_pem, old_ca->cert_pem, now_ - hours(36)).ok());
   // Nor before it began.
-  EXPECT_FALSE(VerifyCert(expired->cert_pem, old_ca->cert_pem, now_ - hours(102)).ok());
+  EXPECT_FALSE(
+      VerifyCert(expired->cert_pem, old_ca->cert_pem, now_ - hours(102)).ok());
 
   s.not_before = now_ + hours(24);
   s.not_after = now_ + hours(48);
@@ -156,13 +167,16 @@ TEST_F(PkiTest, ExpiredAndFutureCertsFail) {
   ASSERT_TRUE(future.ok());
   EXPECT_FALSE(VerifyCert(future->cert_pem, ca_.cert_pem, now_).ok());
   // And a CA checked after its own end fails too.
-  EXPECT_FALSE(VerifyCert(ca_.cert_pem, ca_.cert_pem, now_ + kCaValidity + hours(1)).ok());
+  EXPECT_FALSE(
+      VerifyCert(ca_.cert_pem, ca_.cert_pem, now_ + kCaValidity + hours(1))
+          .ok());
 }
 
 TEST_F(PkiTest, CsrRoundTrip) {
   auto key = GenerateKey(*random_);
   ASSERT_TRUE(key.ok());
-  auto csr = CreateCsr(*random_, *key, CsrInfo{"system:node:n1", {"system:nodes"}});
+  auto csr =
+      CreateCsr(*random_, *key, CsrInfo{"system:node:n1", {"system:nodes"}});
   ASSERT_TRUE(csr.ok()) << csr.status().ToString();
   auto asked = ParseCsr(*csr);
   ASSERT_TRUE(asked.ok()) << asked.status().ToString();
@@ -182,9 +196,11 @@ TEST_F(PkiTest, CsrRoundTrip) {
 TEST_F(PkiTest, CsrSubjectDoesNotOverrideSpec) {
   auto key = GenerateKey(*random_);
   ASSERT_TRUE(key.ok());
-  auto csr = CreateCsr(*random_, *key, CsrInfo{"system:admin", {"system:masters"}});
+  auto csr =
+      CreateCsr(*random_, *key, CsrInfo{"system:admin", {"system:masters"}});
   ASSERT_TRUE(csr.ok());
-  auto cert = SignCsr(*random_, ca_, *csr, Client("system:node:n2", {"system:nodes"}));
+  auto cert =
+      SignCsr(*random_, ca_, *csr, Client("system:node:n2", {"system:nodes"}));
   ASSERT_TRUE(cert.ok());
   auto info = ParseCert(*cert);
   ASSERT_TRUE(info.ok());
@@ -211,35 +227,46 @@ TEST_F(PkiTest, TamperedCsrIsRefused) {
 TEST_F(PkiTest, BadInputIsRefused) {
   CertSpec s = Serving();
   s.common_name = "";
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   s = Serving();
   s.ip_addresses = {"300.1.1.1"};
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   s = Serving();
   s.dns_names = {"bad name"};
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   s = Serving();
   s.not_after = s.not_before;
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   s = Serving();
   s.server_auth = false;
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   s = Serving();
   s.organizations = {std::string(65, 'x')};
-  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, ca_, s).status().code(),
+            Code::kInvalidArgument);
   // A leaf cannot sign.
   auto leaf = IssueCert(*random_, ca_, Serving());
   ASSERT_TRUE(leaf.ok());
-  EXPECT_EQ(IssueCert(*random_, *leaf, Serving()).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(IssueCert(*random_, *leaf, Serving()).status().code(),
+            Code::kInvalidArgument);
   // A CA with somebody else's key.
   CertAndKey mixed{ca_.cert_pem, leaf->key_pem};
-  EXPECT_EQ(IssueCert(*random_, mixed, Serving()).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(ParseCert("").status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(ParseCert("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-                .status()
-                .code(),
+  EXPECT_EQ(IssueCert(*random_, mixed, Serving()).status().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(VerifyCert("junk", ca_.cert_pem, now_).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ParseCert("").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(
+      ParseCert(
+          "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+          .status()
+          .code(),
+      Code::kInvalidArgument);
+  EXPECT_EQ(VerifyCert("junk", ca_.cert_pem, now_).code(),
+            Code::kInvalidArgument);
 }
 
 TEST_F(PkiTest, CertSha256IsStableAndDistinct) {

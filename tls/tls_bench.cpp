@@ -36,7 +36,9 @@ double CpuSeconds() {
 bool WriteAll(int fd, const void* p, size_t n) {
   return write(fd, p, n) == static_cast<ssize_t>(n);
 }
-bool ReadAll(int fd, void* p, size_t n) { return read(fd, p, n) == static_cast<ssize_t>(n); }
+bool ReadAll(int fd, void* p, size_t n) {
+  return read(fd, p, n) == static_cast<ssize_t>(n);
+}
 
 // The child: serves until it reads a byte on `cmd`, answering each byte with
 // its CPU seconds so far.
@@ -50,9 +52,10 @@ bool ReadAll(int fd, void* p, size_t n) { return read(fd, p, n) == static_cast<s
     std::fprintf(stderr, "server: %s\n", server.status().ToString().c_str());
     _exit(1);
   }
-  (*server)->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok", "text/plain");
-  });
+  (*server)->Get("/healthz",
+                 [](const httplib::Request&, httplib::Response& res) {
+                   res.set_content("ok", "text/plain");
+                 });
   auto port = (*server)->Start("127.0.0.1", 0);
   if (!port.ok()) _exit(1);
   int p = *port;
@@ -90,7 +93,9 @@ int main(int argc, char** argv) {
   if (!ReadAll(from_child[0], &port, sizeof(port))) return 1;
   auto server_cpu = [&](char c) {
     double cpu = 0;
-    if (!WriteAll(to_child[1], &c, 1) || !ReadAll(from_child[0], &cpu, sizeof(cpu))) return -1.0;
+    if (!WriteAll(to_child[1], &c, 1) ||
+        !ReadAll(from_child[0], &cpu, sizeof(cpu)))
+      return -1.0;
     return cpu;
   };
   auto client = [&](bool with_cert) {
@@ -122,10 +127,12 @@ int main(int argc, char** argv) {
     double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     double client1 = CpuSeconds();
     double cpu1 = server_cpu('c');
-    std::printf("handshakes %s client cert: n=%d server_cpu_per_handshake_ms=%.2f "
-                "client_cpu_per_handshake_ms=%.2f wall_per_handshake_ms=%.2f\n",
-                with_cert ? "with" : "without", handshakes, (cpu1 - cpu0) * 1000 / handshakes,
-                (client1 - client0) * 1000 / handshakes, wall * 1000 / handshakes);
+    std::printf(
+        "handshakes %s client cert: n=%d server_cpu_per_handshake_ms=%.2f "
+        "client_cpu_per_handshake_ms=%.2f wall_per_handshake_ms=%.2f\n",
+        with_cert ? "with" : "without", handshakes,
+        (cpu1 - cpu0) * 1000 / handshakes,
+        (client1 - client0) * 1000 / handshakes, wall * 1000 / handshakes);
   }
 
   auto c = client(true);
@@ -141,9 +148,10 @@ int main(int argc, char** argv) {
   }
   double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   double cpu1 = server_cpu('c');
-  std::printf("keep-alive GET /healthz: n=%d connections=%d requests_per_s=%.0f "
-              "server_cpu_per_request_us=%.1f\n",
-              requests, c->connects(), requests / wall, (cpu1 - cpu0) * 1e6 / requests);
+  std::printf(
+      "keep-alive GET /healthz: n=%d connections=%d requests_per_s=%.0f "
+      "server_cpu_per_request_us=%.1f\n",
+      requests, c->connects(), requests / wall, (cpu1 - cpu0) * 1e6 / requests);
   server_cpu('q');
   int status = 0;
   waitpid(pid, &status, 0);

@@ -27,8 +27,9 @@ namespace {
 const char* kAlpn[] = {"http/1.1", nullptr};
 // Key exchange groups, cheapest first (mbedTLS's default list starts with
 // secp521r1, several times the cost).
-const mbedtls_ecp_group_id kCurves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
-                                        MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
+const mbedtls_ecp_group_id kCurves[] = {
+    MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
 constexpr size_t kMaxLine = 64 * 1024;
 constexpr size_t kMaxHeaderBytes = 1 << 20;
 constexpr std::chrono::milliseconds kForever{std::chrono::hours(24 * 365)};
@@ -36,10 +37,12 @@ constexpr std::chrono::milliseconds kForever{std::chrono::hours(24 * 365)};
 std::string CanonicalIp(const std::string& s) {
   unsigned char buf[16];
   char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, s.c_str(), buf) == 1 && inet_ntop(AF_INET, buf, out, sizeof(out))) {
+  if (inet_pton(AF_INET, s.c_str(), buf) == 1 &&
+      inet_ntop(AF_INET, buf, out, sizeof(out))) {
     return out;
   }
-  if (inet_pton(AF_INET6, s.c_str(), buf) == 1 && inet_ntop(AF_INET6, buf, out, sizeof(out))) {
+  if (inet_pton(AF_INET6, s.c_str(), buf) == 1 &&
+      inet_ntop(AF_INET6, buf, out, sizeof(out))) {
     return out;
   }
   return "";
@@ -57,15 +60,19 @@ bool PlainToken(const std::string& s, bool allow_space) {
 std::string Trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r'))
+    --e;
   return std::string(s.substr(b, e - b));
 }
 
-bool EqualsNoCase(const std::string& a, const char* b) { return strcasecmp(a.c_str(), b) == 0; }
+bool EqualsNoCase(const std::string& a, const char* b) {
+  return strcasecmp(a.c_str(), b) == 0;
+}
 
 }  // namespace
 
-bool HeaderNameLess::operator()(const std::string& a, const std::string& b) const {
+bool HeaderNameLess::operator()(const std::string& a,
+                                const std::string& b) const {
   return strcasecmp(a.c_str(), b.c_str()) < 0;
 }
 
@@ -91,26 +98,33 @@ TlsClient::~TlsClient() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const TlsClientOptions& options) {
+StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(
+    const TlsClientOptions& options) {
   if (options.host.empty()) return InvalidArgumentError("TlsClient: no host");
-  if (options.port <= 0 || options.port > 65535) return InvalidArgumentError("TlsClient: bad port");
+  if (options.port <= 0 || options.port > 65535)
+    return InvalidArgumentError("TlsClient: bad port");
   if (options.ca_pem.empty() && !options.insecure_skip_verify) {
-    return InvalidArgumentError("TlsClient: a CA is required to verify the server");
+    return InvalidArgumentError(
+        "TlsClient: a CA is required to verify the server");
   }
   if (options.cert_pem.empty() != options.key_pem.empty()) {
-    return InvalidArgumentError("TlsClient: client certificate and key go together");
+    return InvalidArgumentError(
+        "TlsClient: client certificate and key go together");
   }
   std::unique_ptr<TlsClient> c(new TlsClient(options));
   if (c->options_.server_name.empty()) c->options_.server_name = options.host;
   auto cfg = std::make_unique<Config>();
   KITE_ASSIGN_OR_RETURN(cfg->random, Random::Create());
-  if (!options.insecure_skip_verify) KITE_RETURN_IF_ERROR(cfg->ca.Parse(options.ca_pem, "CA"));
+  if (!options.insecure_skip_verify)
+    KITE_RETURN_IF_ERROR(cfg->ca.Parse(options.ca_pem, "CA"));
   mbedtls_ssl_config* conf = &cfg->conf;
-  int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+  int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_CLIENT,
+                                        MBEDTLS_SSL_TRANSPORT_STREAM,
                                         MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0) return InternalError("TLS config: " + internal::MbedError(ret));
   mbedtls_ssl_conf_rng(conf, Random::Generate, cfg->random.get());
-  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
   mbedtls_ssl_conf_curves(conf, kCurves);
   if (options.insecure_skip_verify) {
     mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
@@ -121,17 +135,22 @@ StatusOr<std::unique_ptr<TlsClient>> TlsClient::Create(const TlsClientOptions& o
   ret = mbedtls_ssl_conf_alpn_protocols(conf, kAlpn);
   if (ret != 0) return InternalError("TLS ALPN: " + internal::MbedError(ret));
   if (!options.cert_pem.empty()) {
-    KITE_RETURN_IF_ERROR(cfg->cert.Parse(options.cert_pem, "client certificate"));
-    KITE_RETURN_IF_ERROR(cfg->key.ParsePrivate(options.key_pem, "client certificate"));
+    KITE_RETURN_IF_ERROR(
+        cfg->cert.Parse(options.cert_pem, "client certificate"));
+    KITE_RETURN_IF_ERROR(
+        cfg->key.ParsePrivate(options.key_pem, "client certificate"));
     if (mbedtls_pk_check_pair(&cfg->cert.get()->pk, cfg->key.get()) != 0) {
-      return InvalidArgumentError("client key does not match the client certificate");
+      return InvalidArgumentError(
+          "client key does not match the client certificate");
     }
     ret = mbedtls_ssl_conf_own_cert(conf, cfg->cert.get(), cfg->key.get());
-    if (ret != 0) return InternalError("TLS client cert: " + internal::MbedError(ret));
+    if (ret != 0)
+      return InternalError("TLS client cert: " + internal::MbedError(ret));
   }
   c->config_ = std::move(cfg);
   c->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (c->wake_fd_ < 0) return InternalError(std::string("eventfd: ") + std::strerror(errno));
+  if (c->wake_fd_ < 0)
+    return InternalError(std::string("eventfd: ") + std::strerror(errno));
   return c;
 }
 
@@ -166,17 +185,20 @@ Status TlsClient::Connect() {
   std::string port = std::to_string(options_.port);
   int gai = ::getaddrinfo(options_.host.c_str(), port.c_str(), &hints, &res);
   if (gai != 0) {
-    return UnavailableError("resolving " + options_.host + ": " + gai_strerror(gai));
+    return UnavailableError("resolving " + options_.host + ": " +
+                            gai_strerror(gai));
   }
   std::string last_error = "no address";
   int fd = -1;
   for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    int s = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int s = ::socket(ai->ai_family,
+                     ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0) {
       last_error = std::strerror(errno);
       continue;
     }
-    if (::connect(s, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    if (::connect(s, ai->ai_addr, ai->ai_addrlen) != 0 &&
+        errno != EINPROGRESS) {
       last_error = std::strerror(errno);
       ::close(s);
       continue;
@@ -195,7 +217,8 @@ Status TlsClient::Connect() {
     socklen_t len = sizeof(err);
     if (n <= 0) {
       last_error = n == 0 ? "connect timed out" : std::strerror(errno);
-    } else if (::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    } else if (::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+               err != 0) {
       last_error = std::strerror(err != 0 ? err : errno);
     } else {
       fd = s;
@@ -205,14 +228,16 @@ Status TlsClient::Connect() {
   }
   freeaddrinfo(res);
   if (fd < 0) {
-    return UnavailableError("connecting to " + options_.host + ":" + port + ": " + last_error);
+    return UnavailableError("connecting to " + options_.host + ":" + port +
+                            ": " + last_error);
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   fd_ = fd;
   session_ = std::make_unique<TlsSession>(fd_, wake_fd_);
-  Status st = session_->Init(&config_->conf,
-                             options_.insecure_skip_verify ? "" : options_.server_name);
+  Status st =
+      session_->Init(&config_->conf,
+                     options_.insecure_skip_verify ? "" : options_.server_name);
   if (st.ok()) st = session_->Handshake(options_.connect_timeout);
   if (st.ok()) {
     // mbedTLS 2.28 matches DNS names only; an IP address is checked here.
@@ -223,7 +248,8 @@ Status TlsClient::Connect() {
       if (peer != nullptr) internal::ReadSans(peer, &dns, &ips);
       if (std::find(ips.begin(), ips.end(), ip) == ips.end()) {
         st = Status(Code::kUnauthenticated,
-                    "server certificate is not valid for IP address " + options_.server_name);
+                    "server certificate is not valid for IP address " +
+                        options_.server_name);
       }
     }
   }
@@ -273,7 +299,8 @@ StatusOr<std::string> TlsClient::ReadLine(std::chrono::milliseconds timeout) {
       pos_ = nl + 1;
       return line;
     }
-    if (buf_.size() - pos_ > kMaxLine) return UnavailableError("response line too long");
+    if (buf_.size() - pos_ > kMaxLine)
+      return UnavailableError("response line too long");
     scanned = buf_.size();
     size_t before = pos_;
     KITE_ASSIGN_OR_RETURN(size_t n, Fill(timeout));
@@ -285,20 +312,23 @@ StatusOr<std::string> TlsClient::ReadLine(std::chrono::milliseconds timeout) {
   }
 }
 
-Status TlsClient::ReadHead(HttpResponse* res, std::chrono::milliseconds timeout) {
+Status TlsClient::ReadHead(HttpResponse* res,
+                           std::chrono::milliseconds timeout) {
   for (;;) {
     KITE_ASSIGN_OR_RETURN(std::string status_line, ReadLine(timeout));
     // "HTTP/1.1 200 OK"
     if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12 ||
         status_line[8] != ' ') {
       Close();
-      return UnavailableError("bad HTTP status line: " + status_line.substr(0, 80));
+      return UnavailableError("bad HTTP status line: " +
+                              status_line.substr(0, 80));
     }
     int code = 0;
     for (size_t i = 9; i < 12; ++i) {
       if (status_line[i] < '0' || status_line[i] > '9') {
         Close();
-        return UnavailableError("bad HTTP status: " + status_line.substr(0, 80));
+        return UnavailableError("bad HTTP status: " +
+                                status_line.substr(0, 80));
       }
       code = code * 10 + (status_line[i] - '0');
     }
@@ -319,7 +349,8 @@ Status TlsClient::ReadHead(HttpResponse* res, std::chrono::milliseconds timeout)
         Close();
         return UnavailableError("bad response header: " + line.substr(0, 80));
       }
-      res->headers.emplace(line.substr(0, colon), Trim(std::string_view(line).substr(colon + 1)));
+      res->headers.emplace(line.substr(0, colon),
+                           Trim(std::string_view(line).substr(colon + 1)));
     }
     // 100 Continue and other interim answers precede the real one.
     if (code >= 100 && code < 200 && code != 101) continue;
@@ -327,10 +358,12 @@ Status TlsClient::ReadHead(HttpResponse* res, std::chrono::milliseconds timeout)
   }
 }
 
-Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* keep,
-                           const std::function<bool(std::string_view)>* on_line) {
+Status TlsClient::ReadBody(
+    const std::string& method, HttpResponse* res, bool* keep,
+    const std::function<bool(std::string_view)>* on_line) {
   *keep = !http10_ && !EqualsNoCase(res->Header("Connection"), "close");
-  if (method == "HEAD" || res->status < 200 || res->status == 204 || res->status == 304) {
+  if (method == "HEAD" || res->status < 200 || res->status == 204 ||
+      res->status == 304) {
     return Status::Ok();
   }
   const bool streaming = on_line != nullptr && res->status / 100 == 2;
@@ -344,7 +377,8 @@ Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* k
     if (!streaming) {
       if (res->body.size() + data.size() > options_.max_body_bytes) {
         return ResourceExhaustedError("response body larger than " +
-                                      std::to_string(options_.max_body_bytes) + " bytes");
+                                      std::to_string(options_.max_body_bytes) +
+                                      " bytes");
       }
       res->body.append(data);
       return Status::Ok();
@@ -413,7 +447,8 @@ Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* k
       }
       if (i == 0) {
         Close();
-        return UnavailableError("bad chunk size line: " + size_line.substr(0, 40));
+        return UnavailableError("bad chunk size line: " +
+                                size_line.substr(0, 40));
       }
       if (size == 0) {
         // Trailers up to the empty line.
@@ -440,7 +475,8 @@ Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* k
     }
     if (n > options_.max_body_bytes) {
       Close();
-      return ResourceExhaustedError("response body of " + cl + " bytes is too large");
+      return ResourceExhaustedError("response body of " + cl +
+                                    " bytes is too large");
     }
     KITE_RETURN_IF_ERROR(read_exact(static_cast<size_t>(n)));
   } else {
@@ -448,7 +484,8 @@ Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* k
     *keep = false;
     for (;;) {
       if (pos_ < buf_.size()) {
-        Status st = sink(std::string_view(buf_.data() + pos_, buf_.size() - pos_));
+        Status st =
+            sink(std::string_view(buf_.data() + pos_, buf_.size() - pos_));
         pos_ = buf_.size();
         if (!st.ok()) {
           Close();
@@ -468,10 +505,11 @@ Status TlsClient::ReadBody(const std::string& method, HttpResponse* res, bool* k
   return Status::Ok();
 }
 
-StatusOr<HttpResponse> TlsClient::Exchange(const std::string& method, const std::string& path,
-                                           const HttpHeaders& headers, const std::string& body,
-                                           const std::function<bool(std::string_view)>* on_line,
-                                           bool* nothing_received) {
+StatusOr<HttpResponse> TlsClient::Exchange(
+    const std::string& method, const std::string& path,
+    const HttpHeaders& headers, const std::string& body,
+    const std::function<bool(std::string_view)>* on_line,
+    bool* nothing_received) {
   *nothing_received = true;
   std::string req;
   req.reserve(256 + body.size());
@@ -487,12 +525,14 @@ StatusOr<HttpResponse> TlsClient::Exchange(const std::string& method, const std:
     if (EqualsNoCase(k, "Content-Length")) continue;
     req += k + ": " + v + "\r\n";
   }
-  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+  if (!body.empty() || method == "POST" || method == "PUT" ||
+      method == "PATCH") {
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n";
   req += body;
-  if (!session_->WriteAll(req.data(), req.size(), options_.io_timeout)) return IoError("write");
+  if (!session_->WriteAll(req.data(), req.size(), options_.io_timeout))
+    return IoError("write");
 
   HttpResponse res;
   const uint64_t before = bytes_received_;
@@ -512,8 +552,9 @@ namespace {
 
 Status CheckRequest(const std::string& method, const std::string& path,
                     const HttpHeaders& headers) {
-  if (method.empty() || !std::all_of(method.begin(), method.end(),
-                                     [](char c) { return c >= 'A' && c <= 'Z'; })) {
+  if (method.empty() || !std::all_of(method.begin(), method.end(), [](char c) {
+        return c >= 'A' && c <= 'Z';
+      })) {
     return InvalidArgumentError("bad HTTP method: " + method);
   }
   if (path.empty() || path[0] != '/' || !PlainToken(path, false)) {
@@ -534,16 +575,20 @@ bool Idempotent(const std::string& method) {
 
 }  // namespace
 
-StatusOr<HttpResponse> TlsClient::Request(const std::string& method, const std::string& path,
-                                          const HttpHeaders& headers, const std::string& body) {
+StatusOr<HttpResponse> TlsClient::Request(const std::string& method,
+                                          const std::string& path,
+                                          const HttpHeaders& headers,
+                                          const std::string& body) {
   return Stream(method, path, headers, body, nullptr);
 }
 
 StatusOr<HttpResponse> TlsClient::Stream(
-    const std::string& method, const std::string& path, const HttpHeaders& headers,
-    const std::string& body, const std::function<bool(std::string_view line)>& on_line) {
+    const std::string& method, const std::string& path,
+    const HttpHeaders& headers, const std::string& body,
+    const std::function<bool(std::string_view line)>& on_line) {
   KITE_RETURN_IF_ERROR(CheckRequest(method, path, headers));
-  const std::function<bool(std::string_view)>* sink = on_line ? &on_line : nullptr;
+  const std::function<bool(std::string_view)>* sink =
+      on_line ? &on_line : nullptr;
   for (int attempt = 0;; ++attempt) {
     bool reused = session_ != nullptr;
     if (reused) {

@@ -42,18 +42,18 @@ struct HttpResponse {
 };
 
 struct TlsClientOptions {
-  std::string host;          // server name or IP address
+  std::string host;  // server name or IP address
   int port = 6443;
-  std::string ca_pem;        // CAs the server certificate must chain to
+  std::string ca_pem;  // CAs the server certificate must chain to
   // Skip verifying the server (no ca_pem needed). Only for what is checked
   // another way afterwards: a joining agent fetches the CA bundle like this
   // and compares its SHA-256 with the one in its join token.
   bool insecure_skip_verify = false;
-  std::string server_name;   // checked against the certificate; default: host
-  std::string cert_pem;      // optional client certificate (with key_pem)
+  std::string server_name;  // checked against the certificate; default: host
+  std::string cert_pem;     // optional client certificate (with key_pem)
   std::string key_pem;
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect + handshake
-  std::chrono::milliseconds io_timeout{30000};       // any one wait in Request()
+  std::chrono::milliseconds io_timeout{30000};  // any one wait in Request()
   // Longest silence Stream() accepts between bytes; 0 waits forever (until
   // the body ends or Cancel()).
   std::chrono::milliseconds stream_idle_timeout{0};
@@ -64,7 +64,8 @@ class TlsClient {
  public:
   // InvalidArgument when the options or PEM inputs are unusable. Does not
   // connect yet.
-  static StatusOr<std::unique_ptr<TlsClient>> Create(const TlsClientOptions& options);
+  static StatusOr<std::unique_ptr<TlsClient>> Create(
+      const TlsClientOptions& options);
   ~TlsClient();
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
@@ -78,8 +79,10 @@ class TlsClient {
   // for a body) and reads the whole response, any status. Connects if
   // needed; a kept connection the server has since closed is replaced, and
   // GET/HEAD are retried once on a fresh connection if a reused one fails.
-  StatusOr<HttpResponse> Request(const std::string& method, const std::string& path,
-                                 const HttpHeaders& headers = {}, const std::string& body = "");
+  StatusOr<HttpResponse> Request(const std::string& method,
+                                 const std::string& path,
+                                 const HttpHeaders& headers = {},
+                                 const std::string& body = "");
 
   // Like Request(), but a 2xx body is not collected: `on_line` gets each
   // line (without its '\n') as soon as it is complete, and the last
@@ -87,9 +90,10 @@ class TlsClient {
   // body) when the body ends or `on_line` returns false (the connection is
   // then closed). Non-2xx responses come back whole, without calling
   // `on_line`.
-  StatusOr<HttpResponse> Stream(const std::string& method, const std::string& path,
-                                const HttpHeaders& headers, const std::string& body,
-                                const std::function<bool(std::string_view line)>& on_line);
+  StatusOr<HttpResponse> Stream(
+      const std::string& method, const std::string& path,
+      const HttpHeaders& headers, const std::string& body,
+      const std::function<bool(std::string_view line)>& on_line);
 
   // Ends the call in progress with Cancelled, from any thread, and every
   // later call too: for shutdown.
@@ -105,10 +109,11 @@ class TlsClient {
   struct Config;
   explicit TlsClient(const TlsClientOptions& options);
 
-  StatusOr<HttpResponse> Exchange(const std::string& method, const std::string& path,
-                                  const HttpHeaders& headers, const std::string& body,
-                                  const std::function<bool(std::string_view)>* on_line,
-                                  bool* nothing_received);
+  StatusOr<HttpResponse> Exchange(
+      const std::string& method, const std::string& path,
+      const HttpHeaders& headers, const std::string& body,
+      const std::function<bool(std::string_view)>* on_line,
+      bool* nothing_received);
   Status ReadHead(HttpResponse* res, std::chrono::milliseconds timeout);
   Status ReadBody(const std::string& method, HttpResponse* res, bool* keep,
                   const std::function<bool(std::string_view)>* on_line);

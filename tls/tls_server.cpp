@@ -31,8 +31,9 @@ namespace {
 const char* kAlpn[] = {"http/1.1", nullptr};
 // Key exchange groups, cheapest first (mbedTLS's default list starts with
 // secp521r1, several times the cost).
-const mbedtls_ecp_group_id kCurves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
-                                        MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
+const mbedtls_ecp_group_id kCurves[] = {
+    MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
 
 // ECDSA keys only, AEAD ciphers only.
 const int kCiphersuites[] = {
@@ -47,14 +48,16 @@ thread_local void* t_current_connection = nullptr;
 std::string VerifyText(uint32_t flags) {
   char info[512];
   int n = mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
-  std::string why = n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
+  std::string why =
+      n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
   while (!why.empty() && why.back() == '\n') why.pop_back();
   std::replace(why.begin(), why.end(), '\n', ';');
   return why;
 }
 
 std::chrono::milliseconds ToMs(time_t sec, time_t usec) {
-  return std::chrono::milliseconds(static_cast<int64_t>(sec) * 1000 + usec / 1000);
+  return std::chrono::milliseconds(static_cast<int64_t>(sec) * 1000 +
+                                   usec / 1000);
 }
 
 }  // namespace
@@ -65,33 +68,41 @@ std::chrono::milliseconds ToMs(time_t sec, time_t usec) {
 // Connections hold a shared_ptr, so rotation never pulls it from under them.
 class ServerConfig {
  public:
-  static StatusOr<std::shared_ptr<const ServerConfig>> Create(const TlsServerOptions& options,
-                                                              std::shared_ptr<Random> random) {
+  static StatusOr<std::shared_ptr<const ServerConfig>> Create(
+      const TlsServerOptions& options, std::shared_ptr<Random> random) {
     std::shared_ptr<ServerConfig> c(new ServerConfig());
     c->random_ = std::move(random);
     c->reject_invalid_ = options.reject_invalid_client_certs;
-    KITE_RETURN_IF_ERROR(c->cert_.Parse(options.cert_pem, "serving certificate"));
-    KITE_RETURN_IF_ERROR(c->key_.ParsePrivate(options.key_pem, "serving certificate"));
+    KITE_RETURN_IF_ERROR(
+        c->cert_.Parse(options.cert_pem, "serving certificate"));
+    KITE_RETURN_IF_ERROR(
+        c->key_.ParsePrivate(options.key_pem, "serving certificate"));
     if (mbedtls_pk_check_pair(&c->cert_.get()->pk, c->key_.get()) != 0) {
-      return InvalidArgumentError("serving key does not match the serving certificate");
+      return InvalidArgumentError(
+          "serving key does not match the serving certificate");
     }
     if (!mbedtls_pk_can_do(c->key_.get(), MBEDTLS_PK_ECKEY)) {
       return InvalidArgumentError("serving key must be an EC key");
     }
     mbedtls_ssl_config* conf = &c->conf_;
-    int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+    int ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER,
+                                          MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
-    if (ret != 0) return InternalError("TLS config: " + internal::MbedError(ret));
+    if (ret != 0)
+      return InternalError("TLS config: " + internal::MbedError(ret));
     mbedtls_ssl_conf_rng(conf, Random::Generate, c->random_.get());
-    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(conf, kCiphersuites);
     mbedtls_ssl_conf_curves(conf, kCurves);
     ret = mbedtls_ssl_conf_alpn_protocols(conf, kAlpn);
     if (ret != 0) return InternalError("TLS ALPN: " + internal::MbedError(ret));
     ret = mbedtls_ssl_conf_own_cert(conf, c->cert_.get(), c->key_.get());
-    if (ret != 0) return InternalError("TLS own cert: " + internal::MbedError(ret));
+    if (ret != 0)
+      return InternalError("TLS own cert: " + internal::MbedError(ret));
     if (!options.client_ca_pem.empty()) {
-      KITE_RETURN_IF_ERROR(c->client_ca_.Parse(options.client_ca_pem, "client CA"));
+      KITE_RETURN_IF_ERROR(
+          c->client_ca_.Parse(options.client_ca_pem, "client CA"));
       mbedtls_ssl_conf_ca_chain(conf, c->client_ca_.get(), nullptr);
       // OPTIONAL: a client without a certificate is let in (it may carry a
       // token); one whose certificate fails is refused by VerifyClient.
@@ -116,14 +127,16 @@ class ServerConfig {
   // Called per certificate of the client's chain, the root first. A
   // non-zero return fails the handshake (mbedTLS turns it into a fatal
   // error even under VERIFY_OPTIONAL).
-  static int VerifyClient(void* self, mbedtls_x509_crt* crt, int depth, uint32_t* flags) {
+  static int VerifyClient(void* self, mbedtls_x509_crt* crt, int depth,
+                          uint32_t* flags) {
     auto* c = static_cast<const ServerConfig*>(self);
     if (depth == 0 && mbedtls_x509_crt_check_extended_key_usage(
                           crt, MBEDTLS_OID_CLIENT_AUTH,
                           MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) != 0) {
       *flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
     }
-    if (*flags != 0 && c->reject_invalid_) return MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
+    if (*flags != 0 && c->reject_invalid_)
+      return MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
     return 0;
   }
 
@@ -145,9 +158,11 @@ void SetIdentityHeaders(httplib::Request& req, const ClientIdentity& id) {
   req.headers.erase(kClientCertErrorHeader);
   if (id.authenticated) {
     req.headers.emplace(kClientCnHeader, id.common_name);
-    for (const auto& o : id.organizations) req.headers.emplace(kClientOrgHeader, o);
+    for (const auto& o : id.organizations)
+      req.headers.emplace(kClientOrgHeader, o);
   }
-  if (!id.cert_error.empty()) req.headers.emplace(kClientCertErrorHeader, id.cert_error);
+  if (!id.cert_error.empty())
+    req.headers.emplace(kClientCertErrorHeader, id.cert_error);
 }
 
 }  // namespace
@@ -160,7 +175,8 @@ ClientIdentity ClientIdentityOf(const httplib::Request& req) {
     id.common_name = cn->second;
   }
   auto range = req.headers.equal_range(kClientOrgHeader);
-  for (auto it = range.first; it != range.second; ++it) id.organizations.push_back(it->second);
+  for (auto it = range.first; it != range.second; ++it)
+    id.organizations.push_back(it->second);
   auto err = req.headers.find(kClientCertErrorHeader);
   if (err != req.headers.end()) id.cert_error = err->second;
   return id;
@@ -168,7 +184,8 @@ ClientIdentity ClientIdentityOf(const httplib::Request& req) {
 
 // ---------------------------------------------------------------- connection
 
-class TlsServer::Connection final : public httplib::Stream, public HijackedConnection {
+class TlsServer::Connection final : public httplib::Stream,
+                                    public HijackedConnection {
  public:
   Connection(socket_t sock, int wake_fd, std::chrono::milliseconds read_timeout,
              std::chrono::milliseconds write_timeout)
@@ -181,7 +198,9 @@ class TlsServer::Connection final : public httplib::Stream, public HijackedConne
   bool is_readable() const override {
     return !hijacked_ && session_.WaitReadable(read_timeout_);
   }
-  bool is_writable() const override { return !hijacked_ && session_.PeerOpen(write_timeout_); }
+  bool is_writable() const override {
+    return !hijacked_ && session_.PeerOpen(write_timeout_);
+  }
   ssize_t read(char* ptr, size_t size) override {
     if (hijacked_) return -1;
     return session_.Read(ptr, size, read_timeout_);
@@ -189,7 +208,9 @@ class TlsServer::Connection final : public httplib::Stream, public HijackedConne
   ssize_t write(const char* ptr, size_t size) override {
     // After a hijack httplib still writes its response; it goes nowhere.
     if (hijacked_) return static_cast<ssize_t>(size);
-    return session_.WriteAll(ptr, size, write_timeout_) ? static_cast<ssize_t>(size) : -1;
+    return session_.WriteAll(ptr, size, write_timeout_)
+               ? static_cast<ssize_t>(size)
+               : -1;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     httplib::detail::get_remote_ip_and_port(sock_, ip, port);
@@ -200,10 +221,12 @@ class TlsServer::Connection final : public httplib::Stream, public HijackedConne
   socket_t socket() const override { return sock_; }
 
   // HijackedConnection
-  ssize_t Read(char* buf, size_t n, std::chrono::milliseconds timeout) override {
+  ssize_t Read(char* buf, size_t n,
+               std::chrono::milliseconds timeout) override {
     return session_.Read(buf, n, timeout);
   }
-  bool Write(std::string_view data, std::chrono::milliseconds timeout) override {
+  bool Write(std::string_view data,
+             std::chrono::milliseconds timeout) override {
     return session_.WriteAll(data.data(), data.size(), timeout);
   }
   bool WaitReadable(std::chrono::milliseconds timeout) override {
@@ -232,7 +255,8 @@ class TlsServer::Connection final : public httplib::Stream, public HijackedConne
 // shutdown.
 class TlsServer::ThreadPerConnection : public httplib::TaskQueue {
  public:
-  explicit ThreadPerConnection(size_t max_threads) : max_(std::max<size_t>(1, max_threads)) {}
+  explicit ThreadPerConnection(size_t max_threads)
+      : max_(std::max<size_t>(1, max_threads)) {}
   ~ThreadPerConnection() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
@@ -255,7 +279,8 @@ class TlsServer::ThreadPerConnection : public httplib::TaskQueue {
       } catch (const std::system_error& e) {
         // Out of threads (address space, RLIMIT_NPROC): wait for one to end.
         if (running_ == 0) {
-          log::Error("tls", "cannot start a connection thread; serving inline")("error", e.what());
+          log::Error("tls", "cannot start a connection thread; serving inline")(
+              "error", e.what());
           lock.unlock();
           fn();
           return;
@@ -304,21 +329,25 @@ class TlsServer::ThreadPerConnection : public httplib::TaskQueue {
 // ---------------------------------------------------------------- server
 
 TlsServer::TlsServer(const TlsServerOptions& options) : options_(options) {
-  new_task_queue = [this] { return new ThreadPerConnection(options_.max_connections); };
+  new_task_queue = [this] {
+    return new ThreadPerConnection(options_.max_connections);
+  };
   // Reconnecting costs a handshake (~6 ms of CPU): keep connections long.
   keep_alive_max_count_ = 1000000;
   keep_alive_timeout_sec_ = 120;
   set_tcp_nodelay(true);
 }
 
-StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(const TlsServerOptions& options) {
+StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(
+    const TlsServerOptions& options) {
   KITE_ASSIGN_OR_RETURN(std::unique_ptr<Random> random, Random::Create());
   std::shared_ptr<Random> shared(std::move(random));
   KITE_ASSIGN_OR_RETURN(auto config, ServerConfig::Create(options, shared));
   std::unique_ptr<TlsServer> server(new TlsServer(options));
   server->config_ = std::move(config);
   server->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (server->wake_fd_ < 0) return InternalError(std::string("eventfd: ") + std::strerror(errno));
+  if (server->wake_fd_ < 0)
+    return InternalError(std::string("eventfd: ") + std::strerror(errno));
   return server;
 }
 
@@ -360,8 +389,8 @@ StatusOr<int> TlsServer::Start(const std::string& host, int port) {
     bound = port;
   }
   if (bound <= 0) {
-    return UnavailableError("cannot listen on " + host + ":" + std::to_string(port) + ": " +
-                            std::strerror(errno));
+    return UnavailableError("cannot listen on " + host + ":" +
+                            std::to_string(port) + ": " + std::strerror(errno));
   }
   // httplib listens with a backlog of 5; listen() again raises it.
   if (::listen(svr_sock_, options_.listen_backlog) != 0) {
@@ -376,7 +405,8 @@ void TlsServer::Stop() {
   if (!stopping_.exchange(true)) {
     uint64_t one = 1;
     if (::write(wake_fd_, &one, sizeof(one)) < 0) {
-      log::Error("tls", "cannot wake connections")("error", std::strerror(errno));
+      log::Error("tls", "cannot wake connections")("error",
+                                                   std::strerror(errno));
     }
     socket_t s = svr_sock_.exchange(INVALID_SOCKET);
     if (s != INVALID_SOCKET) {
@@ -401,7 +431,8 @@ bool TlsServer::process_and_close_socket(socket_t sock) {
   // certificate was refused) before the peer reads them.
   ::shutdown(sock, SHUT_WR);
   if (!stopping_) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
     char buf[4096];
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -453,14 +484,17 @@ void TlsServer::Serve(socket_t sock) {
   Status st = conn.session().Init(cfg->conf(), "");
   if (st.ok()) st = conn.session().Handshake(options_.handshake_timeout);
   if (!st.ok()) {
-    log::Debug("tls", "handshake failed")("peer", peer_ip)("error", st.ToString());
+    log::Debug("tls", "handshake failed")("peer", peer_ip)("error",
+                                                           st.ToString());
     return;
   }
-  const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(conn.session().ssl());
+  const mbedtls_x509_crt* peer =
+      mbedtls_ssl_get_peer_cert(conn.session().ssl());
   if (peer != nullptr) {
     uint32_t flags = mbedtls_ssl_get_verify_result(conn.session().ssl());
     if (flags == 0) {
-      internal::ReadSubject(peer, &conn.identity_.common_name, &conn.identity_.organizations);
+      internal::ReadSubject(peer, &conn.identity_.common_name,
+                            &conn.identity_.organizations);
       if (conn.identity_.common_name.empty()) {
         conn.identity_.cert_error = "client certificate has no common name";
         conn.identity_.organizations.clear();
@@ -468,7 +502,8 @@ void TlsServer::Serve(socket_t sock) {
         conn.identity_.authenticated = true;
       }
     } else {
-      conn.identity_.cert_error = "client certificate refused: " + VerifyText(flags);
+      conn.identity_.cert_error =
+          "client certificate refused: " + VerifyText(flags);
       if (cfg->reject_invalid()) {
         log::Debug("tls", "client certificate refused")("peer", peer_ip)(
             "error", conn.identity_.cert_error);

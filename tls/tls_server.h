@@ -50,16 +50,18 @@ class TlsSession;
 class ServerConfig;
 
 struct TlsServerOptions {
-  std::string cert_pem;       // serving certificate, then any intermediates
-  std::string key_pem;        // its private key
-  std::string client_ca_pem;  // CAs for client certificates; "" = do not ask for one
+  std::string cert_pem;  // serving certificate, then any intermediates
+  std::string key_pem;   // its private key
+  std::string
+      client_ca_pem;  // CAs for client certificates; "" = do not ask for one
   // true: a client certificate that does not verify (other CA, expired, not
   // for clientAuth) fails the handshake. false: the connection proceeds
   // unauthenticated and handlers see the reason in kClientCertErrorHeader
   // (so an authenticator can answer 401 itself).
   bool reject_invalid_client_certs = true;
   int listen_backlog = 1024;
-  size_t max_connections = 1024;  // connections served at once; more wait in the backlog
+  size_t max_connections =
+      1024;  // connections served at once; more wait in the backlog
   std::chrono::milliseconds handshake_timeout{10000};
 };
 
@@ -70,10 +72,10 @@ inline constexpr char kClientCertErrorHeader[] = "X-Kite-Client-Cert-Error";
 
 // Who the client proved to be with its certificate.
 struct ClientIdentity {
-  bool authenticated = false;          // a verified certificate with a CN
-  std::string common_name;             // the user
+  bool authenticated = false;              // a verified certificate with a CN
+  std::string common_name;                 // the user
   std::vector<std::string> organizations;  // the groups
-  std::string cert_error;              // why a presented certificate was not accepted
+  std::string cert_error;  // why a presented certificate was not accepted
 };
 ClientIdentity ClientIdentityOf(const httplib::Request& req);
 
@@ -87,9 +89,11 @@ class HijackedConnection {
   virtual ~HijackedConnection() = default;
   // Reads up to n bytes: >0 read, 0 the peer closed, -1 error or timeout
   // (timed_out() tells which).
-  virtual ssize_t Read(char* buf, size_t n, std::chrono::milliseconds timeout) = 0;
+  virtual ssize_t Read(char* buf, size_t n,
+                       std::chrono::milliseconds timeout) = 0;
   // Writes everything; false on error or timeout.
-  virtual bool Write(std::string_view data, std::chrono::milliseconds timeout) = 0;
+  virtual bool Write(std::string_view data,
+                     std::chrono::milliseconds timeout) = 0;
   // True if the last Read or Write failed only because time ran out (the
   // connection is still usable after a Read timeout).
   virtual bool timed_out() const = 0;
@@ -105,7 +109,8 @@ class TlsServer : public httplib::Server {
  public:
   // InvalidArgument when the certificate, key or CA does not parse or the
   // key does not match the certificate.
-  static StatusOr<std::unique_ptr<TlsServer>> Create(const TlsServerOptions& options);
+  static StatusOr<std::unique_ptr<TlsServer>> Create(
+      const TlsServerOptions& options);
   ~TlsServer() override;
 
   // Binds host:port (port 0: any free port) and serves on a thread of its

@@ -19,13 +19,15 @@ using Clock = std::chrono::steady_clock;
 
 bool IsIpLiteral(const std::string& s) {
   unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 std::string VerifyText(uint32_t flags) {
   char info[512];
   int n = mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
-  std::string why = n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
+  std::string why =
+      n > 0 ? std::string(info, static_cast<size_t>(n)) : "unknown reason";
   while (!why.empty() && why.back() == '\n') why.pop_back();
   std::replace(why.begin(), why.end(), '\n', ';');
   return why;
@@ -39,7 +41,8 @@ TlsSession::TlsSession(int fd, int wake_fd) : fd_(fd), wake_fd_(wake_fd) {
 
 TlsSession::~TlsSession() { mbedtls_ssl_free(&ssl_); }
 
-Status TlsSession::Init(const mbedtls_ssl_config* conf, const std::string& hostname) {
+Status TlsSession::Init(const mbedtls_ssl_config* conf,
+                        const std::string& hostname) {
   int ret = mbedtls_ssl_setup(&ssl_, conf);
   if (ret != 0) return InternalError("TLS setup: " + internal::MbedError(ret));
   if (!hostname.empty()) {
@@ -47,7 +50,9 @@ Status TlsSession::Init(const mbedtls_ssl_config* conf, const std::string& hostn
     // match iPAddress SANs; TlsClient checks those itself.
     if (!IsIpLiteral(hostname)) {
       ret = mbedtls_ssl_set_hostname(&ssl_, hostname.c_str());
-      if (ret != 0) return InvalidArgumentError("TLS hostname: " + internal::MbedError(ret));
+      if (ret != 0)
+        return InvalidArgumentError("TLS hostname: " +
+                                    internal::MbedError(ret));
     }
   }
   mbedtls_ssl_set_bio(&ssl_, this, SendCallback, RecvCallback, nullptr);
@@ -61,7 +66,9 @@ int TlsSession::WaitFor(short events, Duration timeout) {
 
 int TlsSession::Wait(short events) {
   for (;;) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now())
+            .count();
     if (left < 0) left = 0;
     if (left > 24 * 3600 * 1000) left = 24 * 3600 * 1000;
     pollfd fds[2];
@@ -98,7 +105,8 @@ int TlsSession::SendCallback(void* self, const unsigned char* buf, size_t len) {
       }
       return MBEDTLS_ERR_NET_SEND_FAILED;
     }
-    if (errno == EPIPE || errno == ECONNRESET) return MBEDTLS_ERR_NET_CONN_RESET;
+    if (errno == EPIPE || errno == ECONNRESET)
+      return MBEDTLS_ERR_NET_CONN_RESET;
     return MBEDTLS_ERR_NET_SEND_FAILED;
   }
 }
@@ -134,11 +142,14 @@ Status TlsSession::Handshake(Duration timeout) {
       continue;
     }
     uint32_t flags = mbedtls_ssl_get_verify_result(&ssl_);
-    if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || ret == MBEDTLS_ERR_X509_FATAL_ERROR ||
+    if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
+        ret == MBEDTLS_ERR_X509_FATAL_ERROR ||
         ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE) {
-      std::string why = (flags != 0 && flags != static_cast<uint32_t>(-1)) ? VerifyText(flags)
-                                                                           : internal::MbedError(ret);
-      return Status(Code::kUnauthenticated, "TLS handshake: peer certificate refused: " + why);
+      std::string why = (flags != 0 && flags != static_cast<uint32_t>(-1))
+                            ? VerifyText(flags)
+                            : internal::MbedError(ret);
+      return Status(Code::kUnauthenticated,
+                    "TLS handshake: peer certificate refused: " + why);
     }
     if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_.in_msg != nullptr) {
       // The peer said no; certificate alerts mean it refused our certificate
@@ -152,9 +163,10 @@ Status TlsSession::Handshake(Duration timeout) {
         case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
         case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
         case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
-          return Status(Code::kUnauthenticated,
-                        "TLS handshake: the peer refused our certificate (alert " +
-                            std::to_string(alert) + ")");
+          return Status(
+              Code::kUnauthenticated,
+              "TLS handshake: the peer refused our certificate (alert " +
+                  std::to_string(alert) + ")");
         default:
           return UnavailableError("TLS handshake: the peer sent fatal alert " +
                                   std::to_string(alert));
@@ -168,7 +180,8 @@ ssize_t TlsSession::RawRead(char* buf, size_t n) {
   for (;;) {
     int ret = mbedtls_ssl_read(&ssl_, reinterpret_cast<unsigned char*>(buf), n);
     if (ret > 0) return ret;
-    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+        ret == MBEDTLS_ERR_SSL_CONN_EOF) {
       return 0;
     }
     if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
@@ -241,15 +254,19 @@ bool TlsSession::PeerOpen(Duration timeout) {
     pollfd fds[2];
     fds[0] = {fd_, static_cast<short>(POLLOUT | POLLRDHUP), 0};
     fds[1] = {wake_fd_, POLLIN, 0};
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
-    int n = ::poll(fds, wake_fd_ >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(0, left)));
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now())
+            .count();
+    int n = ::poll(fds, wake_fd_ >= 0 ? 2 : 1,
+                   static_cast<int>(std::max<long long>(0, left)));
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
     }
     if (n == 0) return false;
     if (wake_fd_ >= 0 && (fds[1].revents & POLLIN)) return false;
-    if (fds[0].revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) return false;
+    if (fds[0].revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL))
+      return false;
     return (fds[0].revents & POLLOUT) != 0;
   }
 }

@@ -37,7 +37,8 @@ class RawClient {
     random_ = std::move(Random::Create()).value();
     EXPECT_TRUE(ca_.Parse(ca_pem, "ca").ok());
     EXPECT_EQ(mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_CLIENT,
-                                          MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT),
+                                          MBEDTLS_SSL_TRANSPORT_STREAM,
+                                          MBEDTLS_SSL_PRESET_DEFAULT),
               0);
     mbedtls_ssl_conf_rng(&conf_, Random::Generate, random_.get());
     mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_REQUIRED);
@@ -67,13 +68,16 @@ class RawClient {
     KITE_RETURN_IF_ERROR(session_->Init(&conf_, "localhost"));
     return session_->Handshake(5000ms);
   }
-  bool Send(std::string_view s) { return session_->WriteAll(s.data(), s.size(), 5000ms); }
+  bool Send(std::string_view s) {
+    return session_->WriteAll(s.data(), s.size(), 5000ms);
+  }
   // Reads until `needle` has been seen `times` times or the peer closes.
   std::string ReadUntil(const std::string& needle, int times) {
     std::string got;
     for (;;) {
       int seen = 0;
-      for (size_t p = got.find(needle); p != std::string::npos; p = got.find(needle, p + 1)) {
+      for (size_t p = got.find(needle); p != std::string::npos;
+           p = got.find(needle, p + 1)) {
         ++seen;
       }
       if (seen >= times) return got;
@@ -129,29 +133,36 @@ class TlsTransportTest : public ::testing::Test {
     auto s = TlsServer::Create(options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
-    server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("ok", "text/plain");
-    });
-    server_->Get("/version", [](const httplib::Request&, httplib::Response& res) {
+    server_->Get("/healthz",
+                 [](const httplib::Request&, httplib::Response& res) {
+                   res.set_content("ok", "text/plain");
+                 });
+    server_->Get("/version", [](const httplib::Request&,
+                                httplib::Response& res) {
       res.set_content(
           R"({"major":"1","minor":"32","gitVersion":"v1.32.0","gitCommit":"0","gitTreeState":"clean","buildDate":"2025-01-01T00:00:00Z","goVersion":"go1.23","compiler":"gc","platform":"linux/amd64"})",
           "application/json");
     });
-    server_->Get("/whoami", [this](const httplib::Request& req, httplib::Response& res) {
-      ++requests_;
-      ClientIdentity id = ClientIdentityOf(req);
-      std::string o;
-      for (const auto& g : id.organizations) o += (o.empty() ? "" : ",") + g;
-      res.set_content((id.authenticated ? "user=" + id.common_name : std::string("anonymous")) +
-                          " groups=" + o + " error=" + id.cert_error,
-                      "text/plain");
-    });
-    server_->Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
-      res.set_content(req.body, "application/octet-stream");
-    });
+    server_->Get(
+        "/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+          ++requests_;
+          ClientIdentity id = ClientIdentityOf(req);
+          std::string o;
+          for (const auto& g : id.organizations)
+            o += (o.empty() ? "" : ",") + g;
+          res.set_content((id.authenticated ? "user=" + id.common_name
+                                            : std::string("anonymous")) +
+                              " groups=" + o + " error=" + id.cert_error,
+                          "text/plain");
+        });
+    server_->Post("/echo",
+                  [](const httplib::Request& req, httplib::Response& res) {
+                    res.set_content(req.body, "application/octet-stream");
+                  });
     // A watch-like response: a first line at once, then nothing until the
     // test releases it (or the client or the server goes away).
-    server_->Get("/watch", [this](const httplib::Request&, httplib::Response& res) {
+    server_->Get("/watch", [this](const httplib::Request&,
+                                  httplib::Response& res) {
       auto first = std::make_shared<bool>(true);
       res.set_chunked_content_provider(
           "application/json", [this, first](size_t, httplib::DataSink& sink) {
@@ -174,14 +185,17 @@ class TlsTransportTest : public ::testing::Test {
           });
     });
     // An HTTP upgrade to a line echo protocol.
-    server_->Get("/upgrade", [](const httplib::Request& req, httplib::Response& res) {
+    server_->Get("/upgrade", [](const httplib::Request& req,
+                                httplib::Response& res) {
       HijackedConnection* conn = TlsServer::Hijack(req);
       if (conn == nullptr) {
         res.status = 500;
         return;
       }
-      conn->Write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
-                  1000ms);
+      conn->Write(
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
+          "echo\r\n\r\n",
+          1000ms);
       char buf[1024];
       int timeouts = 0;
       for (;;) {
@@ -189,7 +203,8 @@ class TlsTransportTest : public ::testing::Test {
         ssize_t n = conn->Read(buf, sizeof(buf), 100ms);
         if (n < 0 && conn->timed_out() && ++timeouts < 100) continue;
         if (n <= 0) break;
-        if (!conn->Write(std::string_view(buf, static_cast<size_t>(n)), 1000ms)) break;
+        if (!conn->Write(std::string_view(buf, static_cast<size_t>(n)), 1000ms))
+          break;
       }
       res.set_content("must never be sent", "text/plain");
     });
@@ -198,7 +213,8 @@ class TlsTransportTest : public ::testing::Test {
     port_ = *port;
   }
 
-  std::unique_ptr<TlsClient> Client(const CertAndKey* cert, const std::string& server_name = "",
+  std::unique_ptr<TlsClient> Client(const CertAndKey* cert,
+                                    const std::string& server_name = "",
                                     const std::string& ca = "") {
     TlsClientOptions o;
     o.host = "127.0.0.1";
@@ -216,7 +232,8 @@ class TlsTransportTest : public ::testing::Test {
   }
 
   CertAndKey ClientCert(const CertAndKey& ca, const std::string& cn,
-                        std::vector<std::string> groups, bool client_auth = true) {
+                        std::vector<std::string> groups,
+                        bool client_auth = true) {
     CertSpec s;
     s.common_name = cn;
     s.organizations = std::move(groups);
@@ -249,7 +266,8 @@ TEST_F(TlsTransportTest, ClientCertificateIdentityReachesHandlers) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body, "user=system:admin groups=system:masters error=");
 
-  CertAndKey dev = ClientCert(pki_->client_ca(), "jane", {"dev", "ops", "system:authenticated"});
+  CertAndKey dev = ClientCert(pki_->client_ca(), "jane",
+                              {"dev", "ops", "system:authenticated"});
   auto jane = Client(&dev);
   res = jane->Request("GET", "/whoami");
   ASSERT_TRUE(res.ok()) << res.status().ToString();
@@ -289,7 +307,8 @@ TEST_F(TlsTransportTest, UntrustedClientCertificatesFailTheHandshake) {
   auto c = Client(&forged);
   Status st = c->Connect();
   EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
-  std::printf("client with a certificate from another CA: %s\n", st.ToString().c_str());
+  std::printf("client with a certificate from another CA: %s\n",
+              st.ToString().c_str());
   EXPECT_FALSE(c->Request("GET", "/whoami").ok());
 
   // Expired, from the right CA.
@@ -304,7 +323,8 @@ TEST_F(TlsTransportTest, UntrustedClientCertificatesFailTheHandshake) {
   EXPECT_EQ(st.code(), Code::kUnauthenticated) << st.ToString();
 
   // Right CA, but made for serverAuth only.
-  CertAndKey server_only = ClientCert(pki_->client_ca(), "sneaky", {}, /*client_auth=*/false);
+  CertAndKey server_only =
+      ClientCert(pki_->client_ca(), "sneaky", {}, /*client_auth=*/false);
   EXPECT_FALSE(Client(&server_only)->Request("GET", "/whoami").ok());
 
   // The serving certificate (server CA) is no client certificate either.
@@ -326,9 +346,12 @@ TEST_F(TlsTransportTest, LenientModeHandsTheCertificateErrorToHandlers) {
   CertAndKey forged = ClientCert(*other_ca, "system:admin", {"system:masters"});
   auto res = Client(&forged)->Request("GET", "/whoami");
   ASSERT_TRUE(res.ok()) << res.status().ToString();
-  EXPECT_EQ(res->body.rfind("anonymous groups= error=client certificate refused", 0), 0u)
+  EXPECT_EQ(
+      res->body.rfind("anonymous groups= error=client certificate refused", 0),
+      0u)
       << res->body;
-  EXPECT_NE(res->body.find("not correctly signed"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("not correctly signed"), std::string::npos)
+      << res->body;
 }
 
 TEST_F(TlsTransportTest, ClientVerifiesTheServer) {
@@ -373,7 +396,8 @@ TEST_F(TlsTransportTest, TwoHundredRequestsOnOneConnection) {
   int ok = 0;
   for (int i = 0; i < 200; ++i) {
     std::string body = "request " + std::to_string(i);
-    auto res = i % 2 == 0 ? c->Request("GET", "/whoami") : c->Request("POST", "/echo", {}, body);
+    auto res = i % 2 == 0 ? c->Request("GET", "/whoami")
+                          : c->Request("POST", "/echo", {}, body);
     ASSERT_TRUE(res.ok()) << i << ": " << res.status().ToString();
     ASSERT_EQ(res->status, 200);
     if (i % 2 == 1) {
@@ -392,7 +416,8 @@ TEST_F(TlsTransportTest, PipelinedRequestsAllAnswered) {
   // Twenty requests in one write: they arrive in one or a few TLS records,
   // so most of them sit in mbedTLS's buffers, not in the socket.
   std::string batch;
-  for (int i = 0; i < 20; ++i) batch += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 20; ++i)
+    batch += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_TRUE(raw.Send(batch));
   std::string got = raw.ReadUntil("\r\n\r\nok", 20);
   size_t answers = 0;
@@ -413,11 +438,13 @@ TEST_F(TlsTransportTest, FiftyWatchesDoNotStarveAGet) {
   for (int i = 0; i < kWatches; ++i) clients.push_back(Client(&pki_->admin()));
   for (int i = 0; i < kWatches; ++i) {
     threads.emplace_back([&, i] {
-      auto res = clients[i]->Stream("GET", "/watch", {}, "", [&, i](std::string_view line) {
-        lines[i].emplace_back(line);
-        return true;
-      });
-      results[i] = res.ok() ? (res->status == 200 ? Status::Ok() : InternalError("status"))
+      auto res = clients[i]->Stream("GET", "/watch", {}, "",
+                                    [&, i](std::string_view line) {
+                                      lines[i].emplace_back(line);
+                                      return true;
+                                    });
+      results[i] = res.ok() ? (res->status == 200 ? Status::Ok()
+                                                  : InternalError("status"))
                             : res.status();
     });
   }
@@ -455,7 +482,8 @@ TEST_F(TlsTransportTest, FiftyWatchesDoNotStarveAGet) {
   release_and_join();
   for (int i = 0; i < kWatches; ++i) {
     EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
-    EXPECT_EQ(lines[i], (std::vector<std::string>{R"({"type":"ADDED"})", R"({"type":"BYE"})"}))
+    EXPECT_EQ(lines[i], (std::vector<std::string>{R"({"type":"ADDED"})",
+                                                  R"({"type":"BYE"})"}))
         << i;
   }
 }
@@ -489,7 +517,8 @@ TEST_F(TlsTransportTest, CancelEndsAStreamFromAnotherThread) {
     });
     result = res.status();
   });
-  for (int i = 0; i < 6000 && !got_first; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 6000 && !got_first; ++i)
+    std::this_thread::sleep_for(10ms);
   c->Cancel();
   EXPECT_TRUE(got_first);
   t.join();
@@ -510,10 +539,12 @@ TEST_F(TlsTransportTest, StopEndsOpenWatchesAndIdleConnections) {
     });
     (void)res;
   });
-  for (int i = 0; i < 6000 && !got_first; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 6000 && !got_first; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(got_first);
   auto start = std::chrono::steady_clock::now();
-  server_->Stop();  // release_ is still false: the watch would never end by itself
+  server_
+      ->Stop();  // release_ is still false: the watch would never end by itself
   auto took = std::chrono::steady_clock::now() - start;
   t.join();
   EXPECT_EQ(server_->active_connections(), 0u);
@@ -526,8 +557,9 @@ TEST_F(TlsTransportTest, HijackedConnectionEchoes) {
   StartServer(ServerOptions());
   RawClient raw(pki_->server_ca().cert_pem, &pki_->admin());
   ASSERT_TRUE(raw.Connect(port_).ok());
-  ASSERT_TRUE(raw.Send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                       "Upgrade: echo\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.Send("GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+               "Upgrade: echo\r\n\r\n"));
   std::string head = raw.ReadUntil("\r\n\r\n", 1);
   EXPECT_EQ(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << head;
   ASSERT_TRUE(raw.Send("ping"));
@@ -553,7 +585,8 @@ TEST_F(TlsTransportTest, UpdateCredentialsServesTheNewCertificate) {
   auto serial_seen = [&]() -> std::string {
     RawClient raw(pki_->server_ca().cert_pem, nullptr);
     if (!raw.Connect(port_).ok()) return "connect failed";
-    const mbedtls_x509_crt* peer = mbedtls_ssl_get_peer_cert(raw.session().ssl());
+    const mbedtls_x509_crt* peer =
+        mbedtls_ssl_get_peer_cert(raw.session().ssl());
     if (peer == nullptr) return "no cert";
     char buf[128];
     mbedtls_x509_serial_gets(buf, sizeof(buf), &peer->serial);
@@ -592,7 +625,8 @@ TEST_F(TlsTransportTest, BadServerCredentialsAreRefused) {
   TlsClientOptions c;
   c.host = "127.0.0.1";
   c.port = 1;
-  EXPECT_EQ(TlsClient::Create(c).status().code(), Code::kInvalidArgument);  // no CA
+  EXPECT_EQ(TlsClient::Create(c).status().code(),
+            Code::kInvalidArgument);  // no CA
 }
 
 TEST_F(TlsTransportTest, ConnectionRefusedIsUnavailable) {
@@ -607,14 +641,16 @@ TEST_F(TlsTransportTest, ConnectionRefusedIsUnavailable) {
 // The stock kubectl (a Go TLS client offering h2 and http/1.1, with a client
 // certificate from a kubeconfig) against a TlsServer.
 TEST_F(TlsTransportTest, RealKubectl) {
-  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/kubectl";
+  if (access("/usr/bin/kubectl", X_OK) != 0)
+    GTEST_SKIP() << "no /usr/bin/kubectl";
   StartServer(ServerOptions());
   char tmpl[] = "/tmp/kite-kubectl-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   std::string dir = tmpl;
   std::string kubeconfig = dir + "/kubeconfig";
   ASSERT_TRUE(WriteAdminKubeconfig(RealEnv(), kubeconfig,
-                                   "https://127.0.0.1:" + std::to_string(port_), *pki_)
+                                   "https://127.0.0.1:" + std::to_string(port_),
+                                   *pki_)
                   .ok());
   auto run = [&](const std::string& args) {
     std::string cmd = "timeout 60 /usr/bin/kubectl --kubeconfig " + kubeconfig +
@@ -629,12 +665,14 @@ TEST_F(TlsTransportTest, RealKubectl) {
     return out;
   };
   EXPECT_EQ(run("get --raw /healthz"), "ok");
-  EXPECT_EQ(run("get --raw /whoami"), "user=system:admin groups=system:masters error=");
+  EXPECT_EQ(run("get --raw /whoami"),
+            "user=system:admin groups=system:masters error=");
 
   // kubectl pinned to another CA refuses the server.
   auto other_ca = CreateCa(*random_, "other-ca", RealClock().Now());
   ASSERT_TRUE(other_ca.ok());
-  ASSERT_TRUE(WriteKubeconfig(RealEnv(), kubeconfig, "https://127.0.0.1:" + std::to_string(port_),
+  ASSERT_TRUE(WriteKubeconfig(RealEnv(), kubeconfig,
+                              "https://127.0.0.1:" + std::to_string(port_),
                               other_ca->cert_pem, pki_->admin())
                   .ok());
   std::string out = run("get --raw /healthz");
@@ -644,12 +682,14 @@ TEST_F(TlsTransportTest, RealKubectl) {
 
   // A client certificate from another CA is refused by the server.
   CertAndKey forged = ClientCert(*other_ca, "system:admin", {"system:masters"});
-  ASSERT_TRUE(WriteKubeconfig(RealEnv(), kubeconfig, "https://127.0.0.1:" + std::to_string(port_),
+  ASSERT_TRUE(WriteKubeconfig(RealEnv(), kubeconfig,
+                              "https://127.0.0.1:" + std::to_string(port_),
                               pki_->server_ca().cert_pem, forged)
                   .ok());
   out = run("get --raw /whoami");
   EXPECT_EQ(out.find("user="), std::string::npos) << out;
-  std::printf("kubectl with a client certificate from another CA: %s\n", out.c_str());
+  std::printf("kubectl with a client certificate from another CA: %s\n",
+              out.c_str());
   std::filesystem::remove_all(dir);
 }
 
