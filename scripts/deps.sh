@@ -16,7 +16,7 @@ for g in "${groups[@]}"; do
   case "$g" in
     build) pkgs+=(cmake make g++ ccache dpkg-dev libsqlite3-dev libmbedtls-dev libyaml-cpp-dev
                   libuv1-dev nlohmann-json3-dev libnghttp2-dev zlib1g-dev) ;;
-    test)  pkgs+=(libgtest-dev libgmock-dev sqlite3 curl procps) ;;
+    test)  pkgs+=(libgtest-dev libgmock-dev sqlite3 curl procps etcd-server) ;;
     bench) pkgs+=(libbenchmark-dev etcd-server sqlite3 procps) ;;
     cross) pkgs+=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf binutils-aarch64-linux-gnu
                   binutils-arm-linux-gnueabihf qemu-user-static dpkg-dev) ;;
