@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -385,7 +386,9 @@ TEST_F(KubectlBodies, TruncatedAndCorruptedBodiesFailCleanly) {
       EXPECT_EQ(r.status().message().rfind("protobuf body:", 0), 0u)
           << r.status().message();
     }
-    for (size_t i = 4; i < body.size(); ++i) {
+    // The first 400 bytes hold all the structure (the TLS secret's rest is
+    // certificate bytes).
+    for (size_t i = 4; i < std::min<size_t>(body.size(), 400); ++i) {
       for (char c :
            {'\x00', '\x7f', '\xff', static_cast<char>(body[i] ^ 0x08)}) {
         std::string bad = body;
