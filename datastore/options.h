@@ -9,9 +9,10 @@
 //   broke less than 5 minutes ago resumes without a relist;
 // - size: at most 32 MiB of superseded values and tombstones (key + value +
 //   32 bytes per row); past it, compaction drops the oldest history until a
-//   quarter of the bound is free again. 32 MiB keeps a database with 1,000
-//   keys of 1 KB under ~40 MB on disk while still holding about 30,000
-//   changes of them.
+//   quarter of the bound is free again. With 1,000 keys of 1 KB under
+//   constant updates that is about 30,000 changes, and database + WAL stay
+//   near 53 MB (measured, docs/datastore.md), inside issue 2's bound of
+//   4 x live data + 64 MB.
 //
 // Thread safety: a plain value.
 #pragma once

@@ -3,8 +3,10 @@
 //
 // - Schema: `log` holds every version of every key by revision (tombstones
 //   included), `kv` maps each live key to the revision of its current version,
-//   `meta` holds the current and compaction revisions. Lists at the current
-//   revision read `kv` joined to `log`: they cost what the live keys cost.
+//   `meta` holds the compaction revision (and the current one as of the last
+//   compaction; otherwise the newest log row is the current revision). Lists
+//   at the current revision read `kv` joined to `log`: they cost what the
+//   live keys cost.
 // - Writes: callers queue requests for ONE writer thread, which applies all
 //   pending requests in one transaction (each gets its own revision; CAS is
 //   checked there), commits with synchronous=FULL (one fsync for the batch),
