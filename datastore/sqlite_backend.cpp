@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "datastore/history.h"
 #include "datastore/keys.h"
+#include "datastore/sqlite_db.h"
 #include "datastore/watch_hub.h"
 
 namespace kite::datastore {

@@ -29,7 +29,6 @@
 
 #include "datastore/backend.h"
 #include "datastore/options.h"
-#include "datastore/sqlite_db.h"
 
 namespace kite::datastore {
 
