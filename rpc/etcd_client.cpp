@@ -49,9 +49,15 @@ Encoder DeleteRangeEncoder(const DeleteRangeRequest& r) {
 Encoder RequestOpEncoder(const RequestOp& op) {
   Encoder e;
   switch (op.kind) {
-    case RequestOp::Kind::kRange: e.Message(1, RangeEncoder(op.range)); break;
-    case RequestOp::Kind::kPut: e.Message(2, PutEncoder(op.put)); break;
-    case RequestOp::Kind::kDeleteRange: e.Message(3, DeleteRangeEncoder(op.delete_range)); break;
+    case RequestOp::Kind::kRange:
+      e.Message(1, RangeEncoder(op.range));
+      break;
+    case RequestOp::Kind::kPut:
+      e.Message(2, PutEncoder(op.put));
+      break;
+    case RequestOp::Kind::kDeleteRange:
+      e.Message(3, DeleteRangeEncoder(op.delete_range));
+      break;
   }
   return e;
 }
@@ -63,11 +69,21 @@ Encoder CompareEncoder(const Compare& c) {
   e.BytesIfNonEmpty(3, c.key);
   // target_union is a oneof: its member is written even when zero.
   switch (c.target) {
-    case Compare::Target::kVersion: e.Int64(4, c.number); break;
-    case Compare::Target::kCreate: e.Int64(5, c.number); break;
-    case Compare::Target::kMod: e.Int64(6, c.number); break;
-    case Compare::Target::kValue: e.Bytes(7, c.value); break;
-    case Compare::Target::kLease: e.Int64(8, c.number); break;
+    case Compare::Target::kVersion:
+      e.Int64(4, c.number);
+      break;
+    case Compare::Target::kCreate:
+      e.Int64(5, c.number);
+      break;
+    case Compare::Target::kMod:
+      e.Int64(6, c.number);
+      break;
+    case Compare::Target::kValue:
+      e.Bytes(7, c.value);
+      break;
+    case Compare::Target::kLease:
+      e.Int64(8, c.number);
+      break;
   }
   e.BytesIfNonEmpty(64, c.range_end);
   return e;
@@ -79,11 +95,20 @@ Status DecodeHeader(std::string_view data, ResponseHeader* h) {
   while (d.Next(&f)) {
     if (!f.is_varint()) continue;
     switch (f.number) {
-      case 1: h->cluster_id = f.value; break;
-      case 2: h->member_id = f.value; break;
-      case 3: h->revision = f.AsInt64(); break;
-      case 4: h->raft_term = f.value; break;
-      default: break;
+      case 1:
+        h->cluster_id = f.value;
+        break;
+      case 2:
+        h->member_id = f.value;
+        break;
+      case 3:
+        h->revision = f.AsInt64();
+        break;
+      case 4:
+        h->raft_term = f.value;
+        break;
+      default:
+        break;
     }
   }
   return d.status();
@@ -121,13 +146,15 @@ Status DecodeResponseOp(std::string_view data, ResponseOp* op) {
         break;
       case 3:
         op->kind = ResponseOp::Kind::kDeleteRange;
-        KITE_RETURN_IF_ERROR(DecodeDeleteRangeResponse(f.bytes, &op->delete_range));
+        KITE_RETURN_IF_ERROR(
+            DecodeDeleteRangeResponse(f.bytes, &op->delete_range));
         break;
       case 4:
         // Nested transactions are never sent by this client; not decoded.
         op->kind = ResponseOp::Kind::kTxn;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return d.status();
@@ -136,7 +163,8 @@ Status DecodeResponseOp(std::string_view data, ResponseOp* op) {
 // etcd reports compaction as OUT_OF_RANGE with a fixed message.
 Status MapEtcdError(Status st) {
   if (st.ok()) return st;
-  if (st.message().find("required revision has been compacted") != std::string::npos) {
+  if (st.message().find("required revision has been compacted") !=
+      std::string::npos) {
     return CompactedError(st.message());
   }
   return st;
@@ -157,9 +185,15 @@ std::string PrefixEnd(std::string_view prefix) {
   return std::string(1, '\0');
 }
 
-std::string EncodeRangeRequest(const RangeRequest& r) { return RangeEncoder(r).Take(); }
-std::string EncodePutRequest(const PutRequest& r) { return PutEncoder(r).Take(); }
-std::string EncodeDeleteRangeRequest(const DeleteRangeRequest& r) { return DeleteRangeEncoder(r).Take(); }
+std::string EncodeRangeRequest(const RangeRequest& r) {
+  return RangeEncoder(r).Take();
+}
+std::string EncodePutRequest(const PutRequest& r) {
+  return PutEncoder(r).Take();
+}
+std::string EncodeDeleteRangeRequest(const DeleteRangeRequest& r) {
+  return DeleteRangeEncoder(r).Take();
+}
 
 std::string EncodeTxnRequest(const TxnRequest& r) {
   Encoder e;
@@ -205,11 +239,20 @@ Status DecodeKeyValue(std::string_view data, KeyValue* kv) {
       if (f.number == 5) kv->value.assign(f.bytes);
     } else if (f.is_varint()) {
       switch (f.number) {
-        case 2: kv->create_revision = f.AsInt64(); break;
-        case 3: kv->mod_revision = f.AsInt64(); break;
-        case 4: kv->version = f.AsInt64(); break;
-        case 6: kv->lease = f.AsInt64(); break;
-        default: break;
+        case 2:
+          kv->create_revision = f.AsInt64();
+          break;
+        case 3:
+          kv->mod_revision = f.AsInt64();
+          break;
+        case 4:
+          kv->version = f.AsInt64();
+          break;
+        case 6:
+          kv->lease = f.AsInt64();
+          break;
+        default:
+          break;
       }
     }
   }
@@ -247,7 +290,8 @@ Status DecodePutResponse(std::string_view data, PutResponse* out) {
   return d.status();
 }
 
-Status DecodeDeleteRangeResponse(std::string_view data, DeleteRangeResponse* out) {
+Status DecodeDeleteRangeResponse(std::string_view data,
+                                 DeleteRangeResponse* out) {
   Decoder d(data);
   Field f;
   while (d.Next(&f)) {
@@ -256,7 +300,8 @@ Status DecodeDeleteRangeResponse(std::string_view data, DeleteRangeResponse* out
     } else if (f.number == 2 && f.is_varint()) {
       out->deleted = f.AsInt64();
     } else if (f.number == 3 && f.is_bytes()) {
-      KITE_RETURN_IF_ERROR(DecodeKeyValue(f.bytes, &out->prev_kvs.emplace_back()));
+      KITE_RETURN_IF_ERROR(
+          DecodeKeyValue(f.bytes, &out->prev_kvs.emplace_back()));
     }
   }
   return d.status();
@@ -271,7 +316,8 @@ Status DecodeTxnResponse(std::string_view data, TxnResponse* out) {
     } else if (f.number == 2 && f.is_varint()) {
       out->succeeded = f.AsBool();
     } else if (f.number == 3 && f.is_bytes()) {
-      KITE_RETURN_IF_ERROR(DecodeResponseOp(f.bytes, &out->responses.emplace_back()));
+      KITE_RETURN_IF_ERROR(
+          DecodeResponseOp(f.bytes, &out->responses.emplace_back()));
     }
   }
   return d.status();
@@ -291,12 +337,23 @@ Status DecodeWatchResponse(std::string_view data, WatchResponse* out) {
       }
     } else if (f.is_varint()) {
       switch (f.number) {
-        case 2: out->watch_id = f.AsInt64(); break;
-        case 3: out->created = f.AsBool(); break;
-        case 4: out->canceled = f.AsBool(); break;
-        case 5: out->compact_revision = f.AsInt64(); break;
-        case 7: out->fragment = f.AsBool(); break;
-        default: break;
+        case 2:
+          out->watch_id = f.AsInt64();
+          break;
+        case 3:
+          out->created = f.AsBool();
+          break;
+        case 4:
+          out->canceled = f.AsBool();
+          break;
+        case 5:
+          out->compact_revision = f.AsInt64();
+          break;
+        case 7:
+          out->fragment = f.AsBool();
+          break;
+        default:
+          break;
       }
     }
   }
@@ -309,18 +366,24 @@ Status WatchStream::Create(const WatchCreateRequest& request) {
   return stream_->Send(EncodeWatchCreate(request));
 }
 
-Status WatchStream::CancelWatch(int64_t watch_id) { return stream_->Send(EncodeWatchCancel(watch_id)); }
+Status WatchStream::CancelWatch(int64_t watch_id) {
+  return stream_->Send(EncodeWatchCancel(watch_id));
+}
 
-Status WatchStream::RequestProgress() { return stream_->Send(EncodeWatchProgress()); }
+Status WatchStream::RequestProgress() {
+  return stream_->Send(EncodeWatchProgress());
+}
 
-StatusOr<std::optional<WatchResponse>> WatchStream::Next(std::chrono::milliseconds timeout) {
+StatusOr<std::optional<WatchResponse>> WatchStream::Next(
+    std::chrono::milliseconds timeout) {
   std::string msg;
   switch (stream_->Read(&msg, timeout)) {
     case ClientStream::ReadResult::kTimeout:
       return std::optional<WatchResponse>();
     case ClientStream::ReadResult::kEnd: {
       Status st = stream_->FinalStatus();
-      if (st.ok()) return UnavailableError("etcd: watch stream ended by server");
+      if (st.ok())
+        return UnavailableError("etcd: watch stream ended by server");
       return MapEtcdError(st);
     }
     case ClientStream::ReadResult::kMessage:
@@ -333,35 +396,41 @@ StatusOr<std::optional<WatchResponse>> WatchStream::Next(std::chrono::millisecon
 
 // ---------------------------------------------------------------------------
 
-StatusOr<std::string> Client::Unary(std::string_view method, const std::string& request) {
+StatusOr<std::string> Client::Unary(std::string_view method,
+                                    const std::string& request) {
   StatusOr<std::string> r = channel_.Call(method, request, timeout_);
   if (!r.ok()) return MapEtcdError(r.status());
   return r;
 }
 
 StatusOr<RangeResponse> Client::Range(const RangeRequest& request) {
-  KITE_ASSIGN_OR_RETURN(std::string bytes, Unary(kRange, EncodeRangeRequest(request)));
+  KITE_ASSIGN_OR_RETURN(std::string bytes,
+                        Unary(kRange, EncodeRangeRequest(request)));
   RangeResponse resp;
   KITE_RETURN_IF_ERROR(DecodeRangeResponse(bytes, &resp));
   return resp;
 }
 
 StatusOr<PutResponse> Client::Put(const PutRequest& request) {
-  KITE_ASSIGN_OR_RETURN(std::string bytes, Unary(kPut, EncodePutRequest(request)));
+  KITE_ASSIGN_OR_RETURN(std::string bytes,
+                        Unary(kPut, EncodePutRequest(request)));
   PutResponse resp;
   KITE_RETURN_IF_ERROR(DecodePutResponse(bytes, &resp));
   return resp;
 }
 
-StatusOr<DeleteRangeResponse> Client::DeleteRange(const DeleteRangeRequest& request) {
-  KITE_ASSIGN_OR_RETURN(std::string bytes, Unary(kDeleteRange, EncodeDeleteRangeRequest(request)));
+StatusOr<DeleteRangeResponse> Client::DeleteRange(
+    const DeleteRangeRequest& request) {
+  KITE_ASSIGN_OR_RETURN(std::string bytes,
+                        Unary(kDeleteRange, EncodeDeleteRangeRequest(request)));
   DeleteRangeResponse resp;
   KITE_RETURN_IF_ERROR(DecodeDeleteRangeResponse(bytes, &resp));
   return resp;
 }
 
 StatusOr<TxnResponse> Client::Txn(const TxnRequest& request) {
-  KITE_ASSIGN_OR_RETURN(std::string bytes, Unary(kTxn, EncodeTxnRequest(request)));
+  KITE_ASSIGN_OR_RETURN(std::string bytes,
+                        Unary(kTxn, EncodeTxnRequest(request)));
   TxnResponse resp;
   KITE_RETURN_IF_ERROR(DecodeTxnResponse(bytes, &resp));
   return resp;
@@ -376,7 +445,8 @@ StatusOr<int64_t> Client::Compact(int64_t revision, bool physical) {
   Field f;
   ResponseHeader h;
   while (d.Next(&f)) {
-    if (f.number == 1 && f.is_bytes()) KITE_RETURN_IF_ERROR(DecodeHeader(f.bytes, &h));
+    if (f.number == 1 && f.is_bytes())
+      KITE_RETURN_IF_ERROR(DecodeHeader(f.bytes, &h));
   }
   KITE_RETURN_IF_ERROR(d.status());
   return h.revision;
@@ -399,7 +469,8 @@ StatusOr<int64_t> Client::LeaseGrant(int64_t ttl_seconds) {
   return id;
 }
 
-StatusOr<int64_t> Client::Create(std::string_view key, std::string_view value, int64_t lease) {
+StatusOr<int64_t> Client::Create(std::string_view key, std::string_view value,
+                                 int64_t lease) {
   TxnRequest txn;
   Compare& c = txn.compare.emplace_back();
   c.target = Compare::Target::kMod;
@@ -412,12 +483,14 @@ StatusOr<int64_t> Client::Create(std::string_view key, std::string_view value, i
   put.put.value = value;
   put.put.lease = lease;
   KITE_ASSIGN_OR_RETURN(TxnResponse resp, Txn(txn));
-  if (!resp.succeeded) return AlreadyExistsError("etcd: key " + std::string(key) + " exists");
+  if (!resp.succeeded)
+    return AlreadyExistsError("etcd: key " + std::string(key) + " exists");
   return resp.header.revision;
 }
 
-StatusOr<int64_t> Client::Update(std::string_view key, std::string_view value, int64_t expected_mod_revision,
-                                 int64_t lease, KeyValue* current) {
+StatusOr<int64_t> Client::Update(std::string_view key, std::string_view value,
+                                 int64_t expected_mod_revision, int64_t lease,
+                                 KeyValue* current) {
   TxnRequest txn;
   Compare& c = txn.compare.emplace_back();
   c.target = Compare::Target::kMod;
@@ -434,17 +507,20 @@ StatusOr<int64_t> Client::Update(std::string_view key, std::string_view value, i
   get.range.key = key;
   KITE_ASSIGN_OR_RETURN(TxnResponse resp, Txn(txn));
   if (resp.succeeded) return resp.header.revision;
-  if (resp.responses.empty() || resp.responses[0].kind != ResponseOp::Kind::kRange ||
+  if (resp.responses.empty() ||
+      resp.responses[0].kind != ResponseOp::Kind::kRange ||
       resp.responses[0].range.kvs.empty()) {
     return NotFoundError("etcd: key " + std::string(key) + " not found");
   }
   if (current != nullptr) *current = resp.responses[0].range.kvs[0];
-  return ConflictError("etcd: key " + std::string(key) + " was modified at revision " +
-                       std::to_string(resp.responses[0].range.kvs[0].mod_revision));
+  return ConflictError(
+      "etcd: key " + std::string(key) + " was modified at revision " +
+      std::to_string(resp.responses[0].range.kvs[0].mod_revision));
 }
 
 StatusOr<std::unique_ptr<WatchStream>> Client::Watch() {
-  KITE_ASSIGN_OR_RETURN(std::unique_ptr<ClientStream> s, channel_.OpenStream(kWatch));
+  KITE_ASSIGN_OR_RETURN(std::unique_ptr<ClientStream> s,
+                        channel_.OpenStream(kWatch));
   return std::make_unique<WatchStream>(std::move(s));
 }
 

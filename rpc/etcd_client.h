@@ -89,7 +89,13 @@ struct DeleteRangeResponse {
 
 struct Compare {
   enum class Result { kEqual = 0, kGreater = 1, kLess = 2, kNotEqual = 3 };
-  enum class Target { kVersion = 0, kCreate = 1, kMod = 2, kValue = 3, kLease = 4 };
+  enum class Target {
+    kVersion = 0,
+    kCreate = 1,
+    kMod = 2,
+    kValue = 3,
+    kLease = 4
+  };
   Result result = Result::kEqual;
   Target target = Target::kMod;
   std::string key;
@@ -170,14 +176,16 @@ std::string EncodeWatchProgress();                           // a WatchRequest
 Status DecodeKeyValue(std::string_view data, KeyValue* out);
 Status DecodeRangeResponse(std::string_view data, RangeResponse* out);
 Status DecodePutResponse(std::string_view data, PutResponse* out);
-Status DecodeDeleteRangeResponse(std::string_view data, DeleteRangeResponse* out);
+Status DecodeDeleteRangeResponse(std::string_view data,
+                                 DeleteRangeResponse* out);
 Status DecodeTxnResponse(std::string_view data, TxnResponse* out);
 Status DecodeWatchResponse(std::string_view data, WatchResponse* out);
 
 // A watch stream: one gRPC Watch call carrying any number of watches.
 class WatchStream {
  public:
-  explicit WatchStream(std::unique_ptr<ClientStream> stream) : stream_(std::move(stream)) {}
+  explicit WatchStream(std::unique_ptr<ClientStream> stream)
+      : stream_(std::move(stream)) {}
 
   // Asks for a new watch; its WatchResponse with created=true (and the
   // watch_id) arrives through Next().
@@ -186,7 +194,8 @@ class WatchStream {
   Status RequestProgress();
   // The next response, nullopt when `timeout` passed without one, or the
   // error that ended the stream (Unavailable if the server ended it with OK).
-  StatusOr<std::optional<WatchResponse>> Next(std::chrono::milliseconds timeout);
+  StatusOr<std::optional<WatchResponse>> Next(
+      std::chrono::milliseconds timeout);
   // Ends the stream (and all its watches).
   void Close() { stream_->Cancel(); }
 
@@ -197,7 +206,8 @@ class WatchStream {
 class Client {
  public:
   // `channel` must outlive the client. `timeout` bounds every unary call.
-  explicit Client(GrpcChannel& channel, std::chrono::milliseconds timeout = std::chrono::seconds(30))
+  explicit Client(GrpcChannel& channel,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30))
       : channel_(channel), timeout_(timeout) {}
 
   StatusOr<RangeResponse> Range(const RangeRequest& request);
@@ -211,17 +221,20 @@ class Client {
 
   // kube-apiserver's create: Txn{mod_revision(key) == 0 -> put}. Returns the
   // new revision; AlreadyExists if the key exists.
-  StatusOr<int64_t> Create(std::string_view key, std::string_view value, int64_t lease = 0);
+  StatusOr<int64_t> Create(std::string_view key, std::string_view value,
+                           int64_t lease = 0);
   // kube-apiserver's update: Txn{mod_revision(key) == expected -> put, else
   // range(key)}. Returns the new revision; Conflict (with *current set to
   // the key as it is now, when given) or NotFound when the compare fails.
-  StatusOr<int64_t> Update(std::string_view key, std::string_view value, int64_t expected_mod_revision,
-                           int64_t lease = 0, KeyValue* current = nullptr);
+  StatusOr<int64_t> Update(std::string_view key, std::string_view value,
+                           int64_t expected_mod_revision, int64_t lease = 0,
+                           KeyValue* current = nullptr);
 
   StatusOr<std::unique_ptr<WatchStream>> Watch();
 
  private:
-  StatusOr<std::string> Unary(std::string_view method, const std::string& request);
+  StatusOr<std::string> Unary(std::string_view method,
+                              const std::string& request);
 
   GrpcChannel& channel_;
   std::chrono::milliseconds timeout_;

@@ -75,10 +75,13 @@ bool FinishStream(StreamState& s, Status status, bool refused = false) {
   return true;
 }
 
-std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string Errno(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
 
 // Connects a non-blocking stream socket to `target` within `timeout`.
-StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout) {
+StatusOr<int> Dial(const std::string& target,
+                   std::chrono::milliseconds timeout) {
   auto wait_connected = [&](int fd) -> Status {
     pollfd p{fd, POLLOUT, 0};
     int r;
@@ -89,8 +92,10 @@ StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout)
     if (r < 0) return UnavailableError(Errno("poll"));
     int err = 0;
     socklen_t len = sizeof(err);
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return UnavailableError(Errno("getsockopt"));
-    if (err != 0) return UnavailableError("connect " + target + ": " + std::strerror(err));
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      return UnavailableError(Errno("getsockopt"));
+    if (err != 0)
+      return UnavailableError("connect " + target + ": " + std::strerror(err));
     return Status::Ok();
   };
 
@@ -108,7 +113,8 @@ StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout)
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       Status st = (errno == EINPROGRESS || errno == EAGAIN)
                       ? wait_connected(fd)
-                      : UnavailableError("connect " + target + ": " + std::strerror(errno));
+                      : UnavailableError("connect " + target + ": " +
+                                         std::strerror(errno));
       if (!st.ok()) {
         ::close(fd);
         return st;
@@ -120,14 +126,16 @@ StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout)
   std::string host, port;
   if (!target.empty() && target[0] == '[') {
     size_t close = target.find(']');
-    if (close == std::string::npos || close + 1 >= target.size() || target[close + 1] != ':') {
+    if (close == std::string::npos || close + 1 >= target.size() ||
+        target[close + 1] != ':') {
       return InvalidArgumentError("bad target " + target);
     }
     host = target.substr(1, close - 1);
     port = target.substr(close + 2);
   } else {
     size_t colon = target.rfind(':');
-    if (colon == std::string::npos) return InvalidArgumentError("target " + target + " has no port");
+    if (colon == std::string::npos)
+      return InvalidArgumentError("target " + target + " has no port");
     host = target.substr(0, colon);
     port = target.substr(colon + 1);
   }
@@ -137,10 +145,13 @@ StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout)
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* res = nullptr;
   int gai = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
-  if (gai != 0) return UnavailableError("resolve " + target + ": " + gai_strerror(gai));
+  if (gai != 0)
+    return UnavailableError("resolve " + target + ": " + gai_strerror(gai));
   Status last = UnavailableError("connect " + target + ": no address");
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 ai->ai_protocol);
     if (fd < 0) {
       last = UnavailableError(Errno("socket"));
       continue;
@@ -148,7 +159,8 @@ StatusOr<int> Dial(const std::string& target, std::chrono::milliseconds timeout)
     Status st;
     if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
       st = errno == EINPROGRESS ? wait_connected(fd)
-                                : UnavailableError("connect " + target + ": " + std::strerror(errno));
+                                : UnavailableError("connect " + target + ": " +
+                                                   std::strerror(errno));
     }
     if (st.ok()) {
       int one = 1;
@@ -176,7 +188,8 @@ class Connection {
     size_t bytes = 0;
   };
 
-  static StatusOr<std::shared_ptr<Connection>> Open(const ChannelOptions& options);
+  static StatusOr<std::shared_ptr<Connection>> Open(
+      const ChannelOptions& options);
   ~Connection() {
     Shutdown();
     if (session_ != nullptr) nghttp2_session_del(session_);
@@ -239,16 +252,22 @@ class Connection {
   }
 
   // nghttp2 callbacks (I/O thread).
-  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t flags, void* user);
-  static int OnDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
-                         size_t len, void* user);
-  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user);
-  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user);
-  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user);
-  static int OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame, int error, void* user);
-  static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
-                          uint32_t* data_flags, nghttp2_data_source* source, void* user);
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame,
+                      const uint8_t* name, size_t namelen, const uint8_t* value,
+                      size_t valuelen, uint8_t flags, void* user);
+  static int OnDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id,
+                         const uint8_t* data, size_t len, void* user);
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id,
+                           uint32_t error_code, void* user);
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame,
+                         void* user);
+  static int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame,
+                         void* user);
+  static int OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame,
+                            int error, void* user);
+  static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf,
+                          size_t length, uint32_t* data_flags,
+                          nghttp2_data_source* source, void* user);
 
   const ChannelOptions options_;
   const int fd_;
@@ -272,7 +291,8 @@ class Connection {
   friend class ClientStream;
 };
 
-StatusOr<std::shared_ptr<Connection>> Connection::Open(const ChannelOptions& options) {
+StatusOr<std::shared_ptr<Connection>> Connection::Open(
+    const ChannelOptions& options) {
   KITE_ASSIGN_OR_RETURN(int fd, Dial(options.target, options.connect_timeout));
   int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd < 0) {
@@ -288,13 +308,19 @@ StatusOr<std::shared_ptr<Connection>> Connection::Open(const ChannelOptions& opt
 
 Status Connection::InitSession() {
   nghttp2_session_callbacks* cbs;
-  if (nghttp2_session_callbacks_new(&cbs) != 0) return InternalError("nghttp2: out of memory");
+  if (nghttp2_session_callbacks_new(&cbs) != 0)
+    return InternalError("nghttp2: out of memory");
   nghttp2_session_callbacks_set_on_header_callback(cbs, &Connection::OnHeader);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Connection::OnDataChunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Connection::OnStreamClose);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Connection::OnFrameRecv);
-  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Connection::OnFrameSend);
-  nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, &Connection::OnFrameNotSend);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+      cbs, &Connection::OnDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(
+      cbs, &Connection::OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(
+      cbs, &Connection::OnFrameRecv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(
+      cbs, &Connection::OnFrameSend);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(
+      cbs, &Connection::OnFrameNotSend);
   nghttp2_option* opt;
   if (nghttp2_option_new(&opt) != 0) {
     nghttp2_session_callbacks_del(cbs);
@@ -311,15 +337,18 @@ Status Connection::InitSession() {
   }
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options_.stream_window_bytes)},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+       static_cast<uint32_t>(options_.stream_window_bytes)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 1 << 20},
   };
-  rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  rv = nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                               std::size(settings));
   if (rv == 0) {
-    rv = nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                               options_.connection_window_bytes);
+    rv = nghttp2_session_set_local_window_size(
+        session_, NGHTTP2_FLAG_NONE, 0, options_.connection_window_bytes);
   }
-  if (rv != 0) return InternalError(std::string("nghttp2: ") + nghttp2_strerror(rv));
+  if (rv != 0)
+    return InternalError(std::string("nghttp2: ") + nghttp2_strerror(rv));
   return Status::Ok();
 }
 
@@ -342,8 +371,9 @@ void Connection::Run() {
     if (!Flush(&exit_status)) break;
     if (out_off_ == out_buf_.size() && !nghttp2_session_want_read(session_) &&
         !nghttp2_session_want_write(session_)) {
-      exit_status = UnavailableError(goaway_.load() ? "connection closed after GOAWAY"
-                                                    : "connection closed");
+      exit_status =
+          UnavailableError(goaway_.load() ? "connection closed after GOAWAY"
+                                          : "connection closed");
       break;
     }
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -372,9 +402,11 @@ void Connection::Run() {
     queue_.clear();
   }
   for (Command& c : commands) {
-    if (c.kind == CommandKind::kSubmit) FinishStream(*c.stream, exit_status, /*refused=*/!stopped);
+    if (c.kind == CommandKind::kSubmit)
+      FinishStream(*c.stream, exit_status, /*refused=*/!stopped);
   }
-  for (auto& [id, s] : streams_) FinishStream(*s, exit_status, /*refused=*/!stopped && !s->opened);
+  for (auto& [id, s] : streams_)
+    FinishStream(*s, exit_status, /*refused=*/!stopped && !s->opened);
   streams_.clear();
 }
 
@@ -390,7 +422,8 @@ void Connection::Handle(Command& c) {
     case CommandKind::kReset:
       if (Live(s)) {
         if (s.opened) {
-          nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
+          nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id,
+                                    NGHTTP2_CANCEL);
         } else {
           s.reset_pending = true;
         }
@@ -409,7 +442,8 @@ void Connection::Submit(const std::shared_ptr<StreamState>& s) {
   }
   std::string authority = options_.authority;
   if (authority.empty()) {
-    authority = options_.target.rfind("unix:", 0) == 0 ? "localhost" : options_.target;
+    authority =
+        options_.target.rfind("unix:", 0) == 0 ? "localhost" : options_.target;
   }
   std::vector<std::pair<std::string_view, std::string_view>> headers = {
       {":method", "POST"},
@@ -420,22 +454,27 @@ void Connection::Submit(const std::shared_ptr<StreamState>& s) {
       {"te", "trailers"},
       {"user-agent", "kite-grpc/0.1"},
   };
-  if (!s->timeout_header.empty()) headers.emplace_back("grpc-timeout", s->timeout_header);
+  if (!s->timeout_header.empty())
+    headers.emplace_back("grpc-timeout", s->timeout_header);
   for (const auto& [k, v] : options_.metadata) headers.emplace_back(k, v);
   std::vector<nghttp2_nv> nva;
   nva.reserve(headers.size());
   for (const auto& [k, v] : headers) {
-    nva.push_back({const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k.data())),
-                   const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), k.size(), v.size(),
-                   NGHTTP2_NV_FLAG_NONE});
+    nva.push_back(
+        {const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(k.data())),
+         const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())),
+         k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_data_provider body;
   body.source.ptr = s.get();
   body.read_callback = &Connection::ReadBody;
-  int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &body, s.get());
+  int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
+                                      &body, s.get());
   if (id < 0) {
-    FinishStream(*s, UnavailableError(std::string("http2 submit: ") + nghttp2_strerror(id)),
-                 /*refused=*/true);
+    FinishStream(
+        *s,
+        UnavailableError(std::string("http2 submit: ") + nghttp2_strerror(id)),
+        /*refused=*/true);
     return;
   }
   s->id = id;
@@ -453,14 +492,17 @@ bool Connection::Flush(Status* error) {
       const uint8_t* data;
       ssize_t n = nghttp2_session_mem_send(session_, &data);
       if (n < 0) {
-        *error = UnavailableError(std::string("http2: ") + nghttp2_strerror(static_cast<int>(n)));
+        *error = UnavailableError(std::string("http2: ") +
+                                  nghttp2_strerror(static_cast<int>(n)));
         return false;
       }
       if (n == 0) break;
-      out_buf_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      out_buf_.append(reinterpret_cast<const char*>(data),
+                      static_cast<size_t>(n));
     }
     if (out_off_ == out_buf_.size()) return true;
-    ssize_t w = ::send(fd_, out_buf_.data() + out_off_, out_buf_.size() - out_off_, MSG_NOSIGNAL);
+    ssize_t w = ::send(fd_, out_buf_.data() + out_off_,
+                       out_buf_.size() - out_off_, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -476,9 +518,11 @@ bool Connection::ReadSocket(Status* error) {
   for (int i = 0; i < 16; ++i) {
     ssize_t r = ::recv(fd_, read_buf_.data(), read_buf_.size(), 0);
     if (r > 0) {
-      ssize_t rv = nghttp2_session_mem_recv(session_, read_buf_.data(), static_cast<size_t>(r));
+      ssize_t rv = nghttp2_session_mem_recv(session_, read_buf_.data(),
+                                            static_cast<size_t>(r));
       if (rv < 0) {
-        *error = UnavailableError(std::string("http2: ") + nghttp2_strerror(static_cast<int>(rv)));
+        *error = UnavailableError(std::string("http2: ") +
+                                  nghttp2_strerror(static_cast<int>(rv)));
         return false;
       }
       if (static_cast<size_t>(r) < read_buf_.size()) return true;
@@ -496,8 +540,10 @@ bool Connection::ReadSocket(Status* error) {
   return true;
 }
 
-int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                         const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame,
+                         const uint8_t* name, size_t namelen,
+                         const uint8_t* value, size_t valuelen, uint8_t,
+                         void* user) {
   auto* c = static_cast<Connection*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   StreamState* s = c->Find(frame->hd.stream_id);
@@ -523,8 +569,9 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
   return 0;
 }
 
-int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data,
-                            size_t len, void* user) {
+int Connection::OnDataChunk(nghttp2_session* session, uint8_t,
+                            int32_t stream_id, const uint8_t* data, size_t len,
+                            void* user) {
   auto* c = static_cast<Connection*>(user);
   nghttp2_session_consume_connection(session, len);
   StreamState* s = c->Find(stream_id);
@@ -534,10 +581,12 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
     return 0;
   }
   std::deque<std::string> got;
-  Status st = s->reader.Feed(std::string_view(reinterpret_cast<const char*>(data), len), &got);
+  Status st = s->reader.Feed(
+      std::string_view(reinterpret_cast<const char*>(data), len), &got);
   if (!st.ok()) {
     s->local_error = st;
-    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                              NGHTTP2_CANCEL);
     nghttp2_session_consume_stream(session, stream_id, len);
     return 0;
   }
@@ -559,7 +608,8 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
   return 0;
 }
 
-int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
+int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id,
+                              uint32_t error_code, void* user) {
   auto* c = static_cast<Connection*>(user);
   auto it = c->streams_.find(stream_id);
   if (it == c->streams_.end()) return 0;
@@ -571,14 +621,16 @@ int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t erro
     st = s->local_error;
   } else if (s->grpc_status >= 0) {
     st = StatusFromGrpc(s->grpc_status, s->grpc_message);
-    if (st.ok() && !s->reader.empty()) st = InternalError("grpc: stream ended inside a message");
+    if (st.ok() && !s->reader.empty())
+      st = InternalError("grpc: stream ended inside a message");
   } else if (error_code == NGHTTP2_REFUSED_STREAM) {
     st = UnavailableError("grpc: stream refused by server");
     refused = true;
   } else if (error_code == NGHTTP2_CANCEL) {
     st = CancelledError("grpc: stream cancelled");
   } else if (error_code != NGHTTP2_NO_ERROR) {
-    st = UnavailableError(std::string("grpc: stream reset: ") + nghttp2_http2_strerror(error_code));
+    st = UnavailableError(std::string("grpc: stream reset: ") +
+                          nghttp2_http2_strerror(error_code));
   } else if (s->http_status != 0 && s->http_status != 200) {
     st = StatusFromHttp(s->http_status);
   } else {
@@ -588,40 +640,49 @@ int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t erro
   return 0;
 }
 
-int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame,
+                            void* user) {
   auto* c = static_cast<Connection*>(user);
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     if (!c->goaway_.exchange(true)) {
       log::Debug("rpc", "server sent GOAWAY")("target", c->options_.target)(
-          "error_code", frame->goaway.error_code)("last_stream_id", frame->goaway.last_stream_id);
+          "error_code", frame->goaway.error_code)("last_stream_id",
+                                                  frame->goaway.last_stream_id);
     }
   }
   return 0;
 }
 
-int Connection::OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+int Connection::OnFrameSend(nghttp2_session* session,
+                            const nghttp2_frame* frame, void* user) {
   auto* c = static_cast<Connection*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   StreamState* s = c->Find(frame->hd.stream_id);
   if (s == nullptr || s->opened) return 0;
   s->opened = true;
-  if (s->reset_pending) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+  if (s->reset_pending)
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id,
+                              NGHTTP2_CANCEL);
   return 0;
 }
 
-int Connection::OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame, int error, void* user) {
+int Connection::OnFrameNotSend(nghttp2_session*, const nghttp2_frame* frame,
+                               int error, void* user) {
   auto* c = static_cast<Connection*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   auto it = c->streams_.find(frame->hd.stream_id);
   if (it == c->streams_.end() || it->second->opened) return 0;
   std::shared_ptr<StreamState> s = std::move(it->second);
   c->streams_.erase(it);
-  FinishStream(*s, UnavailableError(std::string("grpc: request not sent: ") + nghttp2_strerror(error)),
+  FinishStream(*s,
+               UnavailableError(std::string("grpc: request not sent: ") +
+                                nghttp2_strerror(error)),
                /*refused=*/true);
   return 0;
 }
 
-ssize_t Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* data_flags,
+ssize_t Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf,
+                             size_t length, uint32_t* data_flags,
                              nghttp2_data_source* source, void*) {
   auto* s = static_cast<StreamState*>(source->ptr);
   std::lock_guard<std::mutex> lock(s->mu);
@@ -644,7 +705,8 @@ ssize_t Connection::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len
 
 // ---------------------------------------------------------------------------
 
-ClientStream::ClientStream(std::shared_ptr<Connection> connection, std::shared_ptr<StreamState> state)
+ClientStream::ClientStream(std::shared_ptr<Connection> connection,
+                           std::shared_ptr<StreamState> state)
     : connection_(std::move(connection)), state_(std::move(state)) {}
 
 ClientStream::~ClientStream() { Cancel(); }
@@ -652,9 +714,12 @@ ClientStream::~ClientStream() { Cancel(); }
 Status ClientStream::Send(std::string_view message) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
-    if (state_->done) return state_->final_status.ok() ? FailedPreconditionError("stream has ended")
-                                                       : state_->final_status;
-    if (state_->send_closed) return FailedPreconditionError("Send after CloseSend");
+    if (state_->done)
+      return state_->final_status.ok()
+                 ? FailedPreconditionError("stream has ended")
+                 : state_->final_status;
+    if (state_->send_closed)
+      return FailedPreconditionError("Send after CloseSend");
     AppendGrpcFrame(&state_->out, message);
   }
   if (!connection_->Post({Connection::CommandKind::kResume, state_})) {
@@ -675,22 +740,28 @@ Status ClientStream::CloseSend() {
   return Status::Ok();
 }
 
-ClientStream::ReadResult ClientStream::Read(std::string* message, std::chrono::milliseconds timeout) {
+ClientStream::ReadResult ClientStream::Read(std::string* message,
+                                            std::chrono::milliseconds timeout) {
   size_t grant = 0;
   {
     std::unique_lock<std::mutex> lock(state_->mu);
-    state_->cv.wait_for(lock, timeout, [&] { return !state_->messages.empty() || state_->done; });
-    if (state_->messages.empty()) return state_->done ? ReadResult::kEnd : ReadResult::kTimeout;
+    state_->cv.wait_for(lock, timeout, [&] {
+      return !state_->messages.empty() || state_->done;
+    });
+    if (state_->messages.empty())
+      return state_->done ? ReadResult::kEnd : ReadResult::kTimeout;
     *message = std::move(state_->messages.front());
     state_->messages.pop_front();
     state_->queued_bytes -= message->size() + kGrpcFrameHeaderBytes;
-    if (state_->deferred_consume > 0 && state_->queued_bytes <= connection_->options_.stream_buffer_bytes &&
+    if (state_->deferred_consume > 0 &&
+        state_->queued_bytes <= connection_->options_.stream_buffer_bytes &&
         !state_->done) {
       grant = state_->deferred_consume;
       state_->deferred_consume = 0;
     }
   }
-  if (grant > 0) connection_->Post({Connection::CommandKind::kConsume, state_, grant});
+  if (grant > 0)
+    connection_->Post({Connection::CommandKind::kConsume, state_, grant});
   return ReadResult::kMessage;
 }
 
@@ -707,7 +778,8 @@ void ClientStream::Cancel() {
 
 // ---------------------------------------------------------------------------
 
-GrpcChannel::GrpcChannel(ChannelOptions options) : options_(std::move(options)) {}
+GrpcChannel::GrpcChannel(ChannelOptions options)
+    : options_(std::move(options)) {}
 
 GrpcChannel::~GrpcChannel() {
   std::vector<std::weak_ptr<Connection>> all;
@@ -726,24 +798,28 @@ StatusOr<std::shared_ptr<Connection>> GrpcChannel::GetConnection() {
   if (connection_ && connection_->usable()) return connection_;
   connection_.reset();
   KITE_ASSIGN_OR_RETURN(connection_, Connection::Open(options_));
-  std::erase_if(all_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
+  std::erase_if(all_,
+                [](const std::weak_ptr<Connection>& w) { return w.expired(); });
   all_.push_back(connection_);
   return connection_;
 }
 
 Status GrpcChannel::Connect() { return GetConnection().status(); }
 
-StatusOr<std::string> GrpcChannel::Call(std::string_view method_path, std::string_view request,
+StatusOr<std::string> GrpcChannel::Call(std::string_view method_path,
+                                        std::string_view request,
                                         std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   constexpr int kAttempts = 3;  // resend only what the server never processed
   Status last;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     KITE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
-    auto s = std::make_shared<StreamState>(true, std::string(method_path), options_.max_receive_message_bytes);
+    auto s = std::make_shared<StreamState>(true, std::string(method_path),
+                                           options_.max_receive_message_bytes);
     AppendGrpcFrame(&s->out, request);
     s->send_closed = true;
-    s->timeout_header = FormatGrpcTimeout(deadline - std::chrono::steady_clock::now());
+    s->timeout_header =
+        FormatGrpcTimeout(deadline - std::chrono::steady_clock::now());
     if (!conn->Post({Connection::CommandKind::kSubmit, s})) {
       last = UnavailableError("grpc: connection closed");
       continue;
@@ -751,10 +827,12 @@ StatusOr<std::string> GrpcChannel::Call(std::string_view method_path, std::strin
     std::unique_lock<std::mutex> lock(s->mu);
     if (!s->cv.wait_until(lock, deadline, [&] { return s->done; })) {
       s->done = true;
-      s->final_status = DeadlineExceededError("grpc: deadline exceeded calling " + std::string(method_path));
+      s->final_status = DeadlineExceededError(
+          "grpc: deadline exceeded calling " + std::string(method_path));
       lock.unlock();
       conn->Post({Connection::CommandKind::kReset, s});
-      return DeadlineExceededError("grpc: deadline exceeded calling " + std::string(method_path));
+      return DeadlineExceededError("grpc: deadline exceeded calling " +
+                                   std::string(method_path));
     }
     if (!s->final_status.ok()) {
       last = s->final_status;
@@ -762,19 +840,22 @@ StatusOr<std::string> GrpcChannel::Call(std::string_view method_path, std::strin
       return last;
     }
     if (s->messages.size() != 1) {
-      return InternalError("grpc: unary call " + std::string(method_path) + " got " +
-                           std::to_string(s->messages.size()) + " response messages");
+      return InternalError("grpc: unary call " + std::string(method_path) +
+                           " got " + std::to_string(s->messages.size()) +
+                           " response messages");
     }
     return std::move(s->messages.front());
   }
   return last;
 }
 
-StatusOr<std::unique_ptr<ClientStream>> GrpcChannel::OpenStream(std::string_view method_path) {
+StatusOr<std::unique_ptr<ClientStream>> GrpcChannel::OpenStream(
+    std::string_view method_path) {
   Status last;
   for (int attempt = 0; attempt < 2; ++attempt) {
     KITE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
-    auto s = std::make_shared<StreamState>(false, std::string(method_path), options_.max_receive_message_bytes);
+    auto s = std::make_shared<StreamState>(false, std::string(method_path),
+                                           options_.max_receive_message_bytes);
     if (conn->Post({Connection::CommandKind::kSubmit, s})) {
       return std::make_unique<ClientStream>(std::move(conn), std::move(s));
     }

@@ -73,7 +73,8 @@ class ClientStream {
  public:
   enum class ReadResult { kMessage, kTimeout, kEnd };
 
-  ClientStream(std::shared_ptr<Connection> connection, std::shared_ptr<StreamState> state);
+  ClientStream(std::shared_ptr<Connection> connection,
+               std::shared_ptr<StreamState> state);
   // Cancels the stream if it has not ended.
   ~ClientStream();
   ClientStream(const ClientStream&) = delete;
@@ -117,13 +118,15 @@ class GrpcChannel {
   // the call's status: DeadlineExceeded after `timeout` (the call is then
   // cancelled), Unavailable when the connection fails, the server's
   // grpc-status otherwise.
-  StatusOr<std::string> Call(std::string_view method_path, std::string_view request,
+  StatusOr<std::string> Call(std::string_view method_path,
+                             std::string_view request,
                              std::chrono::milliseconds timeout);
 
   // Opens a stream for a streaming method. The stream has no deadline of its
   // own; Read() timeouts and Cancel() bound it. Unavailable when no
   // connection can be made.
-  StatusOr<std::unique_ptr<ClientStream>> OpenStream(std::string_view method_path);
+  StatusOr<std::unique_ptr<ClientStream>> OpenStream(
+      std::string_view method_path);
 
   const ChannelOptions& options() const { return options_; }
 

@@ -14,27 +14,34 @@ void AppendGrpcFrame(std::string* out, std::string_view message) {
   out->append(message);
 }
 
-Status MessageReader::Feed(std::string_view chunk, std::deque<std::string>* messages) {
+Status MessageReader::Feed(std::string_view chunk,
+                           std::deque<std::string>* messages) {
   if (!failed_.ok()) return failed_;
   buf_.append(chunk);
   size_t pos = 0;
   while (buf_.size() - pos >= kGrpcFrameHeaderBytes) {
     const auto* p = reinterpret_cast<const uint8_t*>(buf_.data() + pos);
     if (p[0] != 0) {
-      failed_ = p[0] == 1 ? InternalError("grpc: compressed message without negotiated encoding")
-                          : InternalError("grpc: bad message flag");
+      failed_ =
+          p[0] == 1
+              ? InternalError(
+                    "grpc: compressed message without negotiated encoding")
+              : InternalError("grpc: bad message flag");
       buf_.clear();
       return failed_;
     }
-    uint64_t len = (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) | (uint64_t{p[3]} << 8) | p[4];
+    uint64_t len = (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) |
+                   (uint64_t{p[3]} << 8) | p[4];
     if (len > max_) {
-      failed_ = ResourceExhaustedError("grpc: received message of " + std::to_string(len) +
-                                       " bytes, over the limit of " + std::to_string(max_));
+      failed_ = ResourceExhaustedError(
+          "grpc: received message of " + std::to_string(len) +
+          " bytes, over the limit of " + std::to_string(max_));
       buf_.clear();
       return failed_;
     }
     if (buf_.size() - pos - kGrpcFrameHeaderBytes < len) break;
-    messages->emplace_back(buf_, pos + kGrpcFrameHeaderBytes, static_cast<size_t>(len));
+    messages->emplace_back(buf_, pos + kGrpcFrameHeaderBytes,
+                           static_cast<size_t>(len));
     pos += kGrpcFrameHeaderBytes + static_cast<size_t>(len);
   }
   buf_.erase(0, pos);
@@ -44,27 +51,53 @@ Status MessageReader::Feed(std::string_view chunk, std::deque<std::string>* mess
 namespace {
 
 constexpr std::array<std::string_view, 17> kGrpcCodeNames = {
-    "OK",           "CANCELLED",          "UNKNOWN",      "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",  "DATA_LOSS",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
     "UNAUTHENTICATED"};
 
 Code CodeFromGrpc(int c) {
   switch (c) {
-    case 1: return Code::kCancelled;
-    case 3: return Code::kInvalidArgument;
-    case 4: return Code::kDeadlineExceeded;
-    case 5: return Code::kNotFound;
-    case 6: return Code::kAlreadyExists;
-    case 7: return Code::kPermissionDenied;
-    case 8: return Code::kResourceExhausted;
-    case 9: return Code::kFailedPrecondition;
-    case 10: return Code::kConflict;  // ABORTED: a concurrency conflict
-    case 11: return Code::kInvalidArgument;  // OUT_OF_RANGE
-    case 14: return Code::kUnavailable;
-    case 16: return Code::kUnauthenticated;
-    default: return Code::kInternal;  // UNKNOWN, UNIMPLEMENTED, INTERNAL, DATA_LOSS, others
+    case 1:
+      return Code::kCancelled;
+    case 3:
+      return Code::kInvalidArgument;
+    case 4:
+      return Code::kDeadlineExceeded;
+    case 5:
+      return Code::kNotFound;
+    case 6:
+      return Code::kAlreadyExists;
+    case 7:
+      return Code::kPermissionDenied;
+    case 8:
+      return Code::kResourceExhausted;
+    case 9:
+      return Code::kFailedPrecondition;
+    case 10:
+      return Code::kConflict;  // ABORTED: a concurrency conflict
+    case 11:
+      return Code::kInvalidArgument;  // OUT_OF_RANGE
+    case 14:
+      return Code::kUnavailable;
+    case 16:
+      return Code::kUnauthenticated;
+    default:
+      return Code::kInternal;  // UNKNOWN, UNIMPLEMENTED, INTERNAL, DATA_LOSS,
+                               // others
   }
 }
 
@@ -86,20 +119,38 @@ std::string GrpcCodeName(int grpc_code) {
 
 Status StatusFromGrpc(int grpc_code, std::string_view message) {
   if (grpc_code == 0) return Status::Ok();
-  return Status(CodeFromGrpc(grpc_code), "grpc " + GrpcCodeName(grpc_code) + ": " + std::string(message));
+  return Status(CodeFromGrpc(grpc_code), "grpc " + GrpcCodeName(grpc_code) +
+                                             ": " + std::string(message));
 }
 
 Status StatusFromHttp(int http_status) {
   int grpc_code;
   switch (http_status) {
-    case 400: grpc_code = 13; break;  // INTERNAL
-    case 401: grpc_code = 16; break;
-    case 403: grpc_code = 7; break;
-    case 404: grpc_code = 12; break;  // UNIMPLEMENTED
-    case 429: case 502: case 503: case 504: grpc_code = 14; break;
-    default: grpc_code = 2; break;  // UNKNOWN
+    case 400:
+      grpc_code = 13;
+      break;  // INTERNAL
+    case 401:
+      grpc_code = 16;
+      break;
+    case 403:
+      grpc_code = 7;
+      break;
+    case 404:
+      grpc_code = 12;
+      break;  // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      grpc_code = 14;
+      break;
+    default:
+      grpc_code = 2;
+      break;  // UNKNOWN
   }
-  return StatusFromGrpc(grpc_code, "HTTP status " + std::to_string(http_status) + " without grpc-status");
+  return StatusFromGrpc(
+      grpc_code,
+      "HTTP status " + std::to_string(http_status) + " without grpc-status");
 }
 
 std::string PercentDecode(std::string_view in) {
@@ -135,7 +186,8 @@ std::string FormatGrpcTimeout(std::chrono::nanoseconds timeout) {
                              {60'000'000'000, 'M'},
                              {3'600'000'000'000, 'H'}};
   for (const Unit& u : kUnits) {
-    int64_t v = (ns + u.ns - 1) / u.ns;  // round up: never shorten a deadline to 0
+    int64_t v =
+        (ns + u.ns - 1) / u.ns;  // round up: never shorten a deadline to 0
     if (v <= kMax) return std::to_string(v) + u.name;
   }
   return std::to_string(kMax) + "H";

@@ -10,13 +10,15 @@ namespace {
 constexpr int kMaxGroupDepth = 64;
 
 void AppendLittleEndian(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  for (int i = 0; i < bytes; ++i)
+    out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 bool ReadLittleEndian(std::string_view* data, int bytes, uint64_t* v) {
   if (data->size() < static_cast<size_t>(bytes)) return false;
   uint64_t r = 0;
-  for (int i = 0; i < bytes; ++i) r |= static_cast<uint64_t>(static_cast<uint8_t>((*data)[i])) << (8 * i);
+  for (int i = 0; i < bytes; ++i)
+    r |= static_cast<uint64_t>(static_cast<uint8_t>((*data)[i])) << (8 * i);
   data->remove_prefix(bytes);
   *v = r;
   return true;
@@ -96,7 +98,8 @@ bool ReadVarint(std::string_view* data, uint64_t* value) {
 }
 
 void Encoder::Tag(uint32_t field, WireType type) {
-  AppendVarint(&out_, (static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(type));
+  AppendVarint(
+      &out_, (static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(type));
 }
 
 void Encoder::Uint64(uint32_t field, uint64_t value) {
@@ -161,7 +164,8 @@ bool Decoder::SkipGroup(uint32_t number) {
     std::string err = ReadField(&rest_, &f);
     if (!err.empty()) return Fail(err);
     if (f.type == WireType::kStartGroup) {
-      if (open.size() >= static_cast<size_t>(kMaxGroupDepth)) return Fail("groups nested too deep");
+      if (open.size() >= static_cast<size_t>(kMaxGroupDepth))
+        return Fail("groups nested too deep");
       open.push_back(f.number);
     } else if (f.type == WireType::kEndGroup) {
       if (f.number != open.back()) return Fail("mismatched end group");
@@ -175,7 +179,8 @@ bool Decoder::Next(Field* field) {
   while (!failed_ && !rest_.empty()) {
     std::string err = ReadField(&rest_, field);
     if (!err.empty()) return Fail(err);
-    if (field->type == WireType::kEndGroup) return Fail("end group without start");
+    if (field->type == WireType::kEndGroup)
+      return Fail("end group without start");
     if (field->type == WireType::kStartGroup) {
       if (!SkipGroup(field->number)) return false;
       continue;
@@ -185,10 +190,12 @@ bool Decoder::Next(Field* field) {
   return false;
 }
 
-Status DecodePackedVarints(std::string_view payload, std::vector<uint64_t>* out) {
+Status DecodePackedVarints(std::string_view payload,
+                           std::vector<uint64_t>* out) {
   while (!payload.empty()) {
     uint64_t v;
-    if (!ReadVarint(&payload, &v)) return InvalidArgumentError("protobuf: malformed packed varint");
+    if (!ReadVarint(&payload, &v))
+      return InvalidArgumentError("protobuf: malformed packed varint");
     out->push_back(v);
   }
   return Status::Ok();

@@ -67,9 +67,13 @@ class Encoder {
   void Uint64(uint32_t field, uint64_t value);
   // int32 and int64: two's complement, so a negative value takes 10 bytes
   // (as protobuf encodes int32 too).
-  void Int64(uint32_t field, int64_t value) { Uint64(field, static_cast<uint64_t>(value)); }
+  void Int64(uint32_t field, int64_t value) {
+    Uint64(field, static_cast<uint64_t>(value));
+  }
   // sint32 and sint64: zigzag.
-  void SInt64(uint32_t field, int64_t value) { Uint64(field, ZigZagEncode(value)); }
+  void SInt64(uint32_t field, int64_t value) {
+    Uint64(field, ZigZagEncode(value));
+  }
   void Bool(uint32_t field, bool value) { Uint64(field, value ? 1 : 0); }
   void Fixed32(uint32_t field, uint32_t value);
   void Fixed64(uint32_t field, uint64_t value);
@@ -78,8 +82,12 @@ class Encoder {
   // bytes, string, and packed repeated fields.
   void Bytes(uint32_t field, std::string_view value);
   // A nested message (its encoding).
-  void Message(uint32_t field, const Encoder& nested) { Bytes(field, nested.data()); }
-  void Message(uint32_t field, std::string_view encoded) { Bytes(field, encoded); }
+  void Message(uint32_t field, const Encoder& nested) {
+    Bytes(field, nested.data());
+  }
+  void Message(uint32_t field, std::string_view encoded) {
+    Bytes(field, encoded);
+  }
 
   // proto3 style: nothing is written for the default value.
   void Int64IfNonZero(uint32_t field, int64_t value) {
@@ -146,6 +154,7 @@ class Decoder {
 
 // Decodes a packed repeated varint field (e.g. `repeated int64` in proto3)
 // and appends its elements to *out. InvalidArgument on a malformed payload.
-Status DecodePackedVarints(std::string_view payload, std::vector<uint64_t>* out);
+Status DecodePackedVarints(std::string_view payload,
+                           std::vector<uint64_t>* out);
 
 }  // namespace kite::rpc::protowire

@@ -3,13 +3,13 @@
 // socket, and the etcd client against a real etcd (skipped without
 // /usr/bin/etcd).
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -122,7 +122,9 @@ TEST(ProtowireTest, RoundTripsEveryType) {
 }
 
 TEST(ProtowireTest, VarintBoundaries) {
-  for (uint64_t v : std::initializer_list<uint64_t>{0ull, 1ull, 127ull, 128ull, 16383ull, 16384ull, (1ull << 35) - 1, 1ull << 63, UINT64_MAX}) {
+  for (uint64_t v : std::initializer_list<uint64_t>{
+           0ull, 1ull, 127ull, 128ull, 16383ull, 16384ull, (1ull << 35) - 1,
+           1ull << 63, UINT64_MAX}) {
     std::string buf;
     protowire::AppendVarint(&buf, v);
     std::string_view view = buf;
@@ -131,19 +133,22 @@ TEST(ProtowireTest, VarintBoundaries) {
     EXPECT_EQ(got, v);
     EXPECT_TRUE(view.empty());
   }
-  for (int64_t v : std::initializer_list<int64_t>{0, 1, -1, INT64_MAX, INT64_MIN}) {
+  for (int64_t v :
+       std::initializer_list<int64_t>{0, 1, -1, INT64_MAX, INT64_MIN}) {
     EXPECT_EQ(protowire::ZigZagDecode(protowire::ZigZagEncode(v)), v);
   }
 }
 
 TEST(ProtowireTest, SkipsGroups) {
-  // field 1 varint, field 2 group { field 3 varint, group 4 { } }, field 5 bytes
-  std::string data = "\x08\x01"
-                     "\x13"          // start group 2
-                     "\x18\x07"      // field 3 = 7
-                     "\x23\x24"      // group 4 start, end
-                     "\x14"          // end group 2
-                     "\x2a\x01z";
+  // field 1 varint, field 2 group { field 3 varint, group 4 { } }, field 5
+  // bytes
+  std::string data =
+      "\x08\x01"
+      "\x13"      // start group 2
+      "\x18\x07"  // field 3 = 7
+      "\x23\x24"  // group 4 start, end
+      "\x14"      // end group 2
+      "\x2a\x01z";
   Status st;
   std::vector<Field> f = DecodeAll(data, &st);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -156,10 +161,16 @@ TEST(ProtowireTest, SkipsGroups) {
 TEST(ProtowireTest, RejectsMalformedInput) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"truncated varint", "\x08\x96"},
-      {"overlong varint", std::string("\x08") + std::string(10, '\xff') + "\x01"},
-      {"tenth byte too big", std::string("\x08") + std::string(9, '\xff') + "\x02"},
-      {"length past end", "\x0a\x05" "abc"},
-      {"huge length", "\x0a\xff\xff\xff\xff\x0f" "a"},
+      {"overlong varint",
+       std::string("\x08") + std::string(10, '\xff') + "\x01"},
+      {"tenth byte too big",
+       std::string("\x08") + std::string(9, '\xff') + "\x02"},
+      {"length past end",
+       "\x0a\x05"
+       "abc"},
+      {"huge length",
+       "\x0a\xff\xff\xff\xff\x0f"
+       "a"},
       {"field number zero", std::string("\x00\x01", 2)},
       {"wire type 6", "\x0e\x01"},
       {"wire type 7", "\x0f\x01"},
@@ -186,7 +197,8 @@ TEST(ProtowireTest, RejectsMalformedInput) {
 
 TEST(ProtowireTest, PackedVarints) {
   std::string payload;
-  for (uint64_t v : std::initializer_list<uint64_t>{1, 300, UINT64_MAX}) protowire::AppendVarint(&payload, v);
+  for (uint64_t v : std::initializer_list<uint64_t>{1, 300, UINT64_MAX})
+    protowire::AppendVarint(&payload, v);
   std::vector<uint64_t> out;
   ASSERT_TRUE(protowire::DecodePackedVarints(payload, &out).ok());
   EXPECT_EQ(out, (std::vector<uint64_t>{1, 300, UINT64_MAX}));
@@ -262,10 +274,13 @@ TEST(GrpcWireTest, FramesSplitAnywhere) {
 TEST(GrpcWireTest, RefusesCompressedAndOversized) {
   std::deque<std::string> got;
   MessageReader compressed(100);
-  EXPECT_EQ(compressed.Feed(std::string("\x01\x00\x00\x00\x01x", 6), &got).code(), Code::kInternal);
+  EXPECT_EQ(
+      compressed.Feed(std::string("\x01\x00\x00\x00\x01x", 6), &got).code(),
+      Code::kInternal);
   EXPECT_FALSE(compressed.Feed("", &got).ok());  // stays failed
   MessageReader big(100);
-  EXPECT_EQ(big.Feed(std::string("\x00\x00\x00\x00\x65", 5), &got).code(), Code::kResourceExhausted);
+  EXPECT_EQ(big.Feed(std::string("\x00\x00\x00\x00\x65", 5), &got).code(),
+            Code::kResourceExhausted);
   MessageReader partial(100);
   ASSERT_TRUE(partial.Feed(std::string("\x00\x00\x00", 3), &got).ok());
   EXPECT_FALSE(partial.empty());
@@ -281,7 +296,8 @@ TEST(GrpcWireTest, StatusMapping) {
   EXPECT_EQ(StatusFromGrpc(99, "").code(), Code::kInternal);
   EXPECT_EQ(StatusFromGrpc(11, "x").message(), "grpc OUT_OF_RANGE: x");
   EXPECT_EQ(StatusFromHttp(503).code(), Code::kUnavailable);
-  EXPECT_EQ(StatusFromHttp(404).message(), "grpc UNIMPLEMENTED: HTTP status 404 without grpc-status");
+  EXPECT_EQ(StatusFromHttp(404).message(),
+            "grpc UNIMPLEMENTED: HTTP status 404 without grpc-status");
   EXPECT_EQ(PercentDecode("a%20b%zz%4"), "a b%zz%4");
   EXPECT_EQ(PercentDecode("%E2%82%AC"), "\xe2\x82\xac");
   EXPECT_EQ(FormatGrpcTimeout(250ms), "250000u");  // 250000000n has 9 digits
@@ -312,8 +328,17 @@ TEST(EtcdCodecTest, CreateTxnWritesZeroModRevision) {
   put.put.key = "/k";
   put.put.value = "v";
   std::string bytes = etcd::EncodeTxnRequest(txn);
-  // compare{target=MOD(2) key="/k" mod_revision=0} success{request_put{key value}}
-  EXPECT_EQ(Hex(bytes), "0a08" "1002" "1a022f6b" "3000" "1209" "1207" "0a022f6b" "120176");
+  // compare{target=MOD(2) key="/k" mod_revision=0} success{request_put{key
+  // value}}
+  EXPECT_EQ(Hex(bytes),
+            "0a08"
+            "1002"
+            "1a022f6b"
+            "3000"
+            "1209"
+            "1207"
+            "0a022f6b"
+            "120176");
 }
 
 TEST(EtcdCodecTest, DecodesWatchResponse) {
@@ -379,7 +404,8 @@ class TestServer {
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
     ::unlink(path_.c_str());
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+            0 ||
         ::listen(listen_fd_, 64) != 0) {
       ADD_FAILURE() << "bind " << path_ << ": " << std::strerror(errno);
     }
@@ -433,28 +459,36 @@ class TestServer {
     }
   }
 
-  static ssize_t SendCb(nghttp2_session*, const uint8_t* data, size_t len, int, void* user) {
+  static ssize_t SendCb(nghttp2_session*, const uint8_t* data, size_t len, int,
+                        void* user) {
     auto* c = static_cast<Conn*>(user);
     ssize_t w = ::send(c->fd, data, len, MSG_NOSIGNAL);
     return w < 0 ? static_cast<ssize_t>(NGHTTP2_ERR_CALLBACK_FAILURE) : w;
   }
-  static int BeginHeadersCb(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+  static int BeginHeadersCb(nghttp2_session* session,
+                            const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_HEADERS &&
+        frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       auto& slot = static_cast<Conn*>(user)->streams[frame->hd.stream_id];
       slot = std::make_unique<Stream>();
-      nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, slot.get());
+      nghttp2_session_set_stream_user_data(session, frame->hd.stream_id,
+                                           slot.get());
     }
     return 0;
   }
-  static int HeaderCb(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t, void*) {
-    auto* s = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
-    if (s != nullptr && std::string_view(reinterpret_cast<const char*>(name), namelen) == ":path") {
+  static int HeaderCb(nghttp2_session* session, const nghttp2_frame* frame,
+                      const uint8_t* name, size_t namelen, const uint8_t* value,
+                      size_t valuelen, uint8_t, void*) {
+    auto* s = static_cast<Stream*>(
+        nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+    if (s != nullptr && std::string_view(reinterpret_cast<const char*>(name),
+                                         namelen) == ":path") {
       s->path.assign(reinterpret_cast<const char*>(value), valuelen);
     }
     return 0;
   }
-  static ssize_t ReadCb(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
+  static ssize_t ReadCb(nghttp2_session* session, int32_t id, uint8_t* buf,
+                        size_t length, uint32_t* flags,
                         nghttp2_data_source* source, void*) {
     auto* s = static_cast<Stream*>(source->ptr);
     size_t n = std::min(length, s->out.size() - s->off);
@@ -462,7 +496,8 @@ class TestServer {
     s->off += n;
     if (s->off == s->out.size() && s->finished) {
       *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nghttp2_nv trailer[] = {{(uint8_t*)"grpc-status", (uint8_t*)"0", 11, 1, NGHTTP2_NV_FLAG_NONE}};
+      nghttp2_nv trailer[] = {{(uint8_t*)"grpc-status", (uint8_t*)"0", 11, 1,
+                               NGHTTP2_NV_FLAG_NONE}};
       nghttp2_submit_trailer(session, id, trailer, 1);
     } else if (n == 0) {
       return NGHTTP2_ERR_DEFERRED;
@@ -470,8 +505,10 @@ class TestServer {
     return static_cast<ssize_t>(n);
   }
   static void StartResponse(nghttp2_session* session, int32_t id, Stream* s) {
-    nghttp2_nv hdrs[] = {{(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-                         {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_nv hdrs[] = {
+        {(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16,
+         NGHTTP2_NV_FLAG_NONE}};
     nghttp2_data_provider prd;
     prd.source.ptr = s;
     prd.read_callback = &ReadCb;
@@ -486,18 +523,24 @@ class TestServer {
       return;
     }
     if (s->path == "/test.Echo/Error") {
-      nghttp2_nv hdrs[] = {{(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-                           {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-                           {(uint8_t*)"grpc-status", (uint8_t*)"5", 11, 1, NGHTTP2_NV_FLAG_NONE},
-                           {(uint8_t*)"grpc-message", (uint8_t*)"no%20such%20thing", 12, 17, NGHTTP2_NV_FLAG_NONE}};
+      nghttp2_nv hdrs[] = {
+          {(uint8_t*)":status", (uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+          {(uint8_t*)"content-type", (uint8_t*)"application/grpc", 12, 16,
+           NGHTTP2_NV_FLAG_NONE},
+          {(uint8_t*)"grpc-status", (uint8_t*)"5", 11, 1, NGHTTP2_NV_FLAG_NONE},
+          {(uint8_t*)"grpc-message", (uint8_t*)"no%20such%20thing", 12, 17,
+           NGHTTP2_NV_FLAG_NONE}};
       nghttp2_submit_response(session, id, hdrs, 4, nullptr);
     } else if (s->path == "/test.Echo/Big") {
       size_t n = s->requests.empty() ? 0 : std::stoul(s->requests.front());
       AppendGrpcFrame(&s->out, std::string(n, 'b'));
     } else if (s->path == "/test.Echo/Flood") {
       std::string spec = s->requests.empty() ? "0,0" : s->requests.front();
-      size_t count = std::stoul(spec.substr(0, spec.find(','))), size = std::stoul(spec.substr(spec.find(',') + 1));
-      for (size_t i = 0; i < count; ++i) AppendGrpcFrame(&s->out, std::string(size, static_cast<char>('a' + i % 26)));
+      size_t count = std::stoul(spec.substr(0, spec.find(','))),
+             size = std::stoul(spec.substr(spec.find(',') + 1));
+      for (size_t i = 0; i < count; ++i)
+        AppendGrpcFrame(&s->out,
+                        std::string(size, static_cast<char>('a' + i % 26)));
     } else if (s->path == "/test.Echo/Unary") {
       for (const std::string& m : s->requests) AppendGrpcFrame(&s->out, m);
     }
@@ -508,15 +551,19 @@ class TestServer {
       nghttp2_session_resume_data(session, id);
     }
     if (++c->responses == c->server->goaway_after_) {
-      nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session),
+      nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE,
+                            nghttp2_session_get_last_proc_stream_id(session),
                             NGHTTP2_NO_ERROR, nullptr, 0);
     }
   }
-  static int FrameRecvCb(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+  static int FrameRecvCb(nghttp2_session* session, const nghttp2_frame* frame,
+                         void* user) {
     auto* c = static_cast<Conn*>(user);
-    auto* s = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+    auto* s = static_cast<Stream*>(
+        nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
     if (s == nullptr) return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && s->path == "/test.Echo/Stream" && !s->responded) {
+    if (frame->hd.type == NGHTTP2_HEADERS && s->path == "/test.Echo/Stream" &&
+        !s->responded) {
       StartResponse(session, frame->hd.stream_id, s);
     }
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
@@ -525,11 +572,16 @@ class TestServer {
     }
     return 0;
   }
-  static int DataCb(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data, size_t len, void*) {
-    auto* s = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, id));
+  static int DataCb(nghttp2_session* session, uint8_t, int32_t id,
+                    const uint8_t* data, size_t len, void*) {
+    auto* s =
+        static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, id));
     if (s == nullptr) return 0;
     std::deque<std::string> got;
-    if (!s->reader.Feed(std::string_view(reinterpret_cast<const char*>(data), len), &got).ok()) {
+    if (!s->reader
+             .Feed(std::string_view(reinterpret_cast<const char*>(data), len),
+                   &got)
+             .ok()) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     if (s->path == "/test.Echo/Stream") {
@@ -540,7 +592,8 @@ class TestServer {
     }
     return 0;
   }
-  static int CloseCb(nghttp2_session* session, int32_t id, uint32_t, void* user) {
+  static int CloseCb(nghttp2_session* session, int32_t id, uint32_t,
+                     void* user) {
     nghttp2_session_set_stream_user_data(session, id, nullptr);
     static_cast<Conn*>(user)->streams.erase(id);
     return 0;
@@ -551,22 +604,29 @@ class TestServer {
     nghttp2_session_callbacks* cbs;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_send_callback(cbs, &SendCb);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &BeginHeadersCb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
+                                                            &BeginHeadersCb);
     nghttp2_session_callbacks_set_on_header_callback(cbs, &HeaderCb);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &FrameRecvCb);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &DataCb);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &CloseCb);
     nghttp2_session_server_new(&c.session, cbs, &c);
     nghttp2_session_callbacks_del(cbs);
-    nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
     nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, 1);
     std::vector<uint8_t> buf(64 * 1024);
-    while (!c.drop && (nghttp2_session_want_read(c.session) || nghttp2_session_want_write(c.session))) {
+    while (!c.drop && (nghttp2_session_want_read(c.session) ||
+                       nghttp2_session_want_write(c.session))) {
       if (nghttp2_session_send(c.session) != 0) break;
-      if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)) break;
+      if (!nghttp2_session_want_read(c.session) &&
+          !nghttp2_session_want_write(c.session))
+        break;
       ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
       if (n <= 0) break;
-      if (nghttp2_session_mem_recv(c.session, buf.data(), static_cast<size_t>(n)) < 0) break;
+      if (nghttp2_session_mem_recv(c.session, buf.data(),
+                                   static_cast<size_t>(n)) < 0)
+        break;
     }
     ::shutdown(fd, SHUT_RDWR);
     nghttp2_session_del(c.session);
@@ -629,7 +689,8 @@ TEST_F(GrpcClientTest, ManyConcurrentCallersShareOneConnection) {
   for (int t = 0; t < 64; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 100; ++i) {
-        std::string req = "caller " + std::to_string(t) + " call " + std::to_string(i) + std::string(t * 7, 'p');
+        std::string req = "caller " + std::to_string(t) + " call " +
+                          std::to_string(i) + std::string(t * 7, 'p');
         StatusOr<std::string> r = ch.Call("/test.Echo/Unary", req, 10s);
         if (!r.ok() || *r != req) failures++;
       }
@@ -650,17 +711,20 @@ TEST_F(GrpcClientTest, ErrorStatusFromTrailersOnlyResponse) {
 
 TEST_F(GrpcClientTest, LargeResponseBeyondWindows) {
   ChannelOptions o = Options();
-  o.stream_window_bytes = 1 << 20;  // smaller than the response: needs WINDOW_UPDATEs
+  o.stream_window_bytes =
+      1 << 20;  // smaller than the response: needs WINDOW_UPDATEs
   o.connection_window_bytes = 1 << 20;
   GrpcChannel ch(o);
-  StatusOr<std::string> r = ch.Call("/test.Echo/Big", std::to_string(12 << 20), 20s);
+  StatusOr<std::string> r =
+      ch.Call("/test.Echo/Big", std::to_string(12 << 20), 20s);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), size_t{12 << 20});
   EXPECT_EQ(*r, std::string(12 << 20, 'b'));
   // Over the receive limit: ResourceExhausted, and the channel still works.
   o.max_receive_message_bytes = 1000;
   GrpcChannel small(o);
-  EXPECT_EQ(small.Call("/test.Echo/Big", "1001", 5s).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(small.Call("/test.Echo/Big", "1001", 5s).status().code(),
+            Code::kResourceExhausted);
   EXPECT_TRUE(small.Call("/test.Echo/Big", "1000", 5s).ok());
 }
 
@@ -677,7 +741,8 @@ TEST_F(GrpcClientTest, DeadlineExceededThenChannelStillWorks) {
 
 TEST_F(GrpcClientTest, StreamEchoesAsMessagesArrive) {
   GrpcChannel ch(Options());
-  StatusOr<std::unique_ptr<ClientStream>> s = ch.OpenStream("/test.Echo/Stream");
+  StatusOr<std::unique_ptr<ClientStream>> s =
+      ch.OpenStream("/test.Echo/Stream");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   std::string msg;
   for (int i = 0; i < 5; ++i) {
@@ -733,7 +798,8 @@ TEST_F(GrpcClientTest, GoawayMovesNewCallsToANewConnection) {
   server_.set_goaway_after(1);
   GrpcChannel ch(Options());
   for (int i = 0; i < 3; ++i) {
-    StatusOr<std::string> r = ch.Call("/test.Echo/Unary", "x" + std::to_string(i), 5s);
+    StatusOr<std::string> r =
+        ch.Call("/test.Echo/Unary", "x" + std::to_string(i), 5s);
     ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
   }
   EXPECT_EQ(server_.connections(), 3);
@@ -746,7 +812,8 @@ TEST_F(GrpcClientTest, DroppedConnectionIsUnavailableAndReconnects) {
   ASSERT_TRUE((*s)->Send("hi").ok());
   std::string msg;
   ASSERT_EQ((*s)->Read(&msg, 5s), ClientStream::ReadResult::kMessage);
-  EXPECT_EQ(ch.Call("/test.Echo/Drop", "", 5s).status().code(), Code::kUnavailable);
+  EXPECT_EQ(ch.Call("/test.Echo/Drop", "", 5s).status().code(),
+            Code::kUnavailable);
   EXPECT_EQ((*s)->Read(&msg, 5s), ClientStream::ReadResult::kEnd);
   EXPECT_EQ((*s)->FinalStatus().code(), Code::kUnavailable);
   StatusOr<std::string> r = ch.Call("/test.Echo/Unary", "again", 5s);
@@ -802,7 +869,8 @@ class EtcdProcess {
     int client = FreePort(), peer = FreePort();
     while (peer == client) peer = FreePort();
     endpoint_ = "127.0.0.1:" + std::to_string(client);
-    std::string curl = "http://" + endpoint_, purl = "http://127.0.0.1:" + std::to_string(peer);
+    std::string curl = "http://" + endpoint_,
+                purl = "http://127.0.0.1:" + std::to_string(peer);
     std::vector<std::string> args = {kEtcd,
                                      "--name=t",
                                      "--data-dir=" + dir + "/etcd",
@@ -847,7 +915,8 @@ class EtcdTest : public ::testing::Test {
  protected:
   void SetUp() override {
     struct stat st;
-    if (::stat(kEtcd, &st) != 0) GTEST_SKIP() << kEtcd << " is not installed (scripts/deps.sh bench)";
+    if (::stat(kEtcd, &st) != 0)
+      GTEST_SKIP() << kEtcd << " is not installed (scripts/deps.sh bench)";
     etcd_ = std::make_unique<EtcdProcess>(dir_.path());
     ChannelOptions o;
     o.target = etcd_->endpoint();
@@ -857,7 +926,8 @@ class EtcdTest : public ::testing::Test {
     while (true) {
       auto r = client_->Range({.key = "/ready"});
       if (r.ok()) break;
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "etcd did not start: " << r.status().ToString();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "etcd did not start: " << r.status().ToString();
       std::this_thread::sleep_for(50ms);
     }
   }
@@ -873,7 +943,9 @@ TEST_F(EtcdTest, PutRangeTxnWatch) {
   auto ws = c.Watch();
   ASSERT_TRUE(ws.ok()) << ws.status().ToString();
   etcd::WatchStream& w = **ws;
-  ASSERT_TRUE(w.Create({.key = "/registry/", .range_end = etcd::PrefixEnd("/registry/"), .prev_kv = true,
+  ASSERT_TRUE(w.Create({.key = "/registry/",
+                        .range_end = etcd::PrefixEnd("/registry/"),
+                        .prev_kv = true,
                         .watch_id = 7})
                   .ok());
   auto created = w.Next(5s);
@@ -890,17 +962,22 @@ TEST_F(EtcdTest, PutRangeTxnWatch) {
   auto created_b = c.Create("/registry/b", "2");
   ASSERT_TRUE(created_b.ok()) << created_b.status().ToString();
   EXPECT_EQ(*created_b, rev_a + 1);
-  EXPECT_EQ(c.Create("/registry/b", "again").status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(c.Create("/registry/b", "again").status().code(),
+            Code::kAlreadyExists);
 
   auto updated = c.Update("/registry/b", "3", *created_b);
   ASSERT_TRUE(updated.ok()) << updated.status().ToString();
   etcd::KeyValue current;
-  EXPECT_EQ(c.Update("/registry/b", "stale", *created_b, 0, &current).status().code(), Code::kConflict);
+  EXPECT_EQ(
+      c.Update("/registry/b", "stale", *created_b, 0, &current).status().code(),
+      Code::kConflict);
   EXPECT_EQ(current.value, "3");
   EXPECT_EQ(current.mod_revision, *updated);
-  EXPECT_EQ(c.Update("/registry/missing", "x", 1).status().code(), Code::kNotFound);
+  EXPECT_EQ(c.Update("/registry/missing", "x", 1).status().code(),
+            Code::kNotFound);
 
-  auto range = c.Range({.key = "/registry/", .range_end = etcd::PrefixEnd("/registry/")});
+  auto range = c.Range(
+      {.key = "/registry/", .range_end = etcd::PrefixEnd("/registry/")});
   ASSERT_TRUE(range.ok()) << range.status().ToString();
   ASSERT_EQ(range->kvs.size(), 2u);
   EXPECT_EQ(range->kvs[0].key, "/registry/a");
@@ -910,7 +987,9 @@ TEST_F(EtcdTest, PutRangeTxnWatch) {
   EXPECT_EQ(range->kvs[1].version, 2);
   EXPECT_EQ(range->header.revision, *updated);
 
-  auto limited = c.Range({.key = "/registry/", .range_end = etcd::PrefixEnd("/registry/"), .limit = 1});
+  auto limited = c.Range({.key = "/registry/",
+                          .range_end = etcd::PrefixEnd("/registry/"),
+                          .limit = 1});
   ASSERT_TRUE(limited.ok());
   EXPECT_EQ(limited->kvs.size(), 1u);
   EXPECT_TRUE(limited->more);
@@ -944,8 +1023,11 @@ TEST_F(EtcdTest, PutRangeTxnWatch) {
 
   // Compaction: old reads and watches answer Compacted / a canceled watch.
   ASSERT_TRUE(c.Compact(*updated).ok());
-  EXPECT_EQ(c.Range({.key = "/registry/b", .revision = rev_a}).status().code(), Code::kCompacted);
-  ASSERT_TRUE(w.Create({.key = "/registry/", .range_end = etcd::PrefixEnd("/registry/"), .start_revision = rev_a,
+  EXPECT_EQ(c.Range({.key = "/registry/b", .revision = rev_a}).status().code(),
+            Code::kCompacted);
+  ASSERT_TRUE(w.Create({.key = "/registry/",
+                        .range_end = etcd::PrefixEnd("/registry/"),
+                        .start_revision = rev_a,
                         .watch_id = 8})
                   .ok());
   bool canceled = false;
@@ -980,7 +1062,8 @@ TEST_F(EtcdTest, PutRangeTxnWatch) {
     }
   }
   EXPECT_TRUE(ended);
-  EXPECT_EQ(c.Range({.key = "/registry/b"}).status().code(), Code::kUnavailable);
+  EXPECT_EQ(c.Range({.key = "/registry/b"}).status().code(),
+            Code::kUnavailable);
 }
 
 TEST_F(EtcdTest, LargeRangeResponse) {
@@ -990,12 +1073,15 @@ TEST_F(EtcdTest, LargeRangeResponse) {
   std::atomic<int> failures{0};
   for (int i = 0; i < 8; ++i) {
     writers.emplace_back([&, i] {
-      if (!client_->Put({.key = "/big/" + std::to_string(i), .value = big}).ok()) failures++;
+      if (!client_->Put({.key = "/big/" + std::to_string(i), .value = big})
+               .ok())
+        failures++;
     });
   }
   for (auto& t : writers) t.join();
   ASSERT_EQ(failures.load(), 0);
-  auto r = client_->Range({.key = "/big/", .range_end = etcd::PrefixEnd("/big/")});
+  auto r =
+      client_->Range({.key = "/big/", .range_end = etcd::PrefixEnd("/big/")});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->kvs.size(), 8u);
   for (const auto& kv : r->kvs) EXPECT_EQ(kv.value, big);

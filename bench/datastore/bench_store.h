@@ -40,16 +40,20 @@ class BenchStore {
   virtual ~BenchStore() = default;
   virtual std::string name() const = 0;
   // Returns the new revision (the key's mod_revision).
-  virtual StatusOr<int64_t> Create(const std::string& key, const std::string& value) = 0;
-  virtual StatusOr<int64_t> Update(const std::string& key, const std::string& value,
+  virtual StatusOr<int64_t> Create(const std::string& key,
+                                   const std::string& value) = 0;
+  virtual StatusOr<int64_t> Update(const std::string& key,
+                                   const std::string& value,
                                    int64_t expected_mod_revision) = 0;
   // Lists keys under `prefix` after `start_after` (empty: from the start) at
   // `revision` (0: current), at most `limit` (0: all).
-  virtual StatusOr<ListPage> List(const std::string& prefix, int64_t revision, int64_t limit,
+  virtual StatusOr<ListPage> List(const std::string& prefix, int64_t revision,
+                                  int64_t limit,
                                   const std::string& start_after) = 0;
   // Starts `n` watches of `prefix` from now on; returns once all of them are
   // established (the server acknowledged them).
-  virtual Status StartWatchers(const std::string& prefix, int n, EventCallback on_event) = 0;
+  virtual Status StartWatchers(const std::string& prefix, int n,
+                               EventCallback on_event) = 0;
   // Ends the watches and joins their threads.
   virtual void StopWatchers() = 0;
   // How the watches were laid out (for the report).
@@ -59,7 +63,8 @@ class BenchStore {
 // kite's backend, opened with datastore::Open(endpoint) and its default
 // options, except the WAL checkpoint threshold when
 // `wal_checkpoint_pages` > 0 (for experiments only).
-StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint, int wal_checkpoint_pages = 0);
+StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(
+    const std::string& endpoint, int wal_checkpoint_pages = 0);
 // etcd at `target` ("127.0.0.1:2379").
 StatusOr<std::unique_ptr<BenchStore>> OpenEtcdStore(const std::string& target);
 

@@ -3,11 +3,14 @@
 // bench/datastore.sh, which starts etcd and writes bench/README.md.
 //
 //   datastore_bench --kite=sqlite:///tmp/x/kite/state.db --etcd=127.0.0.1:2379
-//                   [--write-seconds=5] [--rounds=5] [--list-keys=10000] [--value-bytes=1024]
+//                   [--write-seconds=5] [--rounds=5] [--list-keys=10000]
+//                   [--value-bytes=1024]
 //                   [--watchers=1000] [--watch-events=200] [--watch-gap-ms=20]
 //                   [--probe-dir=DIR] [--markdown=FILE]
-//                   [--kite-wal-checkpoint-pages=N]   (experiments: not kite's default)
-//                   [--phases=writes1,writes64,list,watch]  (experiments: a subset)
+//                   [--kite-wal-checkpoint-pages=N]   (experiments: not kite's
+//                   default)
+//                   [--phases=writes1,writes64,list,watch]  (experiments: a
+//                   subset)
 //
 // Measures, per store:
 //   writes    durable writes/s with 1 and with 64 concurrent clients; each
@@ -24,7 +27,8 @@
 //             to each watcher's receipt of its event (p50 / p99 / max).
 // Prints a markdown table (also to --markdown) and, when both stores ran,
 // ends with the line
-//   datastore: writes1_ratio=<kite/etcd> writes64_ratio=<kite/etcd> list10k_ms=<kite> watch1000_p99_ms=<kite>
+//   datastore: writes1_ratio=<kite/etcd> writes64_ratio=<kite/etcd>
+//   list10k_ms=<kite> watch1000_p99_ms=<kite>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -66,7 +70,9 @@ struct Flags {
   int kite_wal_checkpoint_pages = 0;  // experiments only; 0: kite's default
   std::string phases = "writes1,writes64,list,watch";
 
-  bool Runs(const std::string& phase) const { return ("," + phases + ",").find("," + phase + ",") != std::string::npos; }
+  bool Runs(const std::string& phase) const {
+    return ("," + phases + ",").find("," + phase + ",") != std::string::npos;
+  }
 };
 
 struct Latency {
@@ -93,17 +99,22 @@ struct Results {
 };
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch())
+      .count();
 }
 
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 Latency Percentiles(std::vector<double> v) {
   Latency l;
   if (v.empty()) return l;
   std::sort(v.begin(), v.end());
   auto at = [&](double p) {
-    size_t idx = static_cast<size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1;
+    size_t idx =
+        static_cast<size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1;
     return v[std::min(idx, v.size() - 1)];
   };
   l.p50 = at(0.50);
@@ -128,12 +139,14 @@ std::string MakeValue(int bytes, uint64_t seed) {
 void Stamp(std::string* value, uint64_t n) {
   char buf[24];
   int len = std::snprintf(buf, sizeof(buf), "%020" PRIu64, n);
-  value->replace(0, std::min<size_t>(static_cast<size_t>(len), value->size()), buf,
+  value->replace(0, std::min<size_t>(static_cast<size_t>(len), value->size()),
+                 buf,
                  std::min<size_t>(static_cast<size_t>(len), value->size()));
 }
 
 void Die(const std::string& what, const Status& st) {
-  std::fprintf(stderr, "datastore_bench: %s: %s\n", what.c_str(), st.ToString().c_str());
+  std::fprintf(stderr, "datastore_bench: %s: %s\n", what.c_str(),
+               st.ToString().c_str());
   std::exit(1);
 }
 
@@ -145,15 +158,17 @@ struct WriteRound {
   std::vector<double> latency_ms;
 };
 
-WriteRound RunWrites(BenchStore& store, int clients, double seconds, int value_bytes, int round) {
+WriteRound RunWrites(BenchStore& store, int clients, double seconds,
+                     int value_bytes, int round) {
   std::atomic<bool> go{false}, stop{false};
   std::vector<int64_t> counts(clients, 0), errors(clients, 0);
   std::vector<std::vector<double>> lat(clients);
   std::vector<std::thread> threads;
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
-      std::string key = "/registry/bench-writes-" + std::to_string(clients) + "/round-" + std::to_string(round) +
-                        "/client-" + std::to_string(i);
+      std::string key = "/registry/bench-writes-" + std::to_string(clients) +
+                        "/round-" + std::to_string(round) + "/client-" +
+                        std::to_string(i);
       std::string value = MakeValue(value_bytes, static_cast<uint64_t>(i));
       lat[i].reserve(100000);
       while (!go.load()) std::this_thread::yield();
@@ -162,8 +177,8 @@ WriteRound RunWrites(BenchStore& store, int clients, double seconds, int value_b
       auto t0 = Clock::now();
       StatusOr<int64_t> rev = store.Create(key, value);
       if (!rev.ok()) {
-        std::fprintf(stderr, "%s create %s: %s\n", store.name().c_str(), key.c_str(),
-                     rev.status().ToString().c_str());
+        std::fprintf(stderr, "%s create %s: %s\n", store.name().c_str(),
+                     key.c_str(), rev.status().ToString().c_str());
         errors[i]++;
         return;
       }
@@ -175,8 +190,8 @@ WriteRound RunWrites(BenchStore& store, int clients, double seconds, int value_b
         t0 = Clock::now();
         StatusOr<int64_t> r = store.Update(key, value, mod);
         if (!r.ok()) {
-          std::fprintf(stderr, "%s update %s: %s\n", store.name().c_str(), key.c_str(),
-                       r.status().ToString().c_str());
+          std::fprintf(stderr, "%s update %s: %s\n", store.name().c_str(),
+                       key.c_str(), r.status().ToString().c_str());
           errors[i]++;
           return;
         }
@@ -204,25 +219,31 @@ WriteRound RunWrites(BenchStore& store, int clients, double seconds, int value_b
 // Runs the write test for every store in `rounds` alternating rounds (so a
 // change of background load on a shared machine hits both alike) and sums
 // them up: writes/s is all writes over all time spent.
-void RunWritePhase(const std::vector<BenchStore*>& stores, int clients, double seconds, int rounds, int value_bytes,
+void RunWritePhase(const std::vector<BenchStore*>& stores, int clients,
+                   double seconds, int rounds, int value_bytes,
                    std::vector<WriteResult*> out) {
   std::vector<WriteRound> total(stores.size());
   for (int round = 0; round < rounds; ++round) {
     for (size_t k = 0; k < stores.size(); ++k) {
       size_t s = (round % 2 == 0) ? k : stores.size() - 1 - k;
-      WriteRound r = RunWrites(*stores[s], clients, seconds / rounds, value_bytes, round);
-      std::fprintf(stderr, "[%s] writes, %d client(s), round %d: %.0f writes/s\n", stores[s]->name().c_str(), clients,
-                   round + 1, static_cast<double>(r.writes) / r.seconds);
+      WriteRound r =
+          RunWrites(*stores[s], clients, seconds / rounds, value_bytes, round);
+      std::fprintf(stderr,
+                   "[%s] writes, %d client(s), round %d: %.0f writes/s\n",
+                   stores[s]->name().c_str(), clients, round + 1,
+                   static_cast<double>(r.writes) / r.seconds);
       total[s].writes += r.writes;
       total[s].errors += r.errors;
       total[s].seconds += r.seconds;
-      total[s].latency_ms.insert(total[s].latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
+      total[s].latency_ms.insert(total[s].latency_ms.end(),
+                                 r.latency_ms.begin(), r.latency_ms.end());
     }
   }
   for (size_t s = 0; s < stores.size(); ++s) {
     out[s]->writes = total[s].writes;
     out[s]->errors = total[s].errors;
-    out[s]->per_second = static_cast<double>(total[s].writes) / total[s].seconds;
+    out[s]->per_second =
+        static_cast<double>(total[s].writes) / total[s].seconds;
     out[s]->latency_ms = Percentiles(std::move(total[s].latency_ms));
   }
 }
@@ -240,7 +261,8 @@ double Preload(BenchStore& store, int keys, int value_bytes) {
   auto start = Clock::now();
   for (int t = 0; t < 64; ++t) {
     threads.emplace_back([&, t] {
-      std::string value = MakeValue(value_bytes, 1000 + static_cast<uint64_t>(t));
+      std::string value =
+          MakeValue(value_bytes, 1000 + static_cast<uint64_t>(t));
       for (int i = next++; i < keys; i = next++) {
         Stamp(&value, static_cast<uint64_t>(i));
         StatusOr<int64_t> r = store.Create(ListKey(i), value);
@@ -268,8 +290,9 @@ double TimeList(BenchStore& store, int keys, int64_t page_limit) {
   }
   double ms = Ms(Clock::now() - start);
   if (total != keys) {
-    Die(store.name() + " list", InternalError("listed " + std::to_string(total) + " keys, expected " +
-                                               std::to_string(keys)));
+    Die(store.name() + " list",
+        InternalError("listed " + std::to_string(total) + " keys, expected " +
+                      std::to_string(keys)));
   }
   return ms;
 }
@@ -283,7 +306,9 @@ void RunWatch(BenchStore& store, const Flags& f, Results* out) {
   std::atomic<int64_t> received{0};
   auto on_event = [&](int watcher, std::string_view key) {
     int64_t now = NowNs();
-    if (key.size() <= prefix.size() + 1 || key.substr(0, prefix.size()) != prefix) return;
+    if (key.size() <= prefix.size() + 1 ||
+        key.substr(0, prefix.size()) != prefix)
+      return;
     int seq = 0;
     for (char c : key.substr(prefix.size() + 1)) {
       if (c < '0' || c > '9') return;
@@ -291,7 +316,9 @@ void RunWatch(BenchStore& store, const Flags& f, Results* out) {
     }
     if (watcher < 0 || watcher >= w || seq >= e) return;
     int64_t zero = 0;
-    if (recv[static_cast<size_t>(watcher) * e + seq].compare_exchange_strong(zero, now)) received++;
+    if (recv[static_cast<size_t>(watcher) * e + seq].compare_exchange_strong(
+            zero, now))
+      received++;
   };
   Status st = store.StartWatchers(prefix, w, on_event);
   if (!st.ok()) Die(store.name() + " start watchers", st);
@@ -310,7 +337,8 @@ void RunWatch(BenchStore& store, const Flags& f, Results* out) {
     std::this_thread::sleep_for(std::chrono::milliseconds(f.watch_gap_ms));
   }
   auto deadline = Clock::now() + std::chrono::seconds(15);
-  while (received.load() < static_cast<int64_t>(w) * e && Clock::now() < deadline) {
+  while (received.load() < static_cast<int64_t>(w) * e &&
+         Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   store.StopWatchers();
@@ -332,7 +360,8 @@ void RunWatch(BenchStore& store, const Flags& f, Results* out) {
 
 // Every phase runs for all stores before the next phase starts; the write
 // and list phases alternate between the stores.
-std::vector<Results> RunAll(const std::vector<BenchStore*>& stores, const Flags& f) {
+std::vector<Results> RunAll(const std::vector<BenchStore*>& stores,
+                            const Flags& f) {
   std::vector<Results> rs(stores.size());
   std::vector<WriteResult*> w1, w64;
   for (size_t s = 0; s < stores.size(); ++s) {
@@ -340,18 +369,25 @@ std::vector<Results> RunAll(const std::vector<BenchStore*>& stores, const Flags&
     w1.push_back(&rs[s].writes1);
     w64.push_back(&rs[s].writes64);
   }
-  if (f.Runs("writes1")) RunWritePhase(stores, 1, f.write_seconds, f.rounds, f.value_bytes, w1);
-  if (f.Runs("writes64")) RunWritePhase(stores, 64, f.write_seconds, f.rounds, f.value_bytes, w64);
+  if (f.Runs("writes1"))
+    RunWritePhase(stores, 1, f.write_seconds, f.rounds, f.value_bytes, w1);
+  if (f.Runs("writes64"))
+    RunWritePhase(stores, 64, f.write_seconds, f.rounds, f.value_bytes, w64);
   for (const Results& r : rs) {
-    std::fprintf(stderr, "[%s] writes: %.0f/s with 1 client (p50 %.2f ms, p99 %.2f ms), %.0f/s with 64 (p50 %.2f ms, p99 %.2f ms)\n",
-                 r.store.c_str(), r.writes1.per_second, r.writes1.latency_ms.p50, r.writes1.latency_ms.p99,
-                 r.writes64.per_second, r.writes64.latency_ms.p50, r.writes64.latency_ms.p99);
+    std::fprintf(stderr,
+                 "[%s] writes: %.0f/s with 1 client (p50 %.2f ms, p99 %.2f "
+                 "ms), %.0f/s with 64 (p50 %.2f ms, p99 %.2f ms)\n",
+                 r.store.c_str(), r.writes1.per_second,
+                 r.writes1.latency_ms.p50, r.writes1.latency_ms.p99,
+                 r.writes64.per_second, r.writes64.latency_ms.p50,
+                 r.writes64.latency_ms.p99);
   }
 
   std::vector<std::vector<double>> full(stores.size()), paged(stores.size());
   if (!f.Runs("list")) full.clear();
   for (size_t s = 0; s < full.size(); ++s) {
-    std::fprintf(stderr, "[%s] preloading %d keys for the list\n", rs[s].store.c_str(), f.list_keys);
+    std::fprintf(stderr, "[%s] preloading %d keys for the list\n",
+                 rs[s].store.c_str(), f.list_keys);
     rs[s].preload_seconds = Preload(*stores[s], f.list_keys, f.value_bytes);
     TimeList(*stores[s], f.list_keys, 0);  // warm-up, not counted
   }
@@ -364,18 +400,21 @@ std::vector<Results> RunAll(const std::vector<BenchStore*>& stores, const Flags&
   for (size_t s = 0; s < full.size(); ++s) {
     rs[s].list_full_ms = Median(full[s]);
     rs[s].list_paged_ms = Median(paged[s]);
-    std::fprintf(stderr, "[%s] list: %.1f ms in one request, %.1f ms in pages of 500\n", rs[s].store.c_str(),
-                 rs[s].list_full_ms, rs[s].list_paged_ms);
+    std::fprintf(stderr,
+                 "[%s] list: %.1f ms in one request, %.1f ms in pages of 500\n",
+                 rs[s].store.c_str(), rs[s].list_full_ms, rs[s].list_paged_ms);
   }
 
   for (size_t s = 0; s < stores.size() && f.Runs("watch"); ++s) {
-    std::fprintf(stderr, "[%s] watch: %d watchers, %d events\n", rs[s].store.c_str(), f.watchers, f.watch_events);
+    std::fprintf(stderr, "[%s] watch: %d watchers, %d events\n",
+                 rs[s].store.c_str(), f.watchers, f.watch_events);
     RunWatch(*stores[s], f, &rs[s]);
     std::fprintf(stderr,
-                 "[%s] watch latency p50 %.2f ms, p99 %.2f ms, max %.2f ms, missing %" PRId64
-                 "; its writes p50 %.2f ms, p99 %.2f ms\n",
-                 rs[s].store.c_str(), rs[s].watch_ms.p50, rs[s].watch_ms.p99, rs[s].watch_ms.max,
-                 rs[s].watch_missing, rs[s].watch_write_ms.p50, rs[s].watch_write_ms.p99);
+                 "[%s] watch latency p50 %.2f ms, p99 %.2f ms, max %.2f ms, "
+                 "missing %" PRId64 "; its writes p50 %.2f ms, p99 %.2f ms\n",
+                 rs[s].store.c_str(), rs[s].watch_ms.p50, rs[s].watch_ms.p99,
+                 rs[s].watch_ms.max, rs[s].watch_missing,
+                 rs[s].watch_write_ms.p50, rs[s].watch_write_ms.p99);
   }
   return rs;
 }
@@ -390,7 +429,9 @@ std::optional<Latency> ProbeFsync(const std::string& dir) {
   std::vector<double> lat;
   for (int i = 0; i < 200; ++i) {
     auto t0 = Clock::now();
-    if (::pwrite(fd, block.data(), block.size(), 0) != static_cast<ssize_t>(block.size()) || ::fdatasync(fd) != 0) {
+    if (::pwrite(fd, block.data(), block.size(), 0) !=
+            static_cast<ssize_t>(block.size()) ||
+        ::fdatasync(fd) != 0) {
       ::close(fd);
       ::unlink(path.c_str());
       return std::nullopt;
@@ -408,19 +449,22 @@ std::string Fmt(const char* format, double v) {
   return buf;
 }
 
-std::string Markdown(const Flags& f, const std::vector<Results>& rs, const std::optional<Latency>& probe) {
+std::string Markdown(const Flags& f, const std::vector<Results>& rs,
+                     const std::optional<Latency>& probe) {
   const Results* kite = nullptr;
   const Results* etcd = nullptr;
   for (const Results& r : rs) (r.store == "kite" ? kite : etcd) = &r;
   std::ostringstream o;
   o << "| measure |";
-  for (const Results& r : rs) o << " " << (r.store == "kite" ? "kite (SQLite)" : "etcd") << " |";
+  for (const Results& r : rs)
+    o << " " << (r.store == "kite" ? "kite (SQLite)" : "etcd") << " |";
   if (kite && etcd) o << " kite vs etcd (>1: kite better) |";
   o << "\n|---|";
   for (size_t i = 0; i < rs.size(); ++i) o << "---:|";
   if (kite && etcd) o << "---:|";
   o << "\n";
-  auto row = [&](const std::string& name, auto value, const char* fmt, bool higher_better) {
+  auto row = [&](const std::string& name, auto value, const char* fmt,
+                 bool higher_better) {
     o << "| " << name << " |";
     for (const Results& r : rs) o << " " << Fmt(fmt, value(r)) << " |";
     if (kite && etcd) {
@@ -436,44 +480,64 @@ std::string Markdown(const Flags& f, const std::vector<Results>& rs, const std::
     if (kite && etcd) o << " |";
     o << "\n";
   };
-  row("durable writes/s, 1 client", [](const Results& r) { return r.writes1.per_second; }, "%.0f", true);
+  row(
+      "durable writes/s, 1 client",
+      [](const Results& r) { return r.writes1.per_second; }, "%.0f", true);
   text_row("  write latency p50 / p99 (ms), 1 client", [](const Results& r) {
-    return Fmt("%.2f", r.writes1.latency_ms.p50) + " / " + Fmt("%.2f", r.writes1.latency_ms.p99);
+    return Fmt("%.2f", r.writes1.latency_ms.p50) + " / " +
+           Fmt("%.2f", r.writes1.latency_ms.p99);
   });
-  row("durable writes/s, 64 clients", [](const Results& r) { return r.writes64.per_second; }, "%.0f", true);
+  row(
+      "durable writes/s, 64 clients",
+      [](const Results& r) { return r.writes64.per_second; }, "%.0f", true);
   text_row("  write latency p50 / p99 (ms), 64 clients", [](const Results& r) {
-    return Fmt("%.2f", r.writes64.latency_ms.p50) + " / " + Fmt("%.2f", r.writes64.latency_ms.p99);
+    return Fmt("%.2f", r.writes64.latency_ms.p50) + " / " +
+           Fmt("%.2f", r.writes64.latency_ms.p99);
   });
-  row("list " + std::to_string(f.list_keys) + " keys, one request (ms)",
+  row(
+      "list " + std::to_string(f.list_keys) + " keys, one request (ms)",
       [](const Results& r) { return r.list_full_ms; }, "%.1f", false);
-  row("list " + std::to_string(f.list_keys) + " keys, pages of 500 (ms)",
+  row(
+      "list " + std::to_string(f.list_keys) + " keys, pages of 500 (ms)",
       [](const Results& r) { return r.list_paged_ms; }, "%.1f", false);
-  row("watch delivery to " + std::to_string(f.watchers) + " watchers, p50 (ms)",
+  row(
+      "watch delivery to " + std::to_string(f.watchers) + " watchers, p50 (ms)",
       [](const Results& r) { return r.watch_ms.p50; }, "%.2f", false);
-  row("watch delivery to " + std::to_string(f.watchers) + " watchers, p99 (ms)",
+  row(
+      "watch delivery to " + std::to_string(f.watchers) + " watchers, p99 (ms)",
       [](const Results& r) { return r.watch_ms.p99; }, "%.2f", false);
-  text_row("  watch test's own writes: latency p50 / p99 (ms)", [](const Results& r) {
-    return Fmt("%.2f", r.watch_write_ms.p50) + " / " + Fmt("%.2f", r.watch_write_ms.p99);
+  text_row("  watch test's own writes: latency p50 / p99 (ms)",
+           [](const Results& r) {
+             return Fmt("%.2f", r.watch_write_ms.p50) + " / " +
+                    Fmt("%.2f", r.watch_write_ms.p99);
+           });
+  text_row("  watch max (ms) / events missing", [](const Results& r) {
+    return Fmt("%.2f", r.watch_ms.max) + " / " +
+           std::to_string(r.watch_missing);
   });
-  text_row("  watch max (ms) / events missing",
-           [](const Results& r) { return Fmt("%.2f", r.watch_ms.max) + " / " + std::to_string(r.watch_missing); });
   text_row("  (preload of the list keys, 64 clients, s)",
            [](const Results& r) { return Fmt("%.2f", r.preload_seconds); });
   o << "\n";
-  o << "Workload: ~" << f.value_bytes << "-byte values; writes run " << f.write_seconds << " s per store in "
-    << f.rounds
-    << " rounds alternating between the stores (every client creates its own key, then updates it by "
-       "compare-and-swap on the mod_revision it got back); lists are medians of 5, alternating; the watch test writes "
+  o << "Workload: ~" << f.value_bytes << "-byte values; writes run "
+    << f.write_seconds << " s per store in " << f.rounds
+    << " rounds alternating between the stores (every client creates its own "
+       "key, then updates it by "
+       "compare-and-swap on the mod_revision it got back); lists are medians "
+       "of 5, alternating; the watch test writes "
     << f.watch_events << " creates " << f.watch_gap_ms
-    << " ms apart and times each from just before the write call to each watcher's receipt.\n";
-  for (const Results& r : rs) o << "Watch layout, " << r.store << ": " << r.watch_layout << ".\n";
+    << " ms apart and times each from just before the write call to each "
+       "watcher's receipt.\n";
+  for (const Results& r : rs)
+    o << "Watch layout, " << r.store << ": " << r.watch_layout << ".\n";
   if (probe) {
-    o << "Disk: fdatasync of a 4 KiB overwrite takes " << Fmt("%.2f", probe->p50) << " ms (p50), "
-      << Fmt("%.2f", probe->p99) << " ms (p99) on this disk.\n";
+    o << "Disk: fdatasync of a 4 KiB overwrite takes "
+      << Fmt("%.2f", probe->p50) << " ms (p50), " << Fmt("%.2f", probe->p99)
+      << " ms (p99) on this disk.\n";
   }
   int64_t errors = 0;
   for (const Results& r : rs) errors += r.writes1.errors + r.writes64.errors;
-  if (errors > 0) o << "**" << errors << " write errors occurred (see the log).**\n";
+  if (errors > 0)
+    o << "**" << errors << " write errors occurred (see the log).**\n";
   return o.str();
 }
 
@@ -488,7 +552,8 @@ int Main(int argc, char** argv) {
   Flags f;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], v;
-    if (ParseFlag(a, "kite", &f.kite) || ParseFlag(a, "etcd", &f.etcd) || ParseFlag(a, "markdown", &f.markdown) ||
+    if (ParseFlag(a, "kite", &f.kite) || ParseFlag(a, "etcd", &f.etcd) ||
+        ParseFlag(a, "markdown", &f.markdown) ||
         ParseFlag(a, "probe-dir", &f.probe_dir)) {
     } else if (ParseFlag(a, "write-seconds", &v)) {
       f.write_seconds = std::stod(v);
@@ -509,12 +574,17 @@ int Main(int argc, char** argv) {
     } else if (ParseFlag(a, "watch-gap-ms", &v)) {
       f.watch_gap_ms = std::stoi(v);
     } else {
-      std::fprintf(stderr, "datastore_bench: unknown flag %s (see the header of datastore_bench.cpp)\n", a.c_str());
+      std::fprintf(stderr,
+                   "datastore_bench: unknown flag %s (see the header of "
+                   "datastore_bench.cpp)\n",
+                   a.c_str());
       return 2;
     }
   }
   if (f.kite.empty() && f.etcd.empty()) {
-    std::fprintf(stderr, "usage: datastore_bench [--kite=sqlite:///PATH] [--etcd=HOST:PORT] [options]\n");
+    std::fprintf(stderr,
+                 "usage: datastore_bench [--kite=sqlite:///PATH] "
+                 "[--etcd=HOST:PORT] [options]\n");
     return 2;
   }
   std::optional<Latency> probe;
@@ -522,7 +592,8 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<BenchStore>> owned;
   if (!f.kite.empty()) {
-    StatusOr<std::unique_ptr<BenchStore>> s = OpenKiteStore(f.kite, f.kite_wal_checkpoint_pages);
+    StatusOr<std::unique_ptr<BenchStore>> s =
+        OpenKiteStore(f.kite, f.kite_wal_checkpoint_pages);
     if (!s.ok()) Die("open " + f.kite, s.status());
     owned.push_back(std::move(*s));
   }
@@ -542,17 +613,24 @@ int Main(int argc, char** argv) {
     out << md;
   }
   for (const Results& r : results) {
-    std::printf("result store=%s writes1=%.1f writes64=%.1f list_full_ms=%.2f list_paged_ms=%.2f "
-                "watch_p50_ms=%.2f watch_p99_ms=%.2f watch_missing=%" PRId64 " errors=%" PRId64 "\n",
-                r.store.c_str(), r.writes1.per_second, r.writes64.per_second, r.list_full_ms, r.list_paged_ms,
-                r.watch_ms.p50, r.watch_ms.p99, r.watch_missing, r.writes1.errors + r.writes64.errors);
+    std::printf(
+        "result store=%s writes1=%.1f writes64=%.1f list_full_ms=%.2f "
+        "list_paged_ms=%.2f "
+        "watch_p50_ms=%.2f watch_p99_ms=%.2f watch_missing=%" PRId64
+        " errors=%" PRId64 "\n",
+        r.store.c_str(), r.writes1.per_second, r.writes64.per_second,
+        r.list_full_ms, r.list_paged_ms, r.watch_ms.p50, r.watch_ms.p99,
+        r.watch_missing, r.writes1.errors + r.writes64.errors);
   }
   if (results.size() == 2 && f.phases == Flags().phases) {
     const Results& k = results[0];
     const Results& e = results[1];
-    std::printf("datastore: writes1_ratio=%.2f writes64_ratio=%.2f list10k_ms=%.1f watch1000_p99_ms=%.1f\n",
-                k.writes1.per_second / e.writes1.per_second, k.writes64.per_second / e.writes64.per_second,
-                k.list_full_ms, k.watch_ms.p99);
+    std::printf(
+        "datastore: writes1_ratio=%.2f writes64_ratio=%.2f list10k_ms=%.1f "
+        "watch1000_p99_ms=%.1f\n",
+        k.writes1.per_second / e.writes1.per_second,
+        k.writes64.per_second / e.writes64.per_second, k.list_full_ms,
+        k.watch_ms.p99);
   }
   return 0;
 }

@@ -24,7 +24,10 @@ constexpr int kWatchConnections = 10;
 
 class EtcdStore : public BenchStore {
  public:
-  explicit EtcdStore(std::string target) : target_(std::move(target)), channel_(Options()), client_(channel_, 60s) {}
+  explicit EtcdStore(std::string target)
+      : target_(std::move(target)),
+        channel_(Options()),
+        client_(channel_, 60s) {}
   ~EtcdStore() override { StopWatchers(); }
 
   Status Connect() {
@@ -40,13 +43,16 @@ class EtcdStore : public BenchStore {
 
   std::string name() const override { return "etcd"; }
 
-  StatusOr<int64_t> Create(const std::string& key, const std::string& value) override {
+  StatusOr<int64_t> Create(const std::string& key,
+                           const std::string& value) override {
     return client_.Create(key, value);
   }
-  StatusOr<int64_t> Update(const std::string& key, const std::string& value, int64_t expected) override {
+  StatusOr<int64_t> Update(const std::string& key, const std::string& value,
+                           int64_t expected) override {
     return client_.Update(key, value, expected);
   }
-  StatusOr<ListPage> List(const std::string& prefix, int64_t revision, int64_t limit,
+  StatusOr<ListPage> List(const std::string& prefix, int64_t revision,
+                          int64_t limit,
                           const std::string& start_after) override {
     rpc::etcd::RangeRequest req;
     // kube-apiserver continues a list from the last key + "\0".
@@ -63,7 +69,8 @@ class EtcdStore : public BenchStore {
     return page;
   }
 
-  Status StartWatchers(const std::string& prefix, int n, EventCallback on_event) override {
+  Status StartWatchers(const std::string& prefix, int n,
+                       EventCallback on_event) override {
     stop_ = false;
     int per_stream = (n + kWatchConnections - 1) / kWatchConnections;
     created_ = 0;
@@ -73,11 +80,13 @@ class EtcdStore : public BenchStore {
       int count = std::min(per_stream, n - first);
       watch_channels_.push_back(std::make_unique<rpc::GrpcChannel>(Options()));
       rpc::etcd::Client c(*watch_channels_.back());
-      KITE_ASSIGN_OR_RETURN(std::unique_ptr<rpc::etcd::WatchStream> ws, c.Watch());
+      KITE_ASSIGN_OR_RETURN(std::unique_ptr<rpc::etcd::WatchStream> ws,
+                            c.Watch());
       for (int i = 0; i < count; ++i) {
-        KITE_RETURN_IF_ERROR(ws->Create({.key = prefix,
-                                         .range_end = rpc::etcd::PrefixEnd(prefix),
-                                         .watch_id = i + 1}));
+        KITE_RETURN_IF_ERROR(
+            ws->Create({.key = prefix,
+                        .range_end = rpc::etcd::PrefixEnd(prefix),
+                        .watch_id = i + 1}));
       }
       rpc::etcd::WatchStream* raw = ws.get();
       streams_.push_back(std::move(ws));
@@ -93,15 +102,19 @@ class EtcdStore : public BenchStore {
           int64_t idx = resp.watch_id - 1;
           if (idx < 0 || idx >= count) continue;
           if (resp.created) created_++;
-          for (const rpc::etcd::Event& e : resp.events) on_event(first + static_cast<int>(idx), e.kv.key);
+          for (const rpc::etcd::Event& e : resp.events)
+            on_event(first + static_cast<int>(idx), e.kv.key);
         }
       });
     }
     auto deadline = std::chrono::steady_clock::now() + 30s;
     while (created_.load() < n) {
-      if (failed_.load() > 0) return UnavailableError("etcd watch stream failed while creating watches");
+      if (failed_.load() > 0)
+        return UnavailableError(
+            "etcd watch stream failed while creating watches");
       if (std::chrono::steady_clock::now() > deadline) {
-        return DeadlineExceededError("only " + std::to_string(created_.load()) + " of " + std::to_string(n) +
+        return DeadlineExceededError("only " + std::to_string(created_.load()) +
+                                     " of " + std::to_string(n) +
                                      " etcd watches were created");
       }
       std::this_thread::sleep_for(5ms);
@@ -120,7 +133,8 @@ class EtcdStore : public BenchStore {
 
   std::string WatchLayout() const override {
     return std::to_string(kWatchConnections) +
-           " gRPC connections, one Watch stream each carrying 1/" + std::to_string(kWatchConnections) +
+           " gRPC connections, one Watch stream each carrying 1/" +
+           std::to_string(kWatchConnections) +
            " of the watches, each stream read by one thread";
   }
 

@@ -20,13 +20,16 @@ class KiteStore : public BenchStore {
 
   std::string name() const override { return "kite"; }
 
-  StatusOr<int64_t> Create(const std::string& key, const std::string& value) override {
+  StatusOr<int64_t> Create(const std::string& key,
+                           const std::string& value) override {
     return backend_->Create(key, value);
   }
-  StatusOr<int64_t> Update(const std::string& key, const std::string& value, int64_t expected) override {
+  StatusOr<int64_t> Update(const std::string& key, const std::string& value,
+                           int64_t expected) override {
     return backend_->Update(key, value, expected);
   }
-  StatusOr<ListPage> List(const std::string& prefix, int64_t revision, int64_t limit,
+  StatusOr<ListPage> List(const std::string& prefix, int64_t revision,
+                          int64_t limit,
                           const std::string& start_after) override {
     datastore::ListOptions o;
     o.revision = revision;
@@ -41,18 +44,21 @@ class KiteStore : public BenchStore {
     return page;
   }
 
-  Status StartWatchers(const std::string& prefix, int n, EventCallback on_event) override {
+  Status StartWatchers(const std::string& prefix, int n,
+                       EventCallback on_event) override {
     stop_ = false;
     std::vector<std::shared_ptr<datastore::Watcher>> watchers;
     for (int i = 0; i < n; ++i) {
-      KITE_ASSIGN_OR_RETURN(std::shared_ptr<datastore::Watcher> w, backend_->Watch(prefix));
+      KITE_ASSIGN_OR_RETURN(std::shared_ptr<datastore::Watcher> w,
+                            backend_->Watch(prefix));
       watchers.push_back(std::move(w));
     }
     watchers_ = watchers;
     for (int i = 0; i < n; ++i) {
       threads_.emplace_back([this, i, w = watchers[i], on_event] {
         while (!stop_.load()) {
-          StatusOr<datastore::WatchBatch> b = w->Next(std::chrono::milliseconds(200));
+          StatusOr<datastore::WatchBatch> b =
+              w->Next(std::chrono::milliseconds(200));
           if (!b.ok()) return;
           for (const datastore::Event& e : b->events) on_event(i, e.kv.key);
         }
@@ -83,11 +89,15 @@ class KiteStore : public BenchStore {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint, int wal_checkpoint_pages) {
+StatusOr<std::unique_ptr<BenchStore>> OpenKiteStore(const std::string& endpoint,
+                                                    int wal_checkpoint_pages) {
   datastore::Options options;
-  if (wal_checkpoint_pages > 0) options.sqlite_wal_checkpoint_pages = wal_checkpoint_pages;
-  KITE_ASSIGN_OR_RETURN(std::unique_ptr<datastore::Backend> b, datastore::Open(endpoint, options));
-  return std::unique_ptr<BenchStore>(std::make_unique<KiteStore>(endpoint, std::move(b)));
+  if (wal_checkpoint_pages > 0)
+    options.sqlite_wal_checkpoint_pages = wal_checkpoint_pages;
+  KITE_ASSIGN_OR_RETURN(std::unique_ptr<datastore::Backend> b,
+                        datastore::Open(endpoint, options));
+  return std::unique_ptr<BenchStore>(
+      std::make_unique<KiteStore>(endpoint, std::move(b)));
 }
 
 }  // namespace kite::bench
