@@ -196,4 +196,50 @@ Json ListTable(const Kind& kind, const Json& list, Time now,
   return t;
 }
 
+Json ListTable(const Kind& kind, Json&& list, Time now,
+               const TableOptions& options) {
+  Json t = EmptyTable(kind, options);
+  if (Json* md = list.is_object() && list.contains("metadata")
+                     ? &list["metadata"]
+                     : nullptr;
+      md != nullptr && md->is_object()) {
+    for (const char* key :
+         {"resourceVersion", "continue", "remainingItemCount"}) {
+      if (auto it = md->find(key); it != md->end() && !it->is_null()) {
+        t["metadata"][key] = std::move(*it);
+      }
+    }
+  }
+  if (!list.is_object() || !list.contains("items") ||
+      !list["items"].is_array()) {
+    return t;
+  }
+  Json& rows = t["rows"];
+  for (Json& item : list["items"]) {
+    Json row = Json::object();
+    row["cells"] = kind.printer ? kind.printer(kind, item, now)
+                                : DefaultRowCells(kind, item, now);
+    switch (options.include_object) {
+      case IncludeObject::kNone:
+        row["object"] = nullptr;
+        break;
+      case IncludeObject::kMetadata: {
+        Json md = Json::object();
+        if (item.is_object() && item.contains("metadata")) {
+          md = std::move(item["metadata"]);
+        }
+        row["object"] = {{"kind", "PartialObjectMetadata"},
+                         {"apiVersion", "meta.k8s.io/v1"},
+                         {"metadata", std::move(md)}};
+        break;
+      }
+      case IncludeObject::kObject:
+        row["object"] = std::move(item);
+        break;
+    }
+    rows.push_back(std::move(row));
+  }
+  return t;
+}
+
 }  // namespace kite::api

@@ -166,6 +166,14 @@ TEST(TableTest, DeploymentRowAndList) {
   EXPECT_EQ(t["metadata"]["continue"], "abc");
   EXPECT_EQ(t["rows"].size(), 2u);
   EXPECT_EQ(t["rows"][1]["object"]["spec"]["replicas"], 3);
+  // The consuming form gives the same table.
+  Json copy = list;
+  EXPECT_EQ(
+      ListTable(*kind, std::move(copy), kNow, {IncludeObject::kObject, true}),
+      t);
+  Json copy2 = list;
+  EXPECT_EQ(ListTable(*kind, std::move(copy2), kNow, {}),
+            ListTable(*kind, list, kNow, {}));
   std::vector<std::string> names;
   for (const Json& c : ColumnDefinitionsJson(*kind)) names.push_back(c["name"]);
   EXPECT_EQ(names, (std::vector<std::string>{"Name", "Ready", "Up-to-date",
