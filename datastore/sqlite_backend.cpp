@@ -349,6 +349,18 @@ struct SqliteBackend::Impl {
   bool ckpt_requested_ = false;
   bool ckpt_stop_ = false;
   std::thread checkpointer_;
+
+  // The dispatcher: hands committed events to the watch hub on a thread of
+  // its own, so a fan-out to many watchers never delays the next commit.
+  void DispatchLoop();
+  void QueueDispatch();
+  std::mutex dispatch_mu_;
+  std::condition_variable dispatch_cv_;    // work for the dispatcher
+  std::condition_variable dispatch_room_;  // room for the writer
+  std::vector<std::shared_ptr<const Event>> dispatch_events_;
+  int64_t dispatch_rev_ = 0;
+  bool dispatch_stop_ = false;
+  std::thread dispatcher_;
   std::atomic<int> wal_frames_{0};
 
   // Read connections.
@@ -462,6 +474,7 @@ Status SqliteBackend::Impl::Init() {
 void SqliteBackend::Impl::Start() {
   writer_ = std::thread([this] { WriterLoop(); });
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
 }
 
 void SqliteBackend::Impl::Stop() {
@@ -473,6 +486,14 @@ void SqliteBackend::Impl::Stop() {
     }
     queue_cv_.notify_all();
     writer_.join();
+  }
+  if (dispatcher_.joinable()) {
+    {
+      std::lock_guard<std::mutex> l(dispatch_mu_);
+      dispatch_stop_ = true;
+    }
+    dispatch_cv_.notify_all();
+    dispatcher_.join();
   }
   if (checkpointer_.joinable()) {
     {
@@ -731,10 +752,7 @@ void SqliteBackend::Impl::RunBatch(std::vector<WriteOp*>& batch) {
     }
     compact_waiters_.erase(keep, compact_waiters_.end());
   }
-  if (!events_.empty()) {
-    hub_->Dispatch(events_, rev_);
-    events_.clear();
-  }
+  if (!events_.empty()) QueueDispatch();
   if (compacted_ > old_compacted && incremental_vacuum_ && !vacuum_pending_ &&
       compacted_ >= std::max(explicit_target_, tracker_.Target(now))) {
     // Compaction caught up: give pages back when a lot of the file is free.
@@ -1032,6 +1050,48 @@ void SqliteBackend::Impl::AfterCommit() {
       ckpt_requested_ = true;
     }
     ckpt_cv_.notify_one();
+  }
+}
+
+// Events waiting for the dispatcher beyond which the writer waits for it.
+constexpr size_t kMaxUndispatchedEvents = 100000;
+
+void SqliteBackend::Impl::QueueDispatch() {
+  bool wake;
+  {
+    std::unique_lock<std::mutex> l(dispatch_mu_);
+    dispatch_room_.wait(l, [this] {
+      return dispatch_events_.size() < kMaxUndispatchedEvents || dispatch_stop_;
+    });
+    wake = dispatch_events_.empty();
+    if (wake) {
+      dispatch_events_.swap(events_);
+    } else {
+      dispatch_events_.insert(dispatch_events_.end(),
+                              std::make_move_iterator(events_.begin()),
+                              std::make_move_iterator(events_.end()));
+    }
+    dispatch_rev_ = rev_;
+  }
+  events_.clear();
+  if (wake) dispatch_cv_.notify_one();
+}
+
+void SqliteBackend::Impl::DispatchLoop() {
+  std::vector<std::shared_ptr<const Event>> events;
+  std::unique_lock<std::mutex> l(dispatch_mu_);
+  while (true) {
+    dispatch_cv_.wait(
+        l, [this] { return !dispatch_events_.empty() || dispatch_stop_; });
+    if (dispatch_events_.empty()) return;  // stopping, nothing left
+    events.swap(dispatch_events_);
+    const int64_t rev = dispatch_rev_;
+    l.unlock();
+    dispatch_room_.notify_all();
+    // Everything committed since the last round, in revision order.
+    hub_->Dispatch(events, rev);
+    events.clear();
+    l.lock();
   }
 }
 

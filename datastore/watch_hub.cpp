@@ -1,6 +1,12 @@
 #include "datastore/watch_hub.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
 #include <deque>
 #include <utility>
 
@@ -9,7 +15,33 @@ namespace kite::datastore {
 namespace {
 // Events handed out by one Next(): a replay page, or a slice of the queue.
 constexpr size_t kMaxBatchEvents = 1000;
+
+uint32_t* FutexWord(std::atomic<uint32_t>* word) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return reinterpret_cast<uint32_t*>(word);
+}
+
+// Sleeps while *word == expected, until `deadline` at the latest (or a
+// spurious wake-up: callers re-check their state).
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected,
+               std::chrono::steady_clock::time_point deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return;
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+  timespec ts{static_cast<time_t>(ns / 1000000000),
+              static_cast<long>(ns % 1000000000)};
+  syscall(SYS_futex, FutexWord(word), FUTEX_WAIT_PRIVATE, expected, &ts,
+          nullptr, 0);
+}
+
 }  // namespace
+
+void WatchHub::Group::WakeAll() {
+  seq.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, FutexWord(&seq), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+          nullptr, 0);
+}
 
 size_t EventBytes(const Event& e) {
   return e.kv.key.size() + e.kv.value.size() + e.prev_kv.key.size() +
@@ -33,7 +65,22 @@ class HubWatcher : public Watcher {
     if (error_.ok()) error_ = std::move(st);
     queue_.clear();
     queued_bytes_ = 0;
-    cv_.notify_all();
+    Wake();
+  }
+
+  void Wake() {
+    if (group_) group_->WakeAll();
+  }
+
+  // Releases mu_ and sleeps until a wake-up of the group or `deadline`.
+  void WaitLocked(std::unique_lock<std::mutex>& lk,
+                  std::chrono::steady_clock::time_point deadline) {
+    // Read under mu_: whoever changes our state next does so under mu_ and
+    // then bumps seq, so the wait below cannot miss it.
+    const uint32_t seq = group_->seq.load(std::memory_order_acquire);
+    lk.unlock();
+    FutexWait(&group_->seq, seq, deadline);
+    lk.lock();
   }
 
   const std::shared_ptr<WatchHub> hub_;
@@ -44,8 +91,11 @@ class HubWatcher : public Watcher {
   int64_t min_rev_ = 0;  // live events at or below this are not for us
   std::vector<std::shared_ptr<const Event>> pending_;  // Dispatch scratch
 
+  // Set at registration, before the watcher is handed out; null only for a
+  // watcher born failed (the hub was closed).
+  std::shared_ptr<WatchHub::Group> group_;
+
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<std::shared_ptr<const Event>> queue_;
   size_t queued_bytes_ = 0;
   int64_t replay_cursor_ = 0;  // history (cursor, upto] still to replay
@@ -66,10 +116,10 @@ StatusOr<WatchBatch> HubWatcher::Next(std::chrono::milliseconds timeout) {
     if (!error_.ok()) return error_;
     if (replay_cursor_ < replay_upto_) {
       if (replaying_) {  // another Next() is replaying: wait for it
-        if (cv_.wait_until(lk, deadline) == std::cv_status::timeout &&
-            replaying_) {
+        if (std::chrono::steady_clock::now() >= deadline) {
           return WatchBatch{{}, delivered_};
         }
+        WaitLocked(lk, deadline);
         continue;
       }
       replaying_ = true;
@@ -79,7 +129,7 @@ StatusOr<WatchBatch> HubWatcher::Next(std::chrono::milliseconds timeout) {
       Status st = hub_->Replay(prefix_, from, upto, kMaxBatchEvents, &events);
       lk.lock();
       replaying_ = false;
-      cv_.notify_all();
+      Wake();  // another Next() may wait for the replay
       if (!error_.ok()) return error_;
       if (!st.ok()) {
         FailLocked(st);
@@ -114,7 +164,7 @@ StatusOr<WatchBatch> HubWatcher::Next(std::chrono::milliseconds timeout) {
       delivered_ = std::max(delivered_, hub_->dispatched());
       return WatchBatch{{}, delivered_};
     }
-    cv_.wait_until(lk, deadline);
+    WaitLocked(lk, deadline);
   }
 }
 
@@ -148,19 +198,23 @@ void WatchHub::Dispatch(const std::vector<std::shared_ptr<const Event>>& events,
         if (len > key.size()) break;
         auto it = groups_.find(key.substr(0, len));
         if (it == groups_.end()) continue;
-        for (HubWatcher* w : it->second.watchers) {
+        Group* group = it->second.get();
+        for (HubWatcher* w : group->watchers) {
           if (rev <= w->min_rev_) continue;
           if (w->pending_.empty()) touched_.push_back(w);
           w->pending_.push_back(ev);
+          if (!group->touched) {
+            group->touched = true;
+            touched_groups_.push_back(group);
+          }
         }
       }
     }
     for (HubWatcher* w : touched_) {
-      bool drop = false, wake = false;
+      bool drop = false;
       {
         std::lock_guard<std::mutex> wl(w->mu_);
         if (w->error_.ok()) {
-          const bool was_empty = w->queue_.empty();
           for (auto& ev : w->pending_) {
             w->queued_bytes_ += EventBytes(*ev);
             w->queue_.push_back(std::move(ev));
@@ -172,18 +226,19 @@ void WatchHub::Dispatch(const std::vector<std::shared_ptr<const Event>>& events,
                 "\" dropped: its consumer fell too far behind (" +
                 std::to_string(w->queue_.size()) + " events queued)"));
             drop = true;
-          } else {
-            wake = was_empty;
           }
         }
       }
-      // Outside the watcher's lock, so the woken consumer does not block on
-      // it; the watcher cannot go away while we hold the hub's lock.
-      if (wake) w->cv_.notify_all();
       w->pending_.clear();
       if (drop) UnregisterLocked(w);
     }
     touched_.clear();
+    // One wake-up per prefix, after every queue is filled.
+    for (Group* g : touched_groups_) {
+      g->touched = false;
+      g->WakeAll();
+    }
+    touched_groups_.clear();
   }
   dispatched_.store(std::max(revision, dispatched_.load()),
                     std::memory_order_release);
@@ -209,8 +264,12 @@ std::shared_ptr<Watcher> WatchHub::Register(std::string_view prefix,
     w->min_rev_ = after;
   }
   auto [it, inserted] = groups_.try_emplace(std::string(prefix));
-  if (inserted) ++lengths_[prefix.size()];
-  it->second.watchers.push_back(w.get());
+  if (inserted) {
+    it->second = std::make_shared<Group>();
+    ++lengths_[prefix.size()];
+  }
+  it->second->watchers.push_back(w.get());
+  w->group_ = it->second;
   w->registered_ = true;
   ++watcher_count_;
   return w;
@@ -227,7 +286,7 @@ void WatchHub::UnregisterLocked(HubWatcher* w) {
   --watcher_count_;
   auto it = groups_.find(w->prefix_);
   if (it == groups_.end()) return;
-  auto& ws = it->second.watchers;
+  auto& ws = it->second->watchers;
   auto pos = std::find(ws.begin(), ws.end(), w);
   if (pos != ws.end()) {
     *pos = ws.back();
@@ -259,7 +318,7 @@ void WatchHub::Close() {
   std::unique_lock<std::mutex> l(mu_);
   closed_ = true;
   for (auto& [prefix, group] : groups_) {
-    for (HubWatcher* w : group.watchers) {
+    for (HubWatcher* w : group->watchers) {
       std::lock_guard<std::mutex> wl(w->mu_);
       w->FailLocked(CancelledError("datastore closed"));
       w->registered_ = false;
