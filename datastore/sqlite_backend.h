@@ -10,11 +10,12 @@
 // - Writes: callers queue requests for ONE writer thread, which applies all
 //   pending requests in one transaction (each gets its own revision; CAS is
 //   checked there), commits with synchronous=FULL (one fsync for the batch),
-//   then acknowledges each caller and hands the events to the watch hub. A
-//   write that returned OK survives kill -9 and power loss.
+//   then acknowledges each caller and queues the events for a dispatcher
+//   thread that feeds the watch hub. A write that returned OK survives
+//   kill -9 and power loss.
 // - Reads: a small pool of read-only connections; each read is one WAL
 //   snapshot that also reads meta, so it is consistent at one revision.
-// - Watch: woken by the writer, never by polling (see watch_hub.h).
+// - Watch: woken by the dispatcher, never by polling (see watch_hub.h).
 // - TTL expiry, automatic compaction (Options bounds, in small chunks inside
 //   the writer's transactions) and WAL checkpoints (a background checkpointer
 //   thread; the writer restarts the WAL when it grows past 2x the checkpoint
