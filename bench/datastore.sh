@@ -118,6 +118,8 @@ commit="$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "through \`datastore::Backend\` (as kite's API server uses it); etcd $etcd_version over its native gRPC API"
   echo "(HTTP/2 + protobuf, kite's own client in \`rpc/\`), started with its default durability (no"
   echo "\`--unsafe-no-fsync\`). Both keep their data in one temp dir on the same disk."
+  echo "With one client both stores pay one fdatasync per write, so that figure follows the disk's"
+  echo "sync latency (the probe under the table) and varies from run to run on a shared machine."
   echo
   echo "Machine: nproc=$(nproc), kernel $(uname -r) ($(uname -m)), ${cpu:-unknown cpu}; data on $fs_source ($fs_type${disk:+; disk: $disk})."
   echo "Date: $(date -u +%Y-%m-%dT%H:%M:%SZ), kite commit $commit; load average before the run: $load_before (other work on the machine shares its CPUs and disk${prio[*]:+; etcd and the benchmark ran under \`${prio[*]}\`})."
