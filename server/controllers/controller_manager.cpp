@@ -1,0 +1,32 @@
+#include "server/controllers/controller_manager.h"
+
+#include <utility>
+
+namespace kite::controllers {
+
+ControllerManager::ControllerManager(client::Interface& client,
+                                     ManagerOptions options)
+    : informers_(std::make_unique<client::SharedInformerFactory>(client)) {
+  NamespaceControllerOptions ns;
+  ns.workers = options.namespace_workers;
+  ns.clock = options.clock;
+  namespaces_ = std::make_unique<NamespaceController>(
+      client, *informers_, std::move(options.namespaced_resources), ns);
+}
+
+ControllerManager::~ControllerManager() { Stop(); }
+
+Status ControllerManager::Start() {
+  if (started_) return FailedPreconditionError("controllers already started");
+  started_ = true;
+  KITE_RETURN_IF_ERROR(informers_->Start());
+  return namespaces_->Start();
+}
+
+void ControllerManager::Stop() {
+  // Reverse start order: the loops first, then the caches they read.
+  if (namespaces_ != nullptr) namespaces_->Stop();
+  informers_->Stop();
+}
+
+}  // namespace kite::controllers

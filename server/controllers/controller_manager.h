@@ -1,0 +1,58 @@
+// ControllerManager: every control loop of `kite server` (DESIGN.md §6) with
+// the shared informers they read, started and stopped as one.
+//
+// The server wiring builds it with the loopback client::Interface and calls
+// Start() once the API server serves, Stop() before the API server stops.
+// Today it runs the namespace controller; the other controllers of issue 5
+// join here without touching the wiring.
+//
+//   controllers::ManagerOptions o;
+//   o.namespaced_resources = [&registry] {
+//     return controllers::NamespacedResourcesOf(registry);
+//   };
+//   manager = std::make_unique<controllers::ControllerManager>(loopback, o);
+//   KITE_RETURN_IF_ERROR(manager->Start());
+//   ...
+//   manager->Stop();
+//
+// Threading: Start()/Stop() from the owner; Stop() is idempotent and runs
+// in the destructor; it stops the controllers first, then the informers.
+#pragma once
+
+#include <memory>
+
+#include "client/informer.h"
+#include "client/interface.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "server/controllers/namespace_controller.h"
+
+namespace kite::controllers {
+
+struct ManagerOptions {
+  // The namespaced resources a deleted namespace is emptied of (required).
+  ResourceLister namespaced_resources;
+  Clock* clock = nullptr;  // null: RealClock()
+  int namespace_workers = 2;
+};
+
+class ControllerManager {
+ public:
+  // `client` must outlive the manager.
+  ControllerManager(client::Interface& client, ManagerOptions options);
+  ~ControllerManager();
+  ControllerManager(const ControllerManager&) = delete;
+  ControllerManager& operator=(const ControllerManager&) = delete;
+
+  Status Start();
+  void Stop();
+
+  client::SharedInformerFactory& informers() { return *informers_; }
+
+ private:
+  std::unique_ptr<client::SharedInformerFactory> informers_;
+  std::unique_ptr<NamespaceController> namespaces_;
+  bool started_ = false;
+};
+
+}  // namespace kite::controllers
