@@ -820,6 +820,11 @@ void FakeClient::InjectError(std::string verb, std::string resource,
       {std::move(verb), std::move(resource), std::move(status), times});
 }
 
+void FakeClient::ClearInjectedErrors() {
+  std::lock_guard<std::mutex> l(mu_);
+  injected_.clear();
+}
+
 std::vector<FakeClient::Action> FakeClient::Actions() const {
   std::lock_guard<std::mutex> l(mu_);
   return actions_;

@@ -105,6 +105,8 @@ class FakeClient : public Interface {
   // `resource` ("" = any) fail with `status` before doing anything.
   void InjectError(std::string verb, std::string resource, Status status,
                    int times = 1);
+  // Drops every injected error not used up yet.
+  void ClearInjectedErrors();
   std::vector<Action> Actions() const;
   void ClearActions();
   // The latest resourceVersion handed out.
