@@ -336,6 +336,13 @@ TlsServer::TlsServer(const TlsServerOptions& options) : options_(options) {
   keep_alive_max_count_ = 1000000;
   keep_alive_timeout_sec_ = 120;
   set_tcp_nodelay(true);
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the
+  // same port and silently share its connections. SO_REUSEADDR alone keeps
+  // restarts quick and makes a taken port an error.
+  set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 }
 
 StatusOr<std::unique_ptr<TlsServer>> TlsServer::Create(

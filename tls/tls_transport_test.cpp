@@ -629,6 +629,14 @@ TEST_F(TlsTransportTest, BadServerCredentialsAreRefused) {
             Code::kInvalidArgument);  // no CA
 }
 
+TEST_F(TlsTransportTest, ASecondServerOnATakenPortIsRefused) {
+  StartServer(ServerOptions());
+  auto second = TlsServer::Create(ServerOptions());
+  ASSERT_TRUE(second.ok());
+  auto port = (*second)->Start("127.0.0.1", port_);
+  EXPECT_FALSE(port.ok()) << "two servers bound 127.0.0.1:" << port_;
+}
+
 TEST_F(TlsTransportTest, ConnectionRefusedIsUnavailable) {
   StartServer(ServerOptions());
   int port = port_;

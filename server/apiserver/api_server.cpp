@@ -22,6 +22,12 @@ std::string StatusBody(int code, const std::string& reason, const std::string& m
 
 ApiServer::ApiServer(Config config, datastore::Backend& store)
     : config_(std::move(config)), store_(store), http_(std::make_unique<httplib::Server>()) {
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the
+  // same port; SO_REUSEADDR alone makes a taken port an error.
+  http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   Routes();
 }
 
