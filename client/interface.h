@@ -190,6 +190,10 @@ class WatchStream {
   // - kUnavailable "watch closed": the server ended the watch (its timeout,
   //   a restart, an error after a kError event). Every later call returns
   //   the same. The caller re-lists or re-watches.
+  // - another code (kCompacted, kPermissionDenied, ...): the server refused
+  //   the watch request itself (an implementation that learns the answer
+  //   only after Watch() returned reports it here), or the stream broke;
+  //   it has ended, as above.
   // After an event of type kError the server ends the watch.
   virtual StatusOr<WatchEvent> Next(std::chrono::milliseconds timeout) = 0;
 
@@ -232,9 +236,10 @@ class Interface {
   virtual StatusOr<Json> List(const ResourceRef& ref,
                               const ListOptions& opts) = 0;
 
-  // Starts a watch. kCompacted when opts.resource_version is too old (some
-  // servers instead deliver it as the first event, kError with a 410
-  // Status: callers handle both).
+  // Starts a watch. kCompacted when opts.resource_version is too old. The
+  // API server instead answers that with a first event of type kError (a
+  // 410 Status), and the HTTPS client may report refusals from the first
+  // Next(): callers handle all three.
   virtual StatusOr<std::unique_ptr<WatchStream>> Watch(
       const ResourceRef& ref, const WatchOptions& opts) = 0;
 
