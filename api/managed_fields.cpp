@@ -251,12 +251,30 @@ std::string FieldSet::PathString(const Path& path) {
 
 namespace {
 
+// `v` without null object members (Kubernetes drops them when it decodes).
+Json DropNulls(const Json& v) {
+  if (v.is_object()) {
+    Json out = Json::object();
+    for (const auto& [k, c] : v.items()) {
+      if (!c.is_null()) out[k] = DropNulls(c);
+    }
+    return out;
+  }
+  if (v.is_array()) {
+    Json out = Json::array();
+    for (const auto& c : v) out.push_back(DropNulls(c));
+    return out;
+  }
+  return v;
+}
+
 // The path element of element `index` of a list merged as `list` says
 // (kSet or kMap). Lenient mode falls back to the position for an element
 // that cannot be keyed; strict mode (applied configurations) refuses it.
 StatusOr<std::string> ItemElement(const Json& item, const FieldSchema& list, std::size_t index,
                                   bool strict, const Path& path) {
-  if (list.list_type == ListType::kSet) return "v:" + CanonicalDump(item);
+  // (Null members are dropped when the value is stored, so they never count.)
+  if (list.list_type == ListType::kSet) return "v:" + CanonicalDump(DropNulls(item));
   auto fail = [&](const std::string& why) -> StatusOr<std::string> {
     if (!strict) return "i:" + std::to_string(index);
     return InvalidArgumentError(FieldSet::PathString(path) + ": element " + std::to_string(index) +
@@ -443,23 +461,6 @@ StatusOr<Comparison> Compare(const Json& l, const Json& r, const FieldSchema* s)
   return out;
 }
 
-// `v` without null object members (Kubernetes drops them when it decodes).
-Json DropNulls(const Json& v) {
-  if (v.is_object()) {
-    Json out = Json::object();
-    for (const auto& [k, c] : v.items()) {
-      if (!c.is_null()) out[k] = DropNulls(c);
-    }
-    return out;
-  }
-  if (v.is_array()) {
-    Json out = Json::array();
-    for (const auto& c : v) out.push_back(DropNulls(c));
-    return out;
-  }
-  return v;
-}
-
 Json MergeApply(const Json& l, const Json& r, const FieldSchema* s);
 
 // Merges keyed or set list `r` into `l`: elements of `l` that `r` lacks keep
@@ -545,37 +546,46 @@ bool EmptyContainer(const Json& v) { return v.is_structured() && v.empty(); }
 // Removes from `v` the members of `gone`, except those `keep` still owns
 // something under. Maps and lists the removal empties are removed too.
 void RemoveFields(Json& v, const FieldSet& gone, const FieldSet* keep, const FieldSchema* s) {
-  for (const auto& [e, g] : gone.children()) {
-    const FieldSet* k = keep ? keep->Child(e) : nullptr;
-    bool erase = g.member() && (!k || k->empty());
-    if (e[0] == 'f' && v.is_object()) {
+  if (v.is_object()) {
+    for (const auto& [e, g] : gone.children()) {
+      if (e[0] != 'f') continue;
+      const FieldSet* k = keep ? keep->Child(e) : nullptr;
       std::string name = e.substr(2);
       auto it = v.find(name);
       if (it == v.end()) continue;
-      if (erase) {
+      if (g.member() && (!k || k->empty())) {
         v.erase(it);
         continue;
       }
       bool had = !EmptyContainer(*it);
       RemoveFields(*it, g, k, s ? s->Child(name) : nullptr);
       if (had && EmptyContainer(*it)) v.erase(name);
-    } else if (v.is_array() && s) {
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        Path none;
-        auto pe = e[0] == 'i' ? StatusOr<std::string>("i:" + std::to_string(i))
-                              : ItemElement(v[i], *s, i, false, none);
-        if (!pe.ok() || *pe != e) continue;
-        if (erase) {
-          v.erase(i);
-        } else {
-          bool had = !EmptyContainer(v[i]);
-          RemoveFields(v[i], g, k, s);
-          if (had && EmptyContainer(v[i])) v.erase(i);
-        }
-        break;
-      }
     }
+    return;
   }
+  if (!v.is_array() || !s || s->list_type == ListType::kAtomic) return;
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    Path none;
+    auto pe = ItemElement(v[i], *s, i, false, none);
+    if (pe.ok()) index.emplace(*pe, i);
+  }
+  std::vector<std::size_t> doomed;
+  for (const auto& [e, g] : gone.children()) {
+    auto found = index.find(e);
+    if (found == index.end()) continue;
+    std::size_t i = found->second;
+    const FieldSet* k = keep ? keep->Child(e) : nullptr;
+    if (g.member() && (!k || k->empty())) {
+      doomed.push_back(i);
+      continue;
+    }
+    bool had = !EmptyContainer(v[i]);
+    RemoveFields(v[i], g, k, s);
+    if (had && EmptyContainer(v[i])) doomed.push_back(i);
+  }
+  std::sort(doomed.rbegin(), doomed.rend());
+  for (std::size_t i : doomed) v.erase(i);
 }
 
 // ------------------------------------------------------------ managedFields
@@ -678,8 +688,10 @@ Json TakeManagedFields(Json& obj) {
 
 void PutManagedFields(Json& obj, const std::vector<Entry>& entries) {
   Json mf = EncodeManagedFields(entries);
-  if (mf.empty()) return;
-  if (!obj["metadata"].is_object()) obj["metadata"] = Json::object();
+  if (mf.empty() || !obj.is_object()) return;
+  auto md = obj.find("metadata");
+  if (md != obj.end() && !md->is_object() && !md->is_null()) return;  // malformed; left as is
+  if (md == obj.end() || md->is_null()) obj["metadata"] = Json::object();
   obj["metadata"]["managedFields"] = std::move(mf);
 }
 
@@ -813,7 +825,9 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
   if (!config.is_object()) return InvalidArgumentError("the applied configuration must be an object");
   KITE_RETURN_IF_ERROR(CheckDepth(config));
   if (live) KITE_RETURN_IF_ERROR(CheckDepth(*live));
-  if (auto md = config.find("metadata"); md != config.end() && md->is_object()) {
+  if (auto md = config.find("metadata"); md != config.end() && !md->is_object()) {
+    return InvalidArgumentError("metadata must be an object");
+  } else if (md != config.end()) {
     auto mf = md->find("managedFields");
     if (mf != md->end() && !mf->is_null()) {
       return InvalidArgumentError("metadata.managedFields must be nil");
@@ -953,6 +967,7 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
 
 StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManagerOptions& options,
                           const PatchMeta& meta) {
+  if (!updated.is_object()) return InvalidArgumentError("the object must be a JSON object");
   KITE_RETURN_IF_ERROR(CheckDepth(updated));
   if (old) KITE_RETURN_IF_ERROR(CheckDepth(*old));
   Json body = updated;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -548,31 +549,158 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
   return Status::Ok();
 }
 
-// Resolves the parent of `ptr` and checks it is a container ("add",
-// "remove", "move" and "copy" need one).
-Status CheckParent(const Json& doc, const Json::json_pointer& ptr, std::string_view op,
-                   const std::string& path) {
-  if (ptr.empty()) return Status::Ok();
-  const Json& parent = doc.at(ptr.parent_pointer());
+// An array index of a JSON pointer: "0" or digits without a leading zero.
+StatusOr<std::size_t> ArrayIndex(const std::string& token) {
+  bool digits = !token.empty() && token.size() <= 15 &&
+                std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || (token.size() > 1 && token[0] == '0')) {
+    return InvalidArgumentError("invalid array index '" + token + "'");
+  }
+  return static_cast<std::size_t>(std::stoull(token));
+}
+
+// The container holding `ptr`'s target; InvalidArgument when it is missing
+// or not an object or a list.
+StatusOr<Json*> Parent(Json& doc, const Json::json_pointer& ptr) {
+  Json& parent = doc.at(ptr.parent_pointer());  // throws when missing
   if (!parent.is_object() && !parent.is_array()) {
-    return InvalidArgumentError("jsonpatch " + std::string(op) + " operation does not apply: " +
-                                "the parent of " + path + " is not an object or a list");
+    return InvalidArgumentError("the parent of " + ptr.to_string() +
+                                " is not an object or a list");
+  }
+  return &parent;
+}
+
+// RFC 6902 "add" of `value` at `ptr`.
+Status AddAt(Json& doc, const Json::json_pointer& ptr, Json value) {
+  if (ptr.empty()) {
+    doc = std::move(value);
+    return Status::Ok();
+  }
+  KITE_ASSIGN_OR_RETURN(Json * parent, Parent(doc, ptr));
+  const std::string& last = ptr.back();
+  if (parent->is_object()) {
+    (*parent)[last] = std::move(value);
+    return Status::Ok();
+  }
+  if (last == "-") {
+    parent->push_back(std::move(value));
+    return Status::Ok();
+  }
+  KITE_ASSIGN_OR_RETURN(std::size_t index, ArrayIndex(last));
+  if (index > parent->size()) {
+    return InvalidArgumentError("array index " + last + " is out of range");
+  }
+  parent->insert(parent->begin() + static_cast<std::ptrdiff_t>(index), std::move(value));
+  return Status::Ok();
+}
+
+// RFC 6902 "remove" of `ptr`'s target, which must exist.
+Status RemoveAt(Json& doc, const Json::json_pointer& ptr) {
+  if (ptr.empty()) return InvalidArgumentError("cannot remove the whole document");
+  KITE_ASSIGN_OR_RETURN(Json * parent, Parent(doc, ptr));
+  const std::string& last = ptr.back();
+  if (parent->is_object()) {
+    if (parent->erase(last) == 0) return InvalidArgumentError("key '" + last + "' not found");
+    return Status::Ok();
+  }
+  KITE_ASSIGN_OR_RETURN(std::size_t index, ArrayIndex(last));
+  if (index >= parent->size()) {
+    return InvalidArgumentError("array index " + last + " is out of range");
+  }
+  parent->erase(index);
+  return Status::Ok();
+}
+
+// Counts the values of `v` (stopping past `limit`) and measures its depth
+// (as CheckDepth does: a scalar is 0).
+std::size_t CountValues(const Json& v, std::size_t limit, int* depth) {
+  std::size_t n = 0;
+  *depth = 0;
+  std::vector<std::pair<const Json*, int>> stack{{&v, 0}};
+  while (!stack.empty() && n <= limit) {
+    auto [j, d] = stack.back();
+    stack.pop_back();
+    ++n;
+    if (j->is_structured()) {
+      *depth = std::max(*depth, d + 1);
+      for (const Json& c : *j) stack.emplace_back(&c, d + 1);
+    }
+  }
+  return n;
+}
+
+// The number of reference tokens of `ptr`: the depth its target sits at.
+int Tokens(const Json::json_pointer& ptr) {
+  std::string s = ptr.to_string();
+  return static_cast<int>(std::count(s.begin(), s.end(), '/'));
+}
+
+// Keeps the document within kMaxPatchDepth as values are added: `value`
+// (of depth `depth`) going to `ptr`.
+Status CheckFits(const Json::json_pointer& ptr, int depth) {
+  if (Tokens(ptr) + depth > kMaxPatchDepth) {
+    return InvalidArgumentError("the result would be nested deeper than " +
+                                std::to_string(kMaxPatchDepth) + " levels");
   }
   return Status::Ok();
 }
 
-std::size_t CountValues(const Json& v, std::size_t limit) {
-  std::size_t n = 0;
-  std::vector<const Json*> stack{&v};
-  while (!stack.empty() && n <= limit) {
-    const Json* j = stack.back();
-    stack.pop_back();
-    ++n;
-    if (j->is_structured()) {
-      for (const Json& c : *j) stack.push_back(&c);
-    }
+int DepthOf(const Json& v) {
+  int depth = 0;
+  CountValues(v, SIZE_MAX - 1, &depth);
+  return depth;
+}
+
+Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
+  const std::string name = op["op"].get<std::string>();
+  const Json::json_pointer ptr(op["path"].get<std::string>());
+  auto value = op.find("value");
+  if ((name == "add" || name == "replace" || name == "test") && value == op.end()) {
+    return InvalidArgumentError("missing \"value\"");
   }
-  return n;
+  if (name == "add" || name == "replace") KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(*value)));
+  if (name == "add") return AddAt(doc, ptr, *value);
+  if (name == "remove") return RemoveAt(doc, ptr);
+  if (name == "replace") {
+    doc.at(ptr) = *value;  // the target must exist
+    return Status::Ok();
+  }
+  if (name == "test") {
+    if (!doc.contains(ptr) || doc.at(ptr) != *value) {
+      return InvalidArgumentError("testing value " + ptr.to_string() + " failed: test failed");
+    }
+    return Status::Ok();
+  }
+  if (name != "move" && name != "copy") return InvalidArgumentError("unknown operation");
+  auto from_it = op.find("from");
+  if (from_it == op.end() || !from_it->is_string()) {
+    return InvalidArgumentError("missing \"from\"");
+  }
+  const Json::json_pointer from(from_it->get<std::string>());
+  if (name == "copy") {
+    const Json& source = doc.at(from);
+    int depth = 0;
+    *copied += CountValues(source, kMaxJsonPatchCopiedValues, &depth);
+    if (*copied > kMaxJsonPatchCopiedValues) {
+      return ResourceExhaustedError("the patch copies more than " +
+                                    std::to_string(kMaxJsonPatchCopiedValues) + " values");
+    }
+    KITE_RETURN_IF_ERROR(CheckFits(ptr, depth));
+    Json v = source;
+    return AddAt(doc, ptr, std::move(v));
+  }
+  if (from == ptr) {
+    doc.at(from);  // must exist
+    return Status::Ok();
+  }
+  if (from.empty() || (ptr.to_string().rfind(from.to_string() + "/", 0) == 0)) {
+    return InvalidArgumentError("cannot move " + from.to_string() + " into itself");
+  }
+  // The document is within the depth limit, so only a move deeper can break it.
+  if (Tokens(ptr) > Tokens(from)) KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(doc.at(from))));
+  Json v = std::move(doc.at(from));
+  KITE_RETURN_IF_ERROR(RemoveAt(doc, from));
+  return AddAt(doc, ptr, std::move(v));
 }
 
 StatusOr<Json> JsonPatch(const Json& doc, const Json& patch) {
@@ -597,53 +725,20 @@ StatusOr<Json> JsonPatch(const Json& doc, const Json& patch) {
     if (name_it == op.end() || !name_it->is_string()) {
       return InvalidArgumentError(where + " has no \"op\"");
     }
-    const std::string name = name_it->get<std::string>();
+    where += " (" + name_it->get<std::string>();
     if (path_it == op.end() || !path_it->is_string()) {
-      return InvalidArgumentError(where + " (" + name + ") has no \"path\"");
+      return InvalidArgumentError(where + ") has no \"path\"");
     }
-    const std::string path = path_it->get<std::string>();
-    where += " (" + name + " " + path + ")";
+    where += " " + path_it->get<std::string>() + ")";
+    Status status;
     try {
-      Json::json_pointer ptr(path);
-      bool needs_value = name == "add" || name == "replace" || name == "test";
-      bool needs_from = name == "move" || name == "copy";
-      if (!needs_value && !needs_from && name != "remove") {
-        return InvalidArgumentError(where + ": unknown operation");
-      }
-      if (needs_value && !op.contains("value")) {
-        return InvalidArgumentError(where + ": missing \"value\"");
-      }
-      if (needs_from) {
-        auto from_it = op.find("from");
-        if (from_it == op.end() || !from_it->is_string()) {
-          return InvalidArgumentError(where + ": missing \"from\"");
-        }
-        Json::json_pointer from(from_it->get<std::string>());
-        const Json& source = result.at(from);
-        if (name == "copy") {
-          copied += CountValues(source, kMaxJsonPatchCopiedValues);
-          if (copied > kMaxJsonPatchCopiedValues) {
-            return ResourceExhaustedError(where + ": the patch copies more than " +
-                                          std::to_string(kMaxJsonPatchCopiedValues) + " values");
-          }
-        } else {
-          if (from.empty()) return InvalidArgumentError(where + ": cannot move the whole document");
-          KITE_RETURN_IF_ERROR(CheckParent(result, from, name, from_it->get<std::string>()));
-        }
-      }
-      if (name == "test") {
-        if (!result.contains(ptr) || result.at(ptr) != op["value"]) {
-          return InvalidArgumentError("testing value " + path + " failed: test failed");
-        }
-        continue;
-      }
-      if (name == "remove" && ptr.empty()) {
-        return InvalidArgumentError(where + ": cannot remove the whole document");
-      }
-      if (name != "replace") KITE_RETURN_IF_ERROR(CheckParent(result, ptr, name, path));
-      result.patch_inplace(Json::array({op}));
+      status = ApplyOperation(result, op, &copied);
     } catch (const std::exception& e) {
-      return InvalidArgumentError(where + ": " + CleanWhat(e.what()));
+      status = InvalidArgumentError(CleanWhat(e.what()));
+    }
+    if (!status.ok()) {
+      if (StartsWith(status.message(), "testing value ")) return status;
+      return Status(status.code(), where + ": " + status.message());
     }
   }
   KITE_RETURN_IF_ERROR(CheckDepth(result));

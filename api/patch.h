@@ -36,7 +36,7 @@ inline constexpr int kMaxPatchDepth = 200;
 // Most operations in one JSON patch (Kubernetes' limit).
 inline constexpr std::size_t kMaxJsonPatchOperations = 10000;
 // Most JSON values that "copy" operations of one JSON patch may duplicate.
-inline constexpr std::size_t kMaxJsonPatchCopiedValues = 1 << 20;
+inline constexpr std::size_t kMaxJsonPatchCopiedValues = 1 << 16;
 
 // The message Kubernetes answers (415 UnsupportedMediaType) when a strategic
 // merge patch targets a custom resource.

@@ -173,6 +173,28 @@ TEST(JsonPatch, LimitsOperationsCopiesAndDepth) {
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
   EXPECT_NE(r.status().message().find("nested deeper"), std::string::npos);
 
+  // Adds stacking deep values on each other are stopped before the result
+  // gets deeper than the limit.
+  std::string path;
+  for (int i = 0; i < 150; ++i) path += "/a";
+  Json stack = Json::array({{{"op", "add"}, {"path", "/a"}, {"value", Deep(150, false)["a"]}},
+                            {{"op", "add"}, {"path", path}, {"value", Deep(150, false)}}});
+  r = ApplyJsonPatch(Json::object(), stack);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("would be nested deeper"), std::string::npos)
+      << r.status().message();
+  // So are moves of a deep value deeper.
+  Json moves = Json::array({{{"op", "add"}, {"path", "/a"}, {"value", Deep(150, false)["a"]}},
+                            {{"op", "add"}, {"path", "/b"}, {"value", Deep(150, false)["a"]}},
+                            {{"op", "move"}, {"from", "/b"}, {"path", path}}});
+  r = ApplyJsonPatch(Json::object(), moves);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  // Moving a value into itself is refused; moving it onto itself is a no-op.
+  EXPECT_EQ(JsonPatchError(R"({"a":{"b":1}})", R"([{"op":"move","from":"/a","path":"/a/c"}])").code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ApplyJson(R"({"a":{"b":1}})", R"([{"op":"move","from":"/a","path":"/a"}])"),
+            J(R"({"a":{"b":1}})"));
+
   // Copies nesting the document into itself are stopped by the depth check.
   Json nest = Json::array();
   for (int i = 0; i < kMaxPatchDepth + 5; ++i) {
@@ -980,7 +1002,7 @@ TEST(ManagedFields, AtMostTenUpdateManagers) {
     std::string key = "a";  // (not "a" + ...: GCC 12 -Wrestrict false positive)
     key += std::to_string(i);
     next["metadata"]["annotations"][key] = "x";
-    char name[8], now[32];
+    char name[16], now[48];
     snprintf(name, sizeof name, "m%02d", i);
     snprintf(now, sizeof now, "2025-01-01T00:00:%02dZ", i);
     auto u = UpdateManagedFields(&cur, next, Opts(name, now), DeploymentMeta());
