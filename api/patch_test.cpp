@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <random>
 #include <string>
 
 #include "api/managed_fields.h"
@@ -1086,6 +1087,110 @@ TEST(ServerSideApply, CustomResourceSchemaFromCrd) {
   Json* cur = &deep;
   for (int i = 0; i < 10000; ++i) cur = &(*cur)["properties"]["x"];
   EXPECT_EQ(PatchMetaFromOpenAPISchema(deep).status().code(), Code::kInvalidArgument);
+}
+
+// ------------------------------------------------------------ robustness
+
+// Random documents and patches built from the keys and directives the code
+// reacts to: nothing throws or crashes, a successful strategic merge patch
+// re-applied as `{}` changes nothing, and re-applying an applied
+// configuration or repeating an update is a no-op.
+class RandomInputs {
+ public:
+  explicit RandomInputs(uint64_t seed) : rng_(seed) {}
+
+  int Below(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
+
+  Json Value(int depth) {
+    if (depth > 6 || Below(3) == 0) return Scalar();
+    if (Below(2)) {
+      Json o = Json::object();
+      for (int i = Below(4); i > 0; --i) o[Key()] = Value(depth + 1);
+      return o;
+    }
+    Json a = Json::array();
+    for (int i = Below(4); i > 0; --i) a.push_back(Value(depth + 1));
+    return a;
+  }
+  Json Object() {
+    Json o = Value(0);
+    return o.is_object() ? o : Json{{"spec", o}};
+  }
+  std::string Pointer() {
+    std::string p;
+    for (int i = Below(4); i > 0; --i) p += "/" + (Below(3) ? Key() : std::to_string(Below(3)));
+    return Below(10) ? p : p + "/-";
+  }
+
+ private:
+  Json Scalar() {
+    switch (Below(7)) {
+      case 0: return nullptr;
+      case 1: return Below(3);
+      case 2: return "a";
+      case 3: return true;
+      case 4: return "delete";
+      case 5: return "replace";
+      default: return "merge";
+    }
+  }
+  std::string Key() {
+    static const char* const kKeys[] = {
+        "spec", "template", "containers", "name", "image", "ports", "containerPort", "protocol",
+        "env", "metadata", "labels", "finalizers", "$patch", "$setElementOrder/containers",
+        "$retainKeys", "$deleteFromPrimitiveList/finalizers", "volumes", "status", "conditions",
+        "type", "selector", "strategy", "ownerReferences", "uid", "managedFields", "f:spec", "."};
+    return kKeys[Below(sizeof kKeys / sizeof *kKeys)];
+  }
+
+  std::mt19937_64 rng_;
+};
+
+TEST(Robustness, RandomInputs) {
+  RandomInputs gen(20261122);
+  const PatchMeta* metas[] = {&DeploymentMeta(), &Table().Find("", "Pod"),
+                              &Table().Find("", "Service"), &Table().Find("batch", "Job")};
+  const char* ops[] = {"add", "remove", "replace", "move", "copy", "test", "bogus"};
+  int accepted = 0;
+  for (int i = 0; i < 3000; ++i) {
+    Json doc = gen.Object();
+    Json patch = gen.Object();
+    const PatchMeta& meta = *metas[gen.Below(4)];
+    auto smp = ApplyStrategicMergePatch(doc, patch, meta);
+    if (smp.ok()) {
+      ++accepted;
+      auto again = ApplyStrategicMergePatch(*smp, Json::object(), meta);
+      ASSERT_TRUE(again.ok() && *again == *smp) << doc << " + " << patch;
+    }
+    accepted += ApplyMergePatch(doc, patch).ok();
+    Json json_patch = Json::array();
+    for (int k = gen.Below(5); k > 0; --k) {
+      Json op = {{"op", ops[gen.Below(7)]}, {"path", gen.Pointer()}};
+      if (gen.Below(2)) op["value"] = gen.Value(3);
+      if (gen.Below(2)) op["from"] = gen.Pointer();
+      json_patch.push_back(op);
+    }
+    accepted += ApplyJsonPatch(doc, json_patch).ok();
+
+    FieldManagerOptions o = Opts(gen.Below(2) ? "kubectl" : "ci");
+    o.kind.clear();
+    Json config = patch;
+    config["apiVersion"] = "apps/v1";
+    auto applied = Apply(gen.Below(2) ? &doc : nullptr, config, o, gen.Below(2), meta);
+    if (applied.ok()) {
+      ++accepted;
+      auto again = Apply(&applied->object, config, o, false, meta);
+      ASSERT_TRUE(again.ok()) << again.status().ToString() << " " << config;
+      ASSERT_FALSE(again->changed) << config;
+    }
+    auto updated = UpdateManagedFields(gen.Below(2) ? &doc : nullptr, patch, o, meta);
+    if (updated.ok()) {
+      ++accepted;
+      auto again = UpdateManagedFields(&*updated, *updated, o, meta);
+      ASSERT_TRUE(again.ok() && *again == *updated) << patch;
+    }
+  }
+  EXPECT_GT(accepted, 3000);  // the inputs are not all rejected
 }
 
 }  // namespace
