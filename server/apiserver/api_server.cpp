@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 #include "common/log.h"
 #include "common/version.h"
 
@@ -79,6 +81,9 @@ Status ApiServer::Start() {
     port_ = config_.port;
   }
   serve_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // httplib's stop() does nothing until the listen loop runs, so a Stop()
+  // right after Start() would hang; return only once it serves.
+  while (!http_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   log::Info("apiserver", "serving")("address", config_.bind_address)("port", port_);
   return Status::Ok();
 }
