@@ -16,12 +16,15 @@ namespace {
 using Json = nlohmann::json;
 using Path = FieldSet::Path;
 
-constexpr char kLastAppliedAnnotation[] = "kubectl.kubernetes.io/last-applied-configuration";
+constexpr char kLastAppliedAnnotation[] =
+    "kubectl.kubernetes.io/last-applied-configuration";
 constexpr char kApply[] = "Apply";
 constexpr char kUpdate[] = "Update";
 constexpr std::size_t kMaxUpdateManagers = 10;
 
-std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // `j` with integral floats turned into integers, so 80 and 80.0 serialize
 // alike (both are float64 80 to Kubernetes).
@@ -47,11 +50,13 @@ Json Canonical(const Json& j) {
 }
 std::string CanonicalDump(const Json& j) { return Dump(Canonical(j)); }
 
-std::string FieldElement(std::string_view name) { return "f:" + std::string(name); }
+std::string FieldElement(std::string_view name) {
+  return "f:" + std::string(name);
+}
 
 Status TooDeep() {
-  return InvalidArgumentError("object is nested deeper than " + std::to_string(kMaxPatchDepth) +
-                              " levels");
+  return InvalidArgumentError("object is nested deeper than " +
+                              std::to_string(kMaxPatchDepth) + " levels");
 }
 
 }  // namespace
@@ -62,14 +67,17 @@ namespace {
 
 Status ParseFields(const Json& j, FieldSet* out, int depth) {
   if (depth > kMaxPatchDepth) return TooDeep();
-  if (!j.is_object()) return InvalidArgumentError("fieldsV1 values must be objects, got " + Dump(j));
+  if (!j.is_object())
+    return InvalidArgumentError("fieldsV1 values must be objects, got " +
+                                Dump(j));
   for (const auto& [key, value] : j.items()) {
     if (key == ".") {
       out->set_member(true);
       continue;
     }
     if (key.size() < 2 || key[1] != ':') {
-      return InvalidArgumentError("unknown path element type in fieldsV1: " + key);
+      return InvalidArgumentError("unknown path element type in fieldsV1: " +
+                                  key);
     }
     std::string body = key.substr(2);
     std::string element;
@@ -81,21 +89,25 @@ Status ParseFields(const Json& j, FieldSet* out, int depth) {
       case 'v': {
         Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
         if (parsed.is_discarded() || (key[0] == 'k' && !parsed.is_object())) {
-          return InvalidArgumentError("malformed path element in fieldsV1: " + key);
+          return InvalidArgumentError("malformed path element in fieldsV1: " +
+                                      key);
         }
         element = std::string(1, key[0]) + ":" + CanonicalDump(parsed);
         break;
       }
       case 'i': {
         if (body.empty() || body.size() > 9 ||
-            !std::all_of(body.begin(), body.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-          return InvalidArgumentError("malformed path element in fieldsV1: " + key);
+            !std::all_of(body.begin(), body.end(),
+                         [](char c) { return c >= '0' && c <= '9'; })) {
+          return InvalidArgumentError("malformed path element in fieldsV1: " +
+                                      key);
         }
         element = "i:" + std::to_string(std::stol(body));
         break;
       }
       default:
-        return InvalidArgumentError("unknown path element type in fieldsV1: " + key);
+        return InvalidArgumentError("unknown path element type in fieldsV1: " +
+                                    key);
     }
     FieldSet& child = out->MutableChild(element);
     KITE_RETURN_IF_ERROR(ParseFields(value, &child, depth + 1));
@@ -121,7 +133,8 @@ StatusOr<FieldSet> FieldSet::FromFieldsV1(const Json& fields) {
 Json FieldSet::ToFieldsV1() const {
   Json out = Json::object();
   if (member_ && !children_.empty()) out["."] = Json::object();
-  for (const auto& [element, child] : children_) out[element] = child.ToFieldsV1();
+  for (const auto& [element, child] : children_)
+    out[element] = child.ToFieldsV1();
   return out;
 }
 
@@ -271,16 +284,19 @@ Json DropNulls(const Json& v) {
 // The path element of element `index` of a list merged as `list` says
 // (kSet or kMap). Lenient mode falls back to the position for an element
 // that cannot be keyed; strict mode (applied configurations) refuses it.
-StatusOr<std::string> ItemElement(const Json& item, const FieldSchema& list, std::size_t index,
-                                  bool strict, const Path& path) {
+StatusOr<std::string> ItemElement(const Json& item, const FieldSchema& list,
+                                  std::size_t index, bool strict,
+                                  const Path& path) {
   // (Null members are dropped when the value is stored, so they never count.)
-  if (list.list_type == ListType::kSet) return "v:" + CanonicalDump(DropNulls(item));
+  if (list.list_type == ListType::kSet)
+    return "v:" + CanonicalDump(DropNulls(item));
   auto fail = [&](const std::string& why) -> StatusOr<std::string> {
     if (!strict) return "i:" + std::to_string(index);
-    return InvalidArgumentError(FieldSet::PathString(path) + ": element " + std::to_string(index) +
-                                ": " + why);
+    return InvalidArgumentError(FieldSet::PathString(path) + ": element " +
+                                std::to_string(index) + ": " + why);
   };
-  if (!item.is_object()) return fail("expected an object in a keyed list, got " + Dump(item));
+  if (!item.is_object())
+    return fail("expected an object in a keyed list, got " + Dump(item));
   Json key = Json::object();
   for (const auto& k : list.list_map_keys) {
     auto it = item.find(k);
@@ -290,8 +306,9 @@ StatusOr<std::string> ItemElement(const Json& item, const FieldSchema& list, std
     }
     auto d = list.key_defaults.find(k);
     if (d == list.key_defaults.end()) {
-      return fail("associative list with keys has an element that omits key field \"" + k +
-                  "\" (and doesn't have default value)");
+      return fail(
+          "associative list with keys has an element that omits key field \"" +
+          k + "\" (and doesn't have default value)");
     }
     key[k] = d->second;
   }
@@ -305,8 +322,8 @@ bool Granular(const FieldSchema* s, const Json& v) {
 // Every field of `v` (Kubernetes' ToFieldSet): scalars, null and empty
 // objects, atomic lists and maps, and list elements are members; non-empty
 // objects only hold their children.
-Status CollectFields(const Json& v, const FieldSchema* s, FieldSet& node, Path& path, bool strict,
-                     int depth) {
+Status CollectFields(const Json& v, const FieldSchema* s, FieldSet& node,
+                     Path& path, bool strict, int depth) {
   if (depth > kMaxPatchDepth + 1) return TooDeep();
   if (v.is_object()) {
     if (s && s->atomic_map) {
@@ -317,7 +334,8 @@ Status CollectFields(const Json& v, const FieldSchema* s, FieldSet& node, Path& 
       std::string e = FieldElement(k);
       FieldSet& child = node.MutableChild(e);
       path.push_back(e);
-      KITE_RETURN_IF_ERROR(CollectFields(c, s ? s->Child(k) : nullptr, child, path, strict, depth + 1));
+      KITE_RETURN_IF_ERROR(CollectFields(c, s ? s->Child(k) : nullptr, child,
+                                         path, strict, depth + 1));
       path.pop_back();
       if (c.is_null() || (c.is_object() && c.empty())) child.set_member(true);
     }
@@ -327,9 +345,11 @@ Status CollectFields(const Json& v, const FieldSchema* s, FieldSet& node, Path& 
     std::vector<std::string> elements;
     std::unordered_map<std::string, int> count;
     for (std::size_t i = 0; i < v.size(); ++i) {
-      KITE_ASSIGN_OR_RETURN(std::string e, ItemElement(v[i], *s, i, strict, path));
+      KITE_ASSIGN_OR_RETURN(std::string e,
+                            ItemElement(v[i], *s, i, strict, path));
       if (++count[e] > 1 && strict) {
-        return InvalidArgumentError(FieldSet::PathString(path) + ": duplicate entries for key " +
+        return InvalidArgumentError(FieldSet::PathString(path) +
+                                    ": duplicate entries for key " +
                                     FieldSet::PathString({e}));
       }
       elements.push_back(std::move(e));
@@ -339,7 +359,8 @@ Status CollectFields(const Json& v, const FieldSchema* s, FieldSet& node, Path& 
       child.set_member(true);
       if (count[elements[i]] > 1) continue;  // duplicates are owned whole
       path.push_back(elements[i]);
-      KITE_RETURN_IF_ERROR(CollectFields(v[i], s, child, path, strict, depth + 1));
+      KITE_RETURN_IF_ERROR(
+          CollectFields(v[i], s, child, path, strict, depth + 1));
       path.pop_back();
     }
     return Status::Ok();
@@ -372,35 +393,40 @@ struct Comparison {
 };
 
 // The subtree `v` at `path` as one side of a comparison.
-Status GraftValue(FieldSet& set, const Path& path, const Json& v, const FieldSchema* s, int depth) {
+Status GraftValue(FieldSet& set, const Path& path, const Json& v,
+                  const FieldSchema* s, int depth) {
   FieldSet sub;
   Path inner = path;
   KITE_RETURN_IF_ERROR(CollectFields(v, s, sub, inner, false, depth));
-  if (!path.empty() && path.back()[0] != 'f') sub.set_member(true);  // a list element
+  if (!path.empty() && path.back()[0] != 'f')
+    sub.set_member(true);  // a list element
   Graft(set, path, sub);
   return Status::Ok();
 }
 
-Status CompareValues(const Json* l, const Json* r, const FieldSchema* s, Path& path,
-                     Comparison& out, int depth) {
+Status CompareValues(const Json* l, const Json* r, const FieldSchema* s,
+                     Path& path, Comparison& out, int depth) {
   if (depth > kMaxPatchDepth + 1) return TooDeep();
   if (!l && !r) return Status::Ok();
   if (!l) return GraftValue(out.added, path, *r, s, depth);
   if (!r) return GraftValue(out.removed, path, *l, s, depth);
-  bool both_empty = l->is_structured() && r->is_structured() && l->empty() && r->empty();
-  if (l->is_object() && r->is_object() && !(s && s->atomic_map) && !both_empty) {
+  bool both_empty =
+      l->is_structured() && r->is_structured() && l->empty() && r->empty();
+  if (l->is_object() && r->is_object() && !(s && s->atomic_map) &&
+      !both_empty) {
     for (const auto& [k, lv] : l->items()) {
       auto rv = r->find(k);
       path.push_back(FieldElement(k));
       KITE_RETURN_IF_ERROR(CompareValues(&lv, rv == r->end() ? nullptr : &*rv,
-                                         s ? s->Child(k) : nullptr, path, out, depth + 1));
+                                         s ? s->Child(k) : nullptr, path, out,
+                                         depth + 1));
       path.pop_back();
     }
     for (const auto& [k, rv] : r->items()) {
       if (l->contains(k)) continue;
       path.push_back(FieldElement(k));
-      KITE_RETURN_IF_ERROR(CompareValues(nullptr, &rv, s ? s->Child(k) : nullptr, path, out,
-                                         depth + 1));
+      KITE_RETURN_IF_ERROR(CompareValues(
+          nullptr, &rv, s ? s->Child(k) : nullptr, path, out, depth + 1));
       path.pop_back();
     }
     return Status::Ok();
@@ -412,7 +438,8 @@ Status CompareValues(const Json* l, const Json* r, const FieldSchema* s, Path& p
     };
     auto index = [&](const Json& list, Items& items) -> Status {
       for (std::size_t i = 0; i < list.size(); ++i) {
-        KITE_ASSIGN_OR_RETURN(std::string e, ItemElement(list[i], *s, i, false, path));
+        KITE_ASSIGN_OR_RETURN(std::string e,
+                              ItemElement(list[i], *s, i, false, path));
         auto& slot = items.by[e];
         if (slot.empty()) items.order.push_back(e);
         slot.push_back(&list[i]);
@@ -434,17 +461,23 @@ Status CompareValues(const Json* l, const Json* r, const FieldSchema* s, Path& p
       path.push_back(e);
       if (ln <= 1 && rn <= 1) {
         KITE_RETURN_IF_ERROR(CompareValues(ln ? lit->second[0] : nullptr,
-                                           rn ? rit->second[0] : nullptr, s, path, out, depth + 1));
+                                           rn ? rit->second[0] : nullptr, s,
+                                           path, out, depth + 1));
       } else if (ln >= 2 && rn >= 2) {
         bool same = ln == rn;
-        for (std::size_t i = 0; same && i < ln; ++i) same = *lit->second[i] == *rit->second[i];
+        for (std::size_t i = 0; same && i < ln; ++i)
+          same = *lit->second[i] == *rit->second[i];
         if (!same) out.modified.Insert(path);
       } else if (ln >= 2) {
         out.removed.Insert(path);
-        if (rn) KITE_RETURN_IF_ERROR(GraftValue(out.added, path, *rit->second[0], s, depth + 1));
+        if (rn)
+          KITE_RETURN_IF_ERROR(
+              GraftValue(out.added, path, *rit->second[0], s, depth + 1));
       } else {
         out.added.Insert(path);
-        if (ln) KITE_RETURN_IF_ERROR(GraftValue(out.removed, path, *lit->second[0], s, depth + 1));
+        if (ln)
+          KITE_RETURN_IF_ERROR(
+              GraftValue(out.removed, path, *lit->second[0], s, depth + 1));
       }
       path.pop_back();
     }
@@ -454,7 +487,8 @@ Status CompareValues(const Json* l, const Json* r, const FieldSchema* s, Path& p
   return Status::Ok();
 }
 
-StatusOr<Comparison> Compare(const Json& l, const Json& r, const FieldSchema* s) {
+StatusOr<Comparison> Compare(const Json& l, const Json& r,
+                             const FieldSchema* s) {
   Comparison out;
   Path path;
   KITE_RETURN_IF_ERROR(CompareValues(&l, &r, s, path, out, 0));
@@ -469,8 +503,10 @@ Json MergeApply(const Json& l, const Json& r, const FieldSchema* s);
 Json MergeList(const Json& l, const Json& r, const FieldSchema& s) {
   std::vector<std::string> lpe, rpe;
   Path none;
-  for (std::size_t i = 0; i < l.size(); ++i) lpe.push_back(*ItemElement(l[i], s, i, false, none));
-  for (std::size_t i = 0; i < r.size(); ++i) rpe.push_back(*ItemElement(r[i], s, i, false, none));
+  for (std::size_t i = 0; i < l.size(); ++i)
+    lpe.push_back(*ItemElement(l[i], s, i, false, none));
+  for (std::size_t i = 0; i < r.size(); ++i)
+    rpe.push_back(*ItemElement(r[i], s, i, false, none));
   std::unordered_map<std::string, std::size_t> lfirst, rindex;
   for (std::size_t i = 0; i < lpe.size(); ++i) lfirst.emplace(lpe[i], i);
   for (std::size_t i = 0; i < rpe.size(); ++i) rindex.emplace(rpe[i], i);
@@ -485,7 +521,8 @@ Json MergeList(const Json& l, const Json& r, const FieldSchema& s) {
     const std::string& e = rpe[ri];
     emitted.insert(e);
     auto lf = lfirst.find(e);
-    out.push_back(lf == lfirst.end() ? DropNulls(r[ri]) : MergeApply(l[lf->second], r[ri], &s));
+    out.push_back(lf == lfirst.end() ? DropNulls(r[ri])
+                                     : MergeApply(l[lf->second], r[ri], &s));
     if (next_shared < shared.size() && shared[next_shared] == e) ++next_shared;
   };
   std::size_t li = 0, ri = 0;
@@ -497,7 +534,8 @@ Json MergeList(const Json& l, const Json& r, const FieldSchema& s) {
         ++ri;
         continue;
       }
-      if (rindex.count(lpe[li]) && next_shared < shared.size() && shared[next_shared] != lpe[li]) {
+      if (rindex.count(lpe[li]) && next_shared < shared.size() &&
+          shared[next_shared] != lpe[li]) {
         ++li;
         continue;
       }
@@ -537,7 +575,8 @@ Json MergeApply(const Json& l, const Json& r, const FieldSchema* s) {
     }
     return out;
   }
-  if (l.is_array() && r.is_array() && Granular(s, r)) return MergeList(l, r, *s);
+  if (l.is_array() && r.is_array() && Granular(s, r))
+    return MergeList(l, r, *s);
   return DropNulls(r);
 }
 
@@ -545,7 +584,8 @@ bool EmptyContainer(const Json& v) { return v.is_structured() && v.empty(); }
 
 // Removes from `v` the members of `gone`, except those `keep` still owns
 // something under. Maps and lists the removal empties are removed too.
-void RemoveFields(Json& v, const FieldSet& gone, const FieldSet* keep, const FieldSchema* s) {
+void RemoveFields(Json& v, const FieldSet& gone, const FieldSet* keep,
+                  const FieldSchema* s) {
   if (v.is_object()) {
     for (const auto& [e, g] : gone.children()) {
       if (e[0] != 'f') continue;
@@ -599,27 +639,33 @@ struct Entry {
   FieldSet fields;
 };
 
-bool SameManager(const Entry& e, const std::string& manager, const std::string& operation,
-                 const std::string& api_version, const std::string& subresource) {
-  if (e.manager != manager || e.operation != operation || e.subresource != subresource) {
+bool SameManager(const Entry& e, const std::string& manager,
+                 const std::string& operation, const std::string& api_version,
+                 const std::string& subresource) {
+  if (e.manager != manager || e.operation != operation ||
+      e.subresource != subresource) {
     return false;
   }
-  return operation == kApply || e.api_version == api_version;  // Apply ignores the version
+  return operation == kApply ||
+         e.api_version == api_version;  // Apply ignores the version
 }
 
 std::string StringField(const Json& obj, const char* key) {
   auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return it != obj.end() && it->is_string() ? it->get<std::string>()
+                                            : std::string();
 }
 
 StatusOr<std::vector<Entry>> DecodeManagedFields(const Json& mf) {
   std::vector<Entry> out;
   if (mf.is_null()) return out;
-  if (!mf.is_array()) return InvalidArgumentError("metadata.managedFields must be a list");
+  if (!mf.is_array())
+    return InvalidArgumentError("metadata.managedFields must be a list");
   for (std::size_t i = 0; i < mf.size(); ++i) {
     const Json& j = mf[i];
     std::string where = "managed fields entry " + std::to_string(i);
-    if (!j.is_object()) return InvalidArgumentError(where + " is not an object");
+    if (!j.is_object())
+      return InvalidArgumentError(where + " is not an object");
     Entry e;
     e.manager = StringField(j, "manager");
     e.operation = StringField(j, "operation");
@@ -627,21 +673,27 @@ StatusOr<std::vector<Entry>> DecodeManagedFields(const Json& mf) {
     e.subresource = StringField(j, "subresource");
     e.time = StringField(j, "time");
     if (e.operation != kApply && e.operation != kUpdate) {
-      return InvalidArgumentError(where + ": operation must be `Apply` or `Update`");
+      return InvalidArgumentError(where +
+                                  ": operation must be `Apply` or `Update`");
     }
-    if (e.api_version.empty()) return InvalidArgumentError(where + ": apiVersion must not be empty");
+    if (e.api_version.empty())
+      return InvalidArgumentError(where + ": apiVersion must not be empty");
     std::string type = StringField(j, "fieldsType");
-    if (type.empty()) return InvalidArgumentError("missing fieldsType in " + where);
+    if (type.empty())
+      return InvalidArgumentError("missing fieldsType in " + where);
     if (type != "FieldsV1") {
-      return InvalidArgumentError("invalid fieldsType \"" + type + "\" in " + where);
+      return InvalidArgumentError("invalid fieldsType \"" + type + "\" in " +
+                                  where);
     }
     if (auto f = j.find("fieldsV1"); f != j.end() && !f->is_null()) {
       auto parsed = FieldSet::FromFieldsV1(*f);
-      if (!parsed.ok()) return InvalidArgumentError(where + ": " + parsed.status().message());
+      if (!parsed.ok())
+        return InvalidArgumentError(where + ": " + parsed.status().message());
       e.fields = std::move(*parsed);
     }
     auto same = std::find_if(out.begin(), out.end(), [&](const Entry& o) {
-      return SameManager(o, e.manager, e.operation, e.api_version, e.subresource);
+      return SameManager(o, e.manager, e.operation, e.api_version,
+                         e.subresource);
     });
     if (same != out.end()) {
       *same = std::move(e);
@@ -657,8 +709,9 @@ Json EncodeManagedFields(std::vector<Entry> entries) {
                                [](const Entry& e) { return e.fields.empty(); }),
                 entries.end());
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return std::tie(a.operation, a.time, a.manager, a.api_version, a.subresource) <
-           std::tie(b.operation, b.time, b.manager, b.api_version, b.subresource);
+    return std::tie(a.operation, a.time, a.manager, a.api_version,
+                    a.subresource) < std::tie(b.operation, b.time, b.manager,
+                                              b.api_version, b.subresource);
   });
   Json out = Json::array();
   for (const Entry& e : entries) {
@@ -690,7 +743,8 @@ void PutManagedFields(Json& obj, const std::vector<Entry>& entries) {
   Json mf = EncodeManagedFields(entries);
   if (mf.empty() || !obj.is_object()) return;
   auto md = obj.find("metadata");
-  if (md != obj.end() && !md->is_object() && !md->is_null()) return;  // malformed; left as is
+  if (md != obj.end() && !md->is_object() && !md->is_null())
+    return;  // malformed; left as is
   if (md == obj.end() || md->is_null()) obj["metadata"] = Json::object();
   obj["metadata"]["managedFields"] = std::move(mf);
 }
@@ -701,8 +755,9 @@ void StripServerFields(FieldSet& set) {
   strip.Insert({"f:apiVersion"});
   strip.Insert({"f:kind"});
   strip.Insert({"f:metadata"});
-  for (const char* f : {"name", "namespace", "creationTimestamp", "selfLink", "uid",
-                        "clusterName", "generation", "managedFields", "resourceVersion"}) {
+  for (const char* f :
+       {"name", "namespace", "creationTimestamp", "selfLink", "uid",
+        "clusterName", "generation", "managedFields", "resourceVersion"}) {
     strip.Insert({"f:metadata", FieldElement(f)});
   }
   set.Remove(strip);
@@ -715,7 +770,8 @@ void RemoveIgnored(FieldSet& set, const FieldManagerOptions& options) {
     while (start <= dotted.size()) {
       std::size_t dot = dotted.find('.', start);
       if (dot == std::string::npos) dot = dotted.size();
-      if (dot > start) path.push_back(FieldElement(dotted.substr(start, dot - start)));
+      if (dot > start)
+        path.push_back(FieldElement(dotted.substr(start, dot - start)));
       start = dot + 1;
     }
     if (!path.empty()) set.RemoveSubtree(path);
@@ -731,24 +787,31 @@ void RemoveIgnored(Comparison& c, const FieldManagerOptions& options) {
 // How Kubernetes names a manager in conflict messages.
 std::string PrintManager(const Entry& e) {
   std::string out = Dump(Json(e.manager));
-  if (!e.subresource.empty()) out += " with subresource " + Dump(Json(e.subresource));
+  if (!e.subresource.empty())
+    out += " with subresource " + Dump(Json(e.subresource));
   if (e.operation == kUpdate) out += " using " + e.api_version;
   return out;
 }
 
 // Fields the last-applied annotation set that still hold the value it set:
 // the manager "kubectl" may take these over from client-side apply.
-FieldSet AllowedFromLastApplied(const Json& live, const FieldManagerOptions& options,
+FieldSet AllowedFromLastApplied(const Json& live,
+                                const FieldManagerOptions& options,
                                 const FieldSchema* schema) {
-  const Json* md = live.is_object() && live.contains("metadata") ? &live["metadata"] : nullptr;
+  const Json* md = live.is_object() && live.contains("metadata")
+                       ? &live["metadata"]
+                       : nullptr;
   if (!md || !md->is_object() || !md->contains("annotations")) return {};
   const Json& ann = (*md)["annotations"];
   if (!ann.is_object()) return {};
   auto it = ann.find(kLastAppliedAnnotation);
-  if (it == ann.end() || !it->is_string() || it->get<std::string>().empty()) return {};
+  if (it == ann.end() || !it->is_string() || it->get<std::string>().empty())
+    return {};
   Json last = Json::parse(it->get<std::string>(), nullptr, false);
-  if (last.is_discarded() || !last.is_object() || !CheckDepth(last).ok()) return {};
-  if (!options.api_version.empty() && StringField(last, "apiVersion") != options.api_version) {
+  if (last.is_discarded() || !last.is_object() || !CheckDepth(last).ok())
+    return {};
+  if (!options.api_version.empty() &&
+      StringField(last, "apiVersion") != options.api_version) {
     return {};
   }
   auto set = FieldsOf(last, schema, false);
@@ -768,10 +831,11 @@ void CapUpdateManagers(std::vector<Entry>& entries) {
     if (entries[i].operation == kUpdate) updaters.push_back(i);
   }
   if (updaters.size() <= kMaxUpdateManagers) return;
-  std::sort(updaters.begin(), updaters.end(), [&](std::size_t a, std::size_t b) {
-    return std::tie(entries[a].time, entries[a].manager) <
-           std::tie(entries[b].time, entries[b].manager);
-  });
+  std::sort(updaters.begin(), updaters.end(),
+            [&](std::size_t a, std::size_t b) {
+              return std::tie(entries[a].time, entries[a].manager) <
+                     std::tie(entries[b].time, entries[b].manager);
+            });
   const std::string bucket_name = "ancient-changes";
   std::map<std::string, std::size_t> first_of_version;
   std::vector<bool> dropped(entries.size(), false);
@@ -786,9 +850,13 @@ void CapUpdateManagers(std::vector<Entry>& entries) {
     }
     std::size_t bucket = entries.size();
     for (std::size_t i = 0; i < entries.size(); ++i) {
-      if (!dropped[i] && SameManager(entries[i], bucket_name, kUpdate, version, "")) bucket = i;
+      if (!dropped[i] &&
+          SameManager(entries[i], bucket_name, kUpdate, version, ""))
+        bucket = i;
     }
-    if (bucket == entries.size()) {  // the first manager of this version becomes the bucket
+    if (bucket ==
+        entries
+            .size()) {  // the first manager of this version becomes the bucket
       bucket = first->second;
       entries[bucket].manager = bucket_name;
       entries[bucket].subresource.clear();
@@ -806,26 +874,33 @@ void CapUpdateManagers(std::vector<Entry>& entries) {
 }
 
 std::size_t FindOrAdd(std::vector<Entry>& entries, const std::string& manager,
-                      const std::string& operation, const FieldManagerOptions& options) {
+                      const std::string& operation,
+                      const FieldManagerOptions& options) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    if (SameManager(entries[i], manager, operation, options.api_version, options.subresource)) {
+    if (SameManager(entries[i], manager, operation, options.api_version,
+                    options.subresource)) {
       return i;
     }
   }
-  entries.push_back({manager, operation, options.api_version, options.subresource, "", {}});
+  entries.push_back(
+      {manager, operation, options.api_version, options.subresource, "", {}});
   return entries.size() - 1;
 }
 
 StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
                                 const FieldManagerOptions& options, bool force,
-                                const PatchMeta& meta, std::vector<ApplyConflict>* conflicts) {
+                                const PatchMeta& meta,
+                                std::vector<ApplyConflict>* conflicts) {
   if (options.manager.empty()) {
-    return InvalidArgumentError("fieldManager: Required value: is required for apply patch");
+    return InvalidArgumentError(
+        "fieldManager: Required value: is required for apply patch");
   }
-  if (!config.is_object()) return InvalidArgumentError("the applied configuration must be an object");
+  if (!config.is_object())
+    return InvalidArgumentError("the applied configuration must be an object");
   KITE_RETURN_IF_ERROR(CheckDepth(config));
   if (live) KITE_RETURN_IF_ERROR(CheckDepth(*live));
-  if (auto md = config.find("metadata"); md != config.end() && !md->is_object()) {
+  if (auto md = config.find("metadata");
+      md != config.end() && !md->is_object()) {
     return InvalidArgumentError("metadata must be an object");
   } else if (md != config.end()) {
     auto mf = md->find("managedFields");
@@ -835,8 +910,10 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
   }
   const std::string api_version = StringField(config, "apiVersion");
   if (!options.api_version.empty() && api_version != options.api_version) {
-    return InvalidArgumentError("Incorrect version specified in apply patch. Specified patch "
-                                "version: " + api_version + ", expected: " + options.api_version);
+    return InvalidArgumentError(
+        "Incorrect version specified in apply patch. Specified patch "
+        "version: " +
+        api_version + ", expected: " + options.api_version);
   }
   if (!options.kind.empty() && StringField(config, "kind") != options.kind) {
     return InvalidArgumentError("invalid object type: " + api_version +
@@ -845,10 +922,12 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
   const FieldSchema* schema = meta.root();
 
   Json live_body = live ? *live : Json::object();
-  if (!live_body.is_object()) return InvalidArgumentError("the live object is not an object");
+  if (!live_body.is_object())
+    return InvalidArgumentError("the live object is not an object");
   auto decoded = DecodeManagedFields(TakeManagedFields(live_body));
   if (!decoded.ok()) {
-    return InvalidArgumentError("failed to decode managed fields: " + decoded.status().message());
+    return InvalidArgumentError("failed to decode managed fields: " +
+                                decoded.status().message());
   }
   std::vector<Entry> managers = std::move(*decoded);
   if (live && managers.empty()) {
@@ -857,14 +936,15 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
     RemoveIgnored(all, options);
     StripServerFields(all);
     if (!all.empty()) {
-      managers.push_back({"before-first-apply", kUpdate, options.api_version, options.subresource,
-                          options.now, std::move(all)});
+      managers.push_back({"before-first-apply", kUpdate, options.api_version,
+                          options.subresource, options.now, std::move(all)});
     }
   }
 
   KITE_ASSIGN_OR_RETURN(FieldSet applied, FieldsOf(config, schema, true));
   RemoveIgnored(applied, options);
-  const std::size_t self = FindOrAdd(managers, options.manager, kApply, options);
+  const std::size_t self =
+      FindOrAdd(managers, options.manager, kApply, options);
   const FieldSet last = managers[self].fields;
 
   Json merged = MergeApply(live_body, config, schema);
@@ -900,17 +980,21 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
       if (!remaining[i].empty()) order.push_back(i);
     }
     if (order.empty()) {
-      force = true;  // every conflict was with fields last applied by client-side apply
+      force = true;  // every conflict was with fields last applied by
+                     // client-side apply
     } else {
       std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        return std::tie(managers[a].manager, managers[a].operation, managers[a].api_version) <
-               std::tie(managers[b].manager, managers[b].operation, managers[b].api_version);
+        return std::tie(managers[a].manager, managers[a].operation,
+                        managers[a].api_version) <
+               std::tie(managers[b].manager, managers[b].operation,
+                        managers[b].api_version);
       });
       std::vector<ApplyConflict> causes;
       std::string details;
       for (std::size_t i : order) {
         std::string who = PrintManager(managers[i]);
-        details += (details.empty() ? "" : "\n") + std::string("conflicts with ") + who + ":";
+        details += (details.empty() ? "" : "\n") +
+                   std::string("conflicts with ") + who + ":";
         for (const Path& p : remaining[i].Members()) {
           std::string field = FieldSet::PathString(p);
           causes.push_back({"conflict with " + who, field});
@@ -919,9 +1003,11 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
       }
       std::string message;
       if (causes.size() == 1) {
-        message = "Apply failed with 1 conflict: " + causes[0].message + ": " + causes[0].field;
+        message = "Apply failed with 1 conflict: " + causes[0].message + ": " +
+                  causes[0].field;
       } else {
-        message = "Apply failed with " + std::to_string(causes.size()) + " conflicts: " + details;
+        message = "Apply failed with " + std::to_string(causes.size()) +
+                  " conflicts: " + details;
       }
       if (conflicts) *conflicts = std::move(causes);
       return ConflictError(message);
@@ -942,7 +1028,8 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
         merged["metadata"]["annotations"].is_object()) {
       ann = &merged["metadata"]["annotations"];
     }
-    if (ann && ann->contains(kLastAppliedAnnotation) && (*ann)[kLastAppliedAnnotation].is_string() &&
+    if (ann && ann->contains(kLastAppliedAnnotation) &&
+        (*ann)[kLastAppliedAnnotation].is_string() &&
         !(*ann)[kLastAppliedAnnotation].get<std::string>().empty()) {
       Json value = config;
       if (value.contains("metadata") && value["metadata"].is_object() &&
@@ -956,7 +1043,8 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
 
   StripServerFields(applied);
   managers[self].fields = std::move(applied);
-  managers[self].api_version = options.api_version.empty() ? api_version : options.api_version;
+  managers[self].api_version =
+      options.api_version.empty() ? api_version : options.api_version;
   ApplyResult result;
   result.changed = merged != live_body;
   if (result.changed) managers[self].time = options.now;
@@ -965,9 +1053,11 @@ StatusOr<ApplyResult> ApplyImpl(const Json* live, const Json& config,
   return result;
 }
 
-StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManagerOptions& options,
+StatusOr<Json> UpdateImpl(const Json* old, const Json& updated,
+                          const FieldManagerOptions& options,
                           const PatchMeta& meta) {
-  if (!updated.is_object()) return InvalidArgumentError("the object must be a JSON object");
+  if (!updated.is_object())
+    return InvalidArgumentError("the object must be a JSON object");
   KITE_RETURN_IF_ERROR(CheckDepth(updated));
   if (old) KITE_RETURN_IF_ERROR(CheckDepth(*old));
   Json body = updated;
@@ -978,7 +1068,8 @@ StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManag
   std::vector<Entry> managers;
   bool from_request = false;
   if (options.subresource.empty() && sent.is_array()) {
-    if (sent.empty() || (sent.size() == 1 && sent[0].is_object() && sent[0].empty())) {
+    if (sent.empty() ||
+        (sent.size() == 1 && sent[0].is_object() && sent[0].empty())) {
       from_request = true;  // the client reset tracking
     } else if (auto d = DecodeManagedFields(sent); d.ok() && !d->empty()) {
       managers = std::move(*d);
@@ -991,7 +1082,9 @@ StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManag
   if (managers.empty() && old) {
     // An object that exists without managed fields stays untracked.
     auto md = old_body.find("metadata");
-    if (md != old_body.end() && md->is_object() && !StringField(*md, "uid").empty()) return body;
+    if (md != old_body.end() && md->is_object() &&
+        !StringField(*md, "uid").empty())
+      return body;
   }
 
   const FieldSchema* schema = meta.root();
@@ -1005,14 +1098,16 @@ StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManag
   }
   StripServerFields(changes);
   if (!changes.empty()) {
-    std::size_t self =
-        FindOrAdd(managers, options.manager.empty() ? "unknown" : options.manager, kUpdate, options);
+    std::size_t self = FindOrAdd(
+        managers, options.manager.empty() ? "unknown" : options.manager,
+        kUpdate, options);
     managers[self].fields.Add(changes);
     managers[self].time = options.now;
   }
-  managers.erase(std::remove_if(managers.begin(), managers.end(),
-                                [](const Entry& e) { return e.fields.empty(); }),
-                 managers.end());
+  managers.erase(
+      std::remove_if(managers.begin(), managers.end(),
+                     [](const Entry& e) { return e.fields.empty(); }),
+      managers.end());
   CapUpdateManagers(managers);
   PutManagedFields(body, managers);
   return body;
@@ -1021,7 +1116,8 @@ StatusOr<Json> UpdateImpl(const Json* old, const Json& updated, const FieldManag
 }  // namespace
 
 StatusOr<ApplyResult> Apply(const Json* live, const Json& config,
-                            const FieldManagerOptions& options, bool force, const PatchMeta& meta,
+                            const FieldManagerOptions& options, bool force,
+                            const PatchMeta& meta,
                             std::vector<ApplyConflict>* conflicts) {
   try {
     return ApplyImpl(live, config, options, force, meta, conflicts);
@@ -1031,7 +1127,8 @@ StatusOr<ApplyResult> Apply(const Json* live, const Json& config,
 }
 
 StatusOr<Json> UpdateManagedFields(const Json* old, const Json& updated,
-                                   const FieldManagerOptions& options, const PatchMeta& meta) {
+                                   const FieldManagerOptions& options,
+                                   const PatchMeta& meta) {
   try {
     return UpdateImpl(old, updated, options, meta);
   } catch (const std::exception& e) {

@@ -7,7 +7,8 @@
 //     apiVersion: "apps/v1", time: "...", fieldsType: "FieldsV1",
 //     fieldsV1: {"f:spec": {"f:replicas": {},
 //       "f:template": {"f:spec": {"f:containers":
-//         {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}}]
+//         {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name":
+//         {}}}}}}}}]
 //
 // `f:<name>` is a field, `k:<json>` a list element identified by its map keys,
 // `v:<json>` an element of a set, `i:<n>` an element by position, and `.`
@@ -27,11 +28,10 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/strategic_merge.h"
 #include "common/status.h"
@@ -68,7 +68,9 @@ class FieldSet {
 
   // The node for path element `element`, or nullptr.
   const FieldSet* Child(const std::string& element) const;
-  FieldSet& MutableChild(const std::string& element) { return children_[element]; }
+  FieldSet& MutableChild(const std::string& element) {
+    return children_[element];
+  }
   bool member() const { return member_; }
   void set_member(bool member) { member_ = member; }
   const std::map<std::string, FieldSet>& children() const { return children_; }
@@ -83,7 +85,6 @@ class FieldSet {
   bool operator==(const FieldSet& other) const = default;
 
  private:
-
   bool member_ = false;
   std::map<std::string, FieldSet> children_;
 };
@@ -110,10 +111,12 @@ struct FieldManagerOptions {
 // One cause of an apply conflict; the REST layer renders it as a StatusCause
 // {reason: kFieldManagerConflictReason, message, field}.
 struct ApplyConflict {
-  std::string message;  // conflict with "kubectl-client-side-apply" using apps/v1
-  std::string field;    // .spec.replicas
+  std::string
+      message;        // conflict with "kubectl-client-side-apply" using apps/v1
+  std::string field;  // .spec.replicas
 };
-inline constexpr std::string_view kFieldManagerConflictReason = "FieldManagerConflict";
+inline constexpr std::string_view kFieldManagerConflictReason =
+    "FieldManagerConflict";
 
 struct ApplyResult {
   // The applied object with metadata.managedFields updated. The caller still
@@ -137,7 +140,8 @@ struct ApplyResult {
 // The manager "kubectl" gets Kubernetes' client-side-apply upgrade rules: it
 // may take over fields whose value still matches the last-applied
 // annotation, and the annotation is rewritten when present.
-StatusOr<ApplyResult> Apply(const nlohmann::json* live, const nlohmann::json& config,
+StatusOr<ApplyResult> Apply(const nlohmann::json* live,
+                            const nlohmann::json& config,
                             const FieldManagerOptions& options, bool force,
                             const PatchMeta& meta,
                             std::vector<ApplyConflict>* conflicts = nullptr);

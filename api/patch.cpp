@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -19,7 +19,8 @@ using Json = nlohmann::json;
 constexpr std::string_view kDirective = "$patch";
 constexpr std::string_view kRetainKeys = "$retainKeys";
 constexpr std::string_view kSetElementOrder = "$setElementOrder/";
-constexpr std::string_view kDeleteFromPrimitiveList = "$deleteFromPrimitiveList/";
+constexpr std::string_view kDeleteFromPrimitiveList =
+    "$deleteFromPrimitiveList/";
 
 std::string Dump(const Json& j, std::size_t max = 200) {
   std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -46,15 +47,22 @@ enum class Kind { kNull, kObject, kArray, kString, kNumber, kBool, kOther };
 
 Kind KindOf(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return Kind::kNull;
-    case Json::value_t::object: return Kind::kObject;
-    case Json::value_t::array: return Kind::kArray;
-    case Json::value_t::string: return Kind::kString;
-    case Json::value_t::boolean: return Kind::kBool;
+    case Json::value_t::null:
+      return Kind::kNull;
+    case Json::value_t::object:
+      return Kind::kObject;
+    case Json::value_t::array:
+      return Kind::kArray;
+    case Json::value_t::string:
+      return Kind::kString;
+    case Json::value_t::boolean:
+      return Kind::kBool;
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return Kind::kNumber;
-    default: return Kind::kOther;
+    case Json::value_t::number_float:
+      return Kind::kNumber;
+    default:
+      return Kind::kOther;
   }
 }
 
@@ -70,44 +78,52 @@ std::string KeyString(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-bool HasDirective(const Json& j) { return j.is_object() && j.contains(kDirective); }
+bool HasDirective(const Json& j) {
+  return j.is_object() && j.contains(kDirective);
+}
 
 Status BadPatchType(const Json& directive, const Json& map) {
-  std::string d = directive.is_string() ? directive.get<std::string>() : Dump(directive);
-  return InvalidArgumentError("unknown patch type: " + d + " in map: " + Dump(map));
+  std::string d =
+      directive.is_string() ? directive.get<std::string>() : Dump(directive);
+  return InvalidArgumentError("unknown patch type: " + d +
+                              " in map: " + Dump(map));
 }
 Status NoMergeKey(const Json& map, std::string_view key) {
-  return InvalidArgumentError("map: " + Dump(map) + " does not contain declared merge key: " +
-                              std::string(key));
+  return InvalidArgumentError(
+      "map: " + Dump(map) +
+      " does not contain declared merge key: " + std::string(key));
 }
 
 // One strategic merge patch application. Recursion depth follows the patch,
 // which CheckDepth bounded before.
 class StrategicMerger {
  public:
-  Status MergeMap(Json& original, Json& patch, const FieldSchema* schema, int depth);
+  Status MergeMap(Json& original, Json& patch, const FieldSchema* schema,
+                  int depth);
 
  private:
-  Status MergeSlice(Json& original, Json& patch, const FieldSchema* schema, bool delete_list,
-                    int depth);
+  Status MergeSlice(Json& original, Json& patch, const FieldSchema* schema,
+                    bool delete_list, int depth);
   // Merges list field `patch` into `original` as the field's strategy says.
-  Status MergeListField(Json& original, Json& patch, const FieldSchema* schema, bool delete_list,
-                        int depth);
-  Status ApplySetElementOrder(Json& original, Json& patch, const FieldSchema* schema,
+  Status MergeListField(Json& original, Json& patch, const FieldSchema* schema,
+                        bool delete_list, int depth);
+  Status ApplySetElementOrder(Json& original, Json& patch,
+                              const FieldSchema* schema,
                               const std::string& directive_key, int depth);
   // A patch value for a key the original lacks: the value with its
   // directives applied to nothing and its nulls dropped. nullopt when the
   // value is itself a `$patch` directive (Kubernetes drops it).
-  StatusOr<std::optional<Json>> NewValue(Json& patch, const FieldSchema* schema, int depth);
+  StatusOr<std::optional<Json>> NewValue(Json& patch, const FieldSchema* schema,
+                                         int depth);
 };
 
 Status DepthError() {
-  return InvalidArgumentError("patch is nested deeper than " + std::to_string(kMaxPatchDepth) +
-                              " levels");
+  return InvalidArgumentError("patch is nested deeper than " +
+                              std::to_string(kMaxPatchDepth) + " levels");
 }
 
-StatusOr<std::optional<Json>> StrategicMerger::NewValue(Json& patch, const FieldSchema* schema,
-                                                        int depth) {
+StatusOr<std::optional<Json>> StrategicMerger::NewValue(
+    Json& patch, const FieldSchema* schema, int depth) {
   if (depth > kMaxPatchDepth + 1) return DepthError();
   if (patch.is_object()) {
     if (patch.contains(kDirective)) return std::optional<Json>();
@@ -118,7 +134,8 @@ StatusOr<std::optional<Json>> StrategicMerger::NewValue(Json& patch, const Field
   if (patch.is_array()) {
     Json out = Json::array();
     for (Json& elem : patch) {
-      KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(elem, schema, depth + 1));
+      KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                            NewValue(elem, schema, depth + 1));
       if (v) out.push_back(std::move(*v));
     }
     return std::optional<Json>(std::move(out));
@@ -128,12 +145,14 @@ StatusOr<std::optional<Json>> StrategicMerger::NewValue(Json& patch, const Field
 
 // Checks that every (non-deleting) element of the patch list appears in the
 // `$setElementOrder` list, in the same relative order.
-Status ValidateSetOrder(const Json& patch_list, const Json& order, const std::string& merge_key) {
+Status ValidateSetOrder(const Json& patch_list, const Json& order,
+                        const std::string& merge_key) {
   if (order.empty() || patch_list.empty()) return Status::Ok();
   std::vector<const Json*> items;
   for (const Json& e : patch_list) {
     if (!merge_key.empty()) {
-      if (!e.is_object()) return InvalidArgumentError("expected a map, but received " + Dump(e));
+      if (!e.is_object())
+        return InvalidArgumentError("expected a map, but received " + Dump(e));
       auto d = e.find(kDirective);
       if (d != e.end() && *d == "delete") continue;
     }
@@ -151,7 +170,8 @@ Status ValidateSetOrder(const Json& patch_list, const Json& order, const std::st
     } else {
       const Json& l = *items[pi];
       const Json& r = order[si];
-      if (!r.is_object()) return InvalidArgumentError("expected a map, but received " + Dump(r));
+      if (!r.is_object())
+        return InvalidArgumentError("expected a map, but received " + Dump(r));
       auto lk = l.find(merge_key);
       if (lk == l.end()) return NoMergeKey(l, merge_key);
       auto rk = r.find(merge_key);
@@ -162,23 +182,27 @@ Status ValidateSetOrder(const Json& patch_list, const Json& order, const std::st
     ++si;
   }
   if (pi < items.size() && si >= order.size()) {
-    return InvalidArgumentError("The order in patch list:\n" + Dump(patch_list) +
-                                "\n doesn't match $setElementOrder list:\n" + Dump(order));
+    return InvalidArgumentError(
+        "The order in patch list:\n" + Dump(patch_list) +
+        "\n doesn't match $setElementOrder list:\n" + Dump(order));
   }
   return Status::Ok();
 }
 
 // The identity of a list element: its merge key's value, or itself.
-StatusOr<std::string> ElementKey(const Json& item, const std::string& merge_key) {
+StatusOr<std::string> ElementKey(const Json& item,
+                                 const std::string& merge_key) {
   if (merge_key.empty()) return KeyString(item);
-  if (!item.is_object()) return InvalidArgumentError("expected a map, but received " + Dump(item));
+  if (!item.is_object())
+    return InvalidArgumentError("expected a map, but received " + Dump(item));
   auto it = item.find(merge_key);
   if (it == item.end()) return NoMergeKey(item, merge_key);
   return KeyString(*it);
 }
 
 // First index of each element key in `list`.
-std::unordered_map<std::string, std::size_t> IndexOf(const std::vector<std::string>& keys) {
+std::unordered_map<std::string, std::size_t> IndexOf(
+    const std::vector<std::string>& keys) {
   std::unordered_map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < keys.size(); ++i) index.emplace(keys[i], i);
   return index;
@@ -187,8 +211,10 @@ std::unordered_map<std::string, std::size_t> IndexOf(const std::vector<std::stri
 // Puts `patch_items` in the order of `patch_order` and `server_only` in the
 // order of `server_order`, then interleaves them: a server-only element goes
 // before a patch element when the live list had it earlier.
-StatusOr<Json> NormalizeElementOrder(std::vector<Json> patch_items, std::vector<Json> server_only,
-                                     const Json& patch_order, const Json& server_order,
+StatusOr<Json> NormalizeElementOrder(std::vector<Json> patch_items,
+                                     std::vector<Json> server_only,
+                                     const Json& patch_order,
+                                     const Json& server_order,
                                      const std::string& merge_key) {
   auto keys_of = [&](const Json& list) -> StatusOr<std::vector<std::string>> {
     std::vector<std::string> keys;
@@ -206,8 +232,10 @@ StatusOr<Json> NormalizeElementOrder(std::vector<Json> patch_items, std::vector<
     }
     return keys;
   };
-  KITE_ASSIGN_OR_RETURN(std::vector<std::string> patch_keys, keys_of(patch_order));
-  KITE_ASSIGN_OR_RETURN(std::vector<std::string> server_keys, keys_of(server_order));
+  KITE_ASSIGN_OR_RETURN(std::vector<std::string> patch_keys,
+                        keys_of(patch_order));
+  KITE_ASSIGN_OR_RETURN(std::vector<std::string> server_keys,
+                        keys_of(server_order));
   auto patch_index = IndexOf(patch_keys);
   auto server_index = IndexOf(server_keys);
 
@@ -225,17 +253,21 @@ StatusOr<Json> NormalizeElementOrder(std::vector<Json> patch_items, std::vector<
       KITE_ASSIGN_OR_RETURN(std::string k, ElementKey(v, merge_key));
       auto o = by.find(k);
       auto s = server_index.find(k);
-      out.push_back({std::move(v), o == by.end() ? -1 : static_cast<long>(o->second),
-                     s == server_index.end() ? -1 : static_cast<long>(s->second)});
+      out.push_back(
+          {std::move(v), o == by.end() ? -1 : static_cast<long>(o->second),
+           s == server_index.end() ? -1 : static_cast<long>(s->second)});
     }
     // Elements missing from the order list keep their place after the others.
     auto rank = [](const Entry& e) { return e.order < 0 ? LONG_MAX : e.order; };
-    std::stable_sort(out.begin(), out.end(),
-                     [&](const Entry& a, const Entry& b) { return rank(a) < rank(b); });
+    std::stable_sort(
+        out.begin(), out.end(),
+        [&](const Entry& a, const Entry& b) { return rank(a) < rank(b); });
     return out;
   };
-  KITE_ASSIGN_OR_RETURN(std::vector<Entry> right, entries(patch_items, patch_index));
-  KITE_ASSIGN_OR_RETURN(std::vector<Entry> left, entries(server_only, server_index));
+  KITE_ASSIGN_OR_RETURN(std::vector<Entry> right,
+                        entries(patch_items, patch_index));
+  KITE_ASSIGN_OR_RETURN(std::vector<Entry> left,
+                        entries(server_only, server_index));
 
   Json out = Json::array();
   std::size_t i = 0, j = 0;
@@ -246,7 +278,8 @@ StatusOr<Json> NormalizeElementOrder(std::vector<Json> patch_items, std::vector<
     } else if (j >= right.size()) {
       take_left = true;
     } else {
-      take_left = left[i].server >= 0 && right[j].server >= 0 && left[i].server < right[j].server;
+      take_left = left[i].server >= 0 && right[j].server >= 0 &&
+                  left[i].server < right[j].server;
     }
     if (take_left) {
       out.push_back(std::move(left[i++].value));
@@ -286,19 +319,21 @@ StatusOr<Kind> ElementKind(const Json& a, const Json& b) {
     for (const Json& e : *list) {
       Kind k = KindOf(e);
       if (!kind) {
-        if (k == Kind::kArray) return InvalidArgumentError("lists of lists are not supported");
+        if (k == Kind::kArray)
+          return InvalidArgumentError("lists of lists are not supported");
         kind = k;
       } else if (*kind != k) {
-        return InvalidArgumentError("list element types are not identical: " + Dump(a) + " " +
-                                    Dump(b));
+        return InvalidArgumentError(
+            "list element types are not identical: " + Dump(a) + " " + Dump(b));
       }
     }
   }
   return kind.value_or(Kind::kNull);
 }
 
-Status StrategicMerger::MergeSlice(Json& original, Json& patch, const FieldSchema* schema,
-                                   bool delete_list, int depth) {
+Status StrategicMerger::MergeSlice(Json& original, Json& patch,
+                                   const FieldSchema* schema, bool delete_list,
+                                   int depth) {
   if (depth > kMaxPatchDepth + 1) return DepthError();
   if (original.empty() && patch.empty()) return Status::Ok();
   KITE_ASSIGN_OR_RETURN(Kind kind, ElementKind(original, patch));
@@ -325,8 +360,9 @@ Status StrategicMerger::MergeSlice(Json& original, Json& patch, const FieldSchem
     }
     std::vector<Json> present, absent;
     KITE_RETURN_IF_ERROR(Partition(merged, patch, "", &present, &absent));
-    KITE_ASSIGN_OR_RETURN(original, NormalizeElementOrder(std::move(present), std::move(absent),
-                                                          patch, server_order, ""));
+    KITE_ASSIGN_OR_RETURN(
+        original, NormalizeElementOrder(std::move(present), std::move(absent),
+                                        patch, server_order, ""));
     return Status::Ok();
   }
 
@@ -356,7 +392,8 @@ Status StrategicMerger::MergeSlice(Json& original, Json& patch, const FieldSchem
     } else if (*d == "replace") {
       replace = true;
     } else if (*d == "merge") {
-      return InvalidArgumentError("merging lists cannot yet be specified in the patch");
+      return InvalidArgumentError(
+          "merging lists cannot yet be specified in the patch");
     } else {
       return BadPatchType(*d, e);
     }
@@ -364,7 +401,8 @@ Status StrategicMerger::MergeSlice(Json& original, Json& patch, const FieldSchem
   if (replace) {
     Json out = Json::array();
     for (Json& e : regular) {
-      KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(e, schema, depth + 1));
+      KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                            NewValue(e, schema, depth + 1));
       if (v) out.push_back(std::move(*v));
     }
     original = std::move(out);
@@ -384,22 +422,27 @@ Status StrategicMerger::MergeSlice(Json& original, Json& patch, const FieldSchem
     std::string key = KeyString(*k);
     auto found = index.find(key);
     if (found != index.end()) {
-      KITE_RETURN_IF_ERROR(MergeMap(original[found->second], e, schema, depth + 1));
+      KITE_RETURN_IF_ERROR(
+          MergeMap(original[found->second], e, schema, depth + 1));
     } else {
-      KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(e, schema, depth + 1));
+      KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                            NewValue(e, schema, depth + 1));
       if (!v) continue;
       index.emplace(key, original.size());
       original.push_back(std::move(*v));
     }
   }
   std::vector<Json> present, absent;
-  KITE_RETURN_IF_ERROR(Partition(original, order, merge_key, &present, &absent));
-  KITE_ASSIGN_OR_RETURN(original, NormalizeElementOrder(std::move(present), std::move(absent),
-                                                        order, server_order, merge_key));
+  KITE_RETURN_IF_ERROR(
+      Partition(original, order, merge_key, &present, &absent));
+  KITE_ASSIGN_OR_RETURN(
+      original, NormalizeElementOrder(std::move(present), std::move(absent),
+                                      order, server_order, merge_key));
   return Status::Ok();
 }
 
-Status StrategicMerger::MergeListField(Json& original, Json& patch, const FieldSchema* schema,
+Status StrategicMerger::MergeListField(Json& original, Json& patch,
+                                       const FieldSchema* schema,
                                        bool delete_list, int depth) {
   if (!original.is_array() || !patch.is_array()) {
     return InvalidArgumentError("expected a list, but received " +
@@ -415,7 +458,8 @@ Status StrategicMerger::MergeListField(Json& original, Json& patch, const FieldS
 
 Status StrategicMerger::ApplySetElementOrder(Json& original, Json& patch,
                                              const FieldSchema* schema,
-                                             const std::string& directive_key, int depth) {
+                                             const std::string& directive_key,
+                                             int depth) {
   Json order = std::move(patch[directive_key]);
   patch.erase(directive_key);
   std::string key = directive_key.substr(kSetElementOrder.size());
@@ -429,45 +473,53 @@ Status StrategicMerger::ApplySetElementOrder(Json& original, Json& patch,
   bool found_orig = orig_it != original.end();
   bool found_patch = patch_it != patch.end();
   if (found_orig && !orig_it->is_array()) {
-    return InvalidArgumentError("expected a list, but received " + Dump(*orig_it));
+    return InvalidArgumentError("expected a list, but received " +
+                                Dump(*orig_it));
   }
   if (found_patch && !patch_it->is_array()) {
-    return InvalidArgumentError("expected a list, but received " + Dump(*patch_it));
+    return InvalidArgumentError("expected a list, but received " +
+                                Dump(*patch_it));
   }
-  KITE_RETURN_IF_ERROR(
-      ValidateSetOrder(found_patch ? *patch_it : Json::array(), order, merge_key));
+  KITE_RETURN_IF_ERROR(ValidateSetOrder(found_patch ? *patch_it : Json::array(),
+                                        order, merge_key));
   if (!found_orig && !found_patch) return Status::Ok();
 
   Json server_order = found_orig ? *orig_it : Json::array();
   Json merged;
   if (found_orig && found_patch) {
     merged = std::move(*orig_it);
-    KITE_RETURN_IF_ERROR(MergeListField(merged, *patch_it, child, false, depth + 1));
+    KITE_RETURN_IF_ERROR(
+        MergeListField(merged, *patch_it, child, false, depth + 1));
   } else if (found_orig) {
     merged = std::move(*orig_it);
   } else {
-    KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(*patch_it, child, depth + 1));
+    KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                          NewValue(*patch_it, child, depth + 1));
     merged = v ? std::move(*v) : Json::array();
   }
   if (!merged.is_array()) merged = Json::array();
   std::vector<Json> present, absent;
   KITE_RETURN_IF_ERROR(Partition(merged, order, merge_key, &present, &absent));
-  KITE_ASSIGN_OR_RETURN(original[key], NormalizeElementOrder(std::move(present), std::move(absent),
-                                                             order, server_order, merge_key));
+  KITE_ASSIGN_OR_RETURN(
+      original[key],
+      NormalizeElementOrder(std::move(present), std::move(absent), order,
+                            server_order, merge_key));
   patch.erase(key);
   return Status::Ok();
 }
 
-Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema* schema,
-                                 int depth) {
+Status StrategicMerger::MergeMap(Json& original, Json& patch,
+                                 const FieldSchema* schema, int depth) {
   if (depth > kMaxPatchDepth + 1) return DepthError();
-  if (!patch.is_object()) return InvalidArgumentError("expected a map, but received " + Dump(patch));
+  if (!patch.is_object())
+    return InvalidArgumentError("expected a map, but received " + Dump(patch));
   if (!original.is_object()) original = Json::object();
 
   if (auto d = patch.find(kDirective); d != patch.end()) {
     if (*d == "replace") {
       patch.erase(std::string(kDirective));
-      KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(patch, schema, depth));
+      KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                            NewValue(patch, schema, depth));
       original = v ? std::move(*v) : Json::object();
       return Status::Ok();
     }
@@ -481,16 +533,19 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
   if (auto rk = patch.find(kRetainKeys); rk != patch.end()) {
     Json retain = std::move(*rk);
     patch.erase(rk);
-    if (!retain.is_array()) return InvalidArgumentError("invalid patch format of retainKeys");
+    if (!retain.is_array())
+      return InvalidArgumentError("invalid patch format of retainKeys");
     std::unordered_set<std::string> keep;
     for (const Json& k : retain) {
       if (k.is_string()) keep.insert(k.get<std::string>());
     }
     for (const auto& [k, v] : patch.items()) {
-      if (v.is_null() || StartsWith(k, kDeleteFromPrimitiveList) || StartsWith(k, kSetElementOrder)) {
+      if (v.is_null() || StartsWith(k, kDeleteFromPrimitiveList) ||
+          StartsWith(k, kSetElementOrder)) {
         continue;
       }
-      if (!keep.count(k)) return InvalidArgumentError("invalid patch format of retainKeys");
+      if (!keep.count(k))
+        return InvalidArgumentError("invalid patch format of retainKeys");
     }
     for (auto it = original.begin(); it != original.end();) {
       it = keep.count(it.key()) ? std::next(it) : original.erase(it);
@@ -502,7 +557,8 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
     if (StartsWith(k, kSetElementOrder)) order_keys.push_back(k);
   }
   for (const std::string& k : order_keys) {
-    KITE_RETURN_IF_ERROR(ApplySetElementOrder(original, patch, schema, k, depth));
+    KITE_RETURN_IF_ERROR(
+        ApplySetElementOrder(original, patch, schema, k, depth));
   }
 
   for (auto& [patch_key, value] : patch.items()) {
@@ -510,7 +566,8 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
     bool delete_list = false;
     if (StartsWith(key, kDeleteFromPrimitiveList)) {
       key = key.substr(kDeleteFromPrimitiveList.size());
-      if (key.empty()) return InvalidArgumentError("invalid patch format of primitive list");
+      if (key.empty())
+        return InvalidArgumentError("invalid patch format of primitive list");
       delete_list = true;
     }
     if (value.is_null()) {
@@ -521,7 +578,8 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
     auto it = original.find(key);
     if (it == original.end() || KindOf(*it) != KindOf(value)) {
       if (delete_list) continue;
-      KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(value, child, depth));
+      KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                            NewValue(value, child, depth));
       if (v) {
         original[key] = std::move(*v);
       } else {
@@ -532,14 +590,16 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
     switch (KindOf(value)) {
       case Kind::kObject:
         if (child && child->patch_replace) {
-          KITE_ASSIGN_OR_RETURN(std::optional<Json> v, NewValue(value, child, depth));
+          KITE_ASSIGN_OR_RETURN(std::optional<Json> v,
+                                NewValue(value, child, depth));
           *it = v ? std::move(*v) : Json::object();
         } else {
           KITE_RETURN_IF_ERROR(MergeMap(*it, value, child, depth + 1));
         }
         break;
       case Kind::kArray:
-        KITE_RETURN_IF_ERROR(MergeListField(*it, value, child, delete_list, depth + 1));
+        KITE_RETURN_IF_ERROR(
+            MergeListField(*it, value, child, delete_list, depth + 1));
         break;
       default:
         if (!delete_list) *it = std::move(value);
@@ -552,7 +612,8 @@ Status StrategicMerger::MergeMap(Json& original, Json& patch, const FieldSchema*
 // An array index of a JSON pointer: "0" or digits without a leading zero.
 StatusOr<std::size_t> ArrayIndex(const std::string& token) {
   bool digits = !token.empty() && token.size() <= 15 &&
-                std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+                std::all_of(token.begin(), token.end(),
+                            [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || (token.size() > 1 && token[0] == '0')) {
     return InvalidArgumentError("invalid array index '" + token + "'");
   }
@@ -590,17 +651,20 @@ Status AddAt(Json& doc, const Json::json_pointer& ptr, Json value) {
   if (index > parent->size()) {
     return InvalidArgumentError("array index " + last + " is out of range");
   }
-  parent->insert(parent->begin() + static_cast<std::ptrdiff_t>(index), std::move(value));
+  parent->insert(parent->begin() + static_cast<std::ptrdiff_t>(index),
+                 std::move(value));
   return Status::Ok();
 }
 
 // RFC 6902 "remove" of `ptr`'s target, which must exist.
 Status RemoveAt(Json& doc, const Json::json_pointer& ptr) {
-  if (ptr.empty()) return InvalidArgumentError("cannot remove the whole document");
+  if (ptr.empty())
+    return InvalidArgumentError("cannot remove the whole document");
   KITE_ASSIGN_OR_RETURN(Json * parent, Parent(doc, ptr));
   const std::string& last = ptr.back();
   if (parent->is_object()) {
-    if (parent->erase(last) == 0) return InvalidArgumentError("key '" + last + "' not found");
+    if (parent->erase(last) == 0)
+      return InvalidArgumentError("key '" + last + "' not found");
     return Status::Ok();
   }
   KITE_ASSIGN_OR_RETURN(std::size_t index, ArrayIndex(last));
@@ -655,10 +719,12 @@ Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
   const std::string name = op["op"].get<std::string>();
   const Json::json_pointer ptr(op["path"].get<std::string>());
   auto value = op.find("value");
-  if ((name == "add" || name == "replace" || name == "test") && value == op.end()) {
+  if ((name == "add" || name == "replace" || name == "test") &&
+      value == op.end()) {
     return InvalidArgumentError("missing \"value\"");
   }
-  if (name == "add" || name == "replace") KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(*value)));
+  if (name == "add" || name == "replace")
+    KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(*value)));
   if (name == "add") return AddAt(doc, ptr, *value);
   if (name == "remove") return RemoveAt(doc, ptr);
   if (name == "replace") {
@@ -667,11 +733,13 @@ Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
   }
   if (name == "test") {
     if (!doc.contains(ptr) || doc.at(ptr) != *value) {
-      return InvalidArgumentError("testing value " + ptr.to_string() + " failed: test failed");
+      return InvalidArgumentError("testing value " + ptr.to_string() +
+                                  " failed: test failed");
     }
     return Status::Ok();
   }
-  if (name != "move" && name != "copy") return InvalidArgumentError("unknown operation");
+  if (name != "move" && name != "copy")
+    return InvalidArgumentError("unknown operation");
   auto from_it = op.find("from");
   if (from_it == op.end() || !from_it->is_string()) {
     return InvalidArgumentError("missing \"from\"");
@@ -683,7 +751,8 @@ Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
     *copied += CountValues(source, kMaxJsonPatchCopiedValues, &depth);
     if (*copied > kMaxJsonPatchCopiedValues) {
       return ResourceExhaustedError("the patch copies more than " +
-                                    std::to_string(kMaxJsonPatchCopiedValues) + " values");
+                                    std::to_string(kMaxJsonPatchCopiedValues) +
+                                    " values");
     }
     KITE_RETURN_IF_ERROR(CheckFits(ptr, depth));
     Json v = source;
@@ -694,10 +763,12 @@ Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
     return Status::Ok();
   }
   if (from.empty() || (ptr.to_string().rfind(from.to_string() + "/", 0) == 0)) {
-    return InvalidArgumentError("cannot move " + from.to_string() + " into itself");
+    return InvalidArgumentError("cannot move " + from.to_string() +
+                                " into itself");
   }
   // The document is within the depth limit, so only a move deeper can break it.
-  if (Tokens(ptr) > Tokens(from)) KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(doc.at(from))));
+  if (Tokens(ptr) > Tokens(from))
+    KITE_RETURN_IF_ERROR(CheckFits(ptr, DepthOf(doc.at(from))));
   Json v = std::move(doc.at(from));
   KITE_RETURN_IF_ERROR(RemoveAt(doc, from));
   return AddAt(doc, ptr, std::move(v));
@@ -705,12 +776,14 @@ Status ApplyOperation(Json& doc, const Json& op, std::size_t* copied) {
 
 StatusOr<Json> JsonPatch(const Json& doc, const Json& patch) {
   if (!patch.is_array()) {
-    return InvalidArgumentError("json patch must be a list of operations, got " + Dump(patch, 80));
+    return InvalidArgumentError(
+        "json patch must be a list of operations, got " + Dump(patch, 80));
   }
   if (patch.size() > kMaxJsonPatchOperations) {
-    return ResourceExhaustedError("The allowed maximum operations in a JSON patch is " +
-                                  std::to_string(kMaxJsonPatchOperations) + ", got " +
-                                  std::to_string(patch.size()));
+    return ResourceExhaustedError(
+        "The allowed maximum operations in a JSON patch is " +
+        std::to_string(kMaxJsonPatchOperations) + ", got " +
+        std::to_string(patch.size()));
   }
   KITE_RETURN_IF_ERROR(CheckDepth(doc));
   KITE_RETURN_IF_ERROR(CheckDepth(patch));
@@ -719,7 +792,8 @@ StatusOr<Json> JsonPatch(const Json& doc, const Json& patch) {
   for (std::size_t i = 0; i < patch.size(); ++i) {
     const Json& op = patch[i];
     std::string where = "json patch operation " + std::to_string(i);
-    if (!op.is_object()) return InvalidArgumentError(where + " is not an object");
+    if (!op.is_object())
+      return InvalidArgumentError(where + " is not an object");
     auto name_it = op.find("op");
     auto path_it = op.find("path");
     if (name_it == op.end() || !name_it->is_string()) {
@@ -754,8 +828,8 @@ Status CheckDepth(const Json& value, int max_depth) {
     stack.pop_back();
     if (!j->is_structured()) continue;
     if (depth + 1 > max_depth) {
-      return InvalidArgumentError("document is nested deeper than " + std::to_string(max_depth) +
-                                  " levels");
+      return InvalidArgumentError("document is nested deeper than " +
+                                  std::to_string(max_depth) + " levels");
     }
     for (const Json& c : *j) {
       if (c.is_structured()) stack.emplace_back(&c, depth + 1);
@@ -774,7 +848,8 @@ StatusOr<Json> ApplyJsonPatch(const Json& doc, const Json& patch) {
 
 StatusOr<Json> ApplyMergePatch(const Json& doc, const Json& patch) {
   if (!patch.is_object()) {
-    return InvalidArgumentError("merge patch must be a JSON object, got " + Dump(patch, 80));
+    return InvalidArgumentError("merge patch must be a JSON object, got " +
+                                Dump(patch, 80));
   }
   KITE_RETURN_IF_ERROR(CheckDepth(doc));
   KITE_RETURN_IF_ERROR(CheckDepth(patch));
@@ -787,16 +862,20 @@ StatusOr<Json> ApplyMergePatch(const Json& doc, const Json& patch) {
   }
 }
 
-StatusOr<Json> ApplyStrategicMergePatch(const Json& doc, const Json& patch, const PatchMeta& meta) {
+StatusOr<Json> ApplyStrategicMergePatch(const Json& doc, const Json& patch,
+                                        const PatchMeta& meta) {
   if (!meta.supports_strategic_merge()) {
-    return FailedPreconditionError(std::string(kStrategicMergeUnsupportedMessage));
+    return FailedPreconditionError(
+        std::string(kStrategicMergeUnsupportedMessage));
   }
   if (!patch.is_object()) {
-    return InvalidArgumentError("invalid JSON document: a strategic merge patch must be a JSON "
-                                "object, got " +
-                                Dump(patch, 80));
+    return InvalidArgumentError(
+        "invalid JSON document: a strategic merge patch must be a JSON "
+        "object, got " +
+        Dump(patch, 80));
   }
-  if (!doc.is_object()) return InvalidArgumentError("invalid JSON document: not an object");
+  if (!doc.is_object())
+    return InvalidArgumentError("invalid JSON document: not an object");
   KITE_RETURN_IF_ERROR(CheckDepth(doc));
   KITE_RETURN_IF_ERROR(CheckDepth(patch));
   try {
@@ -806,7 +885,8 @@ StatusOr<Json> ApplyStrategicMergePatch(const Json& doc, const Json& patch, cons
     KITE_RETURN_IF_ERROR(merger.MergeMap(result, p, meta.root(), 1));
     return result;
   } catch (const std::exception& e) {
-    return InvalidArgumentError("strategic merge patch: " + CleanWhat(e.what()));
+    return InvalidArgumentError("strategic merge patch: " +
+                                CleanWhat(e.what()));
   }
 }
 

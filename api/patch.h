@@ -21,9 +21,8 @@
 #pragma once
 
 #include <cstddef>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "api/strategic_merge.h"
 #include "common/status.h"
@@ -41,8 +40,10 @@ inline constexpr std::size_t kMaxJsonPatchCopiedValues = 1 << 16;
 // The message Kubernetes answers (415 UnsupportedMediaType) when a strategic
 // merge patch targets a custom resource.
 inline constexpr std::string_view kStrategicMergeUnsupportedMessage =
-    "the body of the request was in an unknown format - accepted media types include: "
-    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+    "the body of the request was in an unknown format - accepted media types "
+    "include: "
+    "application/json-patch+json, application/merge-patch+json, "
+    "application/apply-patch+yaml";
 
 // InvalidArgument when `value` nests deeper than `max_depth` levels (a scalar
 // is depth 0, `{}` and `[]` depth 1). Iterative.
@@ -51,11 +52,13 @@ Status CheckDepth(const nlohmann::json& value, int max_depth = kMaxPatchDepth);
 // RFC 6902: `patch` must be an array of operations (add, remove, replace,
 // move, copy, test). A failed "test" or a missing path is InvalidArgument;
 // more than kMaxJsonPatchOperations operations is ResourceExhausted (413).
-StatusOr<nlohmann::json> ApplyJsonPatch(const nlohmann::json& doc, const nlohmann::json& patch);
+StatusOr<nlohmann::json> ApplyJsonPatch(const nlohmann::json& doc,
+                                        const nlohmann::json& patch);
 
 // RFC 7386. `patch` must be a JSON object (a patch that would replace the
 // whole object with a non-object is InvalidArgument, as in Kubernetes).
-StatusOr<nlohmann::json> ApplyMergePatch(const nlohmann::json& doc, const nlohmann::json& patch);
+StatusOr<nlohmann::json> ApplyMergePatch(const nlohmann::json& doc,
+                                         const nlohmann::json& patch);
 
 // Kubernetes strategic merge patch, with the merge keys and strategies of
 // `meta`: lists with a merge key merge by key, primitive lists with the merge

@@ -17,7 +17,8 @@ namespace {
 
 using Json = nlohmann::json;
 using Node = std::shared_ptr<FieldSchema>;
-using Fields = std::initializer_list<std::pair<const char*, std::shared_ptr<const FieldSchema>>>;
+using Fields = std::initializer_list<
+    std::pair<const char*, std::shared_ptr<const FieldSchema>>>;
 
 // A struct with the given known fields (all other fields take the defaults).
 Node Obj(Fields fields) {
@@ -28,7 +29,8 @@ Node Obj(Fields fields) {
 
 // A list of objects merged by key in both mechanisms: `smp_key` for
 // strategic merge patch, `ssa_keys` for server-side apply.
-Node Keyed(std::string smp_key, std::vector<std::string> ssa_keys, Fields elem = {}) {
+Node Keyed(std::string smp_key, std::vector<std::string> ssa_keys,
+           Fields elem = {}) {
   Node n = Obj(elem);
   n->patch_merge = true;
   n->patch_merge_key = std::move(smp_key);
@@ -37,7 +39,9 @@ Node Keyed(std::string smp_key, std::vector<std::string> ssa_keys, Fields elem =
   n->list_map_keys = std::move(ssa_keys);
   return n;
 }
-Node Keyed(const std::string& key, Fields elem = {}) { return Keyed(key, {key}, elem); }
+Node Keyed(const std::string& key, Fields elem = {}) {
+  return Keyed(key, {key}, elem);
+}
 
 // patchStrategy "merge" with a merge key, but x-kubernetes-list-type atomic.
 Node PatchOnlyKeyed(std::string smp_key) {
@@ -123,7 +127,8 @@ struct Common {
         {"nodeSelector", AtomicMap()},
         {"affinity",
          Obj({{"nodeAffinity",
-               Obj({{"requiredDuringSchedulingIgnoredDuringExecution", AtomicMap()}})}})},
+               Obj({{"requiredDuringSchedulingIgnoredDuringExecution",
+                     AtomicMap()}})}})},
     });
     pod_status = Obj({
         {"conditions", Conditions()},
@@ -140,25 +145,37 @@ struct Common {
 
 PatchMetaTable::PatchMetaTable() {
   Common c;
-  auto add = [this](const std::string& group, const std::string& kind, Node root) {
+  auto add = [this](const std::string& group, const std::string& kind,
+                    Node root) {
     kinds_.emplace(group + "/" + kind, PatchMeta(std::move(root), true));
   };
-  auto plain = [&](const std::string& group, std::initializer_list<const char*> kinds) {
-    for (const char* kind : kinds) add(group, kind, Obj({{"metadata", c.meta}}));
+  auto plain = [&](const std::string& group,
+                   std::initializer_list<const char*> kinds) {
+    for (const char* kind : kinds)
+      add(group, kind, Obj({{"metadata", c.meta}}));
   };
-  auto status_conditions = [&]() { return Obj({{"conditions", Conditions()}}); };
+  auto status_conditions = [&]() {
+    return Obj({{"conditions", Conditions()}});
+  };
   auto workload = [&](Node spec) {
     spec->fields.emplace("selector", c.label_selector);
     spec->fields.emplace("template", c.pod_template);
-    return Obj({{"metadata", c.meta}, {"spec", spec}, {"status", status_conditions()}});
+    return Obj({{"metadata", c.meta},
+                {"spec", spec},
+                {"status", status_conditions()}});
   };
 
   // core/v1
-  add("", "Pod", Obj({{"metadata", c.meta}, {"spec", c.pod_spec}, {"status", c.pod_status}}));
-  add("", "PodTemplate", Obj({{"metadata", c.meta}, {"template", c.pod_template}}));
+  add("", "Pod",
+      Obj({{"metadata", c.meta},
+           {"spec", c.pod_spec},
+           {"status", c.pod_status}}));
+  add("", "PodTemplate",
+      Obj({{"metadata", c.meta}, {"template", c.pod_template}}));
   add("", "ReplicationController",
       Obj({{"metadata", c.meta},
-           {"spec", Obj({{"selector", AtomicMap()}, {"template", c.pod_template}})},
+           {"spec",
+            Obj({{"selector", AtomicMap()}, {"template", c.pod_template}})},
            {"status", status_conditions()}}));
   {
     Node ports = Keyed("port", {"port", "protocol"});
@@ -171,13 +188,18 @@ PatchMetaTable::PatchMetaTable() {
   add("", "Node",
       Obj({{"metadata", c.meta},
            {"spec", Obj({{"podCIDRs", MergedSet()}})},
-           {"status", Obj({{"conditions", Conditions()}, {"addresses", Keyed("type")}})}}));
-  add("", "Namespace", Obj({{"metadata", c.meta}, {"status", status_conditions()}}));
-  add("", "ServiceAccount", Obj({{"metadata", c.meta}, {"secrets", Keyed("name")}}));
-  add("", "PersistentVolumeClaim", Obj({{"metadata", c.meta}, {"status", status_conditions()}}));
-  add("", "ComponentStatus", Obj({{"metadata", c.meta}, {"conditions", Conditions()}}));
-  plain("", {"ConfigMap", "Secret", "Endpoints", "Event", "PersistentVolume", "LimitRange",
-             "ResourceQuota", "Binding"});
+           {"status", Obj({{"conditions", Conditions()},
+                           {"addresses", Keyed("type")}})}}));
+  add("", "Namespace",
+      Obj({{"metadata", c.meta}, {"status", status_conditions()}}));
+  add("", "ServiceAccount",
+      Obj({{"metadata", c.meta}, {"secrets", Keyed("name")}}));
+  add("", "PersistentVolumeClaim",
+      Obj({{"metadata", c.meta}, {"status", status_conditions()}}));
+  add("", "ComponentStatus",
+      Obj({{"metadata", c.meta}, {"conditions", Conditions()}}));
+  plain("", {"ConfigMap", "Secret", "Endpoints", "Event", "PersistentVolume",
+             "LimitRange", "ResourceQuota", "Binding"});
 
   // apps/v1
   add("apps", "Deployment", workload(Obj({{"strategy", RetainKeys(Obj({}))}})));
@@ -193,7 +215,8 @@ PatchMetaTable::PatchMetaTable() {
            {"status", Obj({{"conditions", PatchOnlyKeyed("type")}})}}));
   add("batch", "CronJob",
       Obj({{"metadata", c.meta},
-           {"spec", Obj({{"jobTemplate", Obj({{"metadata", c.meta}, {"spec", c.job_spec}})}})}}));
+           {"spec", Obj({{"jobTemplate", Obj({{"metadata", c.meta},
+                                              {"spec", c.job_spec}})}})}}));
 
   // autoscaling
   add("autoscaling", "HorizontalPodAutoscaler",
@@ -211,18 +234,22 @@ PatchMetaTable::PatchMetaTable() {
     plain("policy", {"Eviction"});
   }
 
-  plain("rbac.authorization.k8s.io", {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"});
+  plain("rbac.authorization.k8s.io",
+        {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"});
   plain("networking.k8s.io", {"Ingress", "IngressClass", "NetworkPolicy"});
   plain("discovery.k8s.io", {"EndpointSlice"});
   plain("coordination.k8s.io", {"Lease"});
   plain("events.k8s.io", {"Event"});
-  plain("storage.k8s.io", {"StorageClass", "CSIDriver", "CSINode", "VolumeAttachment"});
+  plain("storage.k8s.io",
+        {"StorageClass", "CSIDriver", "CSINode", "VolumeAttachment"});
   plain("scheduling.k8s.io", {"PriorityClass"});
   add("apiextensions.k8s.io", "CustomResourceDefinition",
-      Obj({{"metadata", c.meta}, {"status", Obj({{"conditions", ApplyOnlyKeyed({"type"})}})}}));
+      Obj({{"metadata", c.meta},
+           {"status", Obj({{"conditions", ApplyOnlyKeyed({"type"})}})}}));
 }
 
-const PatchMeta& PatchMetaTable::Find(std::string_view group, std::string_view kind) const {
+const PatchMeta& PatchMetaTable::Find(std::string_view group,
+                                      std::string_view kind) const {
   std::string key;
   key.reserve(group.size() + kind.size() + 1);
   key.append(group).append("/").append(kind);
@@ -230,7 +257,8 @@ const PatchMeta& PatchMetaTable::Find(std::string_view group, std::string_view k
   return it == kinds_.end() ? unknown_ : it->second;
 }
 
-bool PatchMetaTable::Knows(std::string_view group, std::string_view kind) const {
+bool PatchMetaTable::Knows(std::string_view group,
+                           std::string_view kind) const {
   return &Find(group, kind) != &unknown_;
 }
 
@@ -250,7 +278,8 @@ Status SchemaNode(const Json& s, int depth, FieldSchema* out) {
                                 std::to_string(kMaxPatchDepth) + " levels");
   }
   if (!s.is_object()) return Status::Ok();
-  if (auto it = s.find("x-kubernetes-map-type"); it != s.end() && *it == "atomic") {
+  if (auto it = s.find("x-kubernetes-map-type");
+      it != s.end() && *it == "atomic") {
     out->atomic_map = true;
   }
   if (auto it = s.find("properties"); it != s.end() && it->is_object()) {
@@ -259,7 +288,8 @@ Status SchemaNode(const Json& s, int depth, FieldSchema* out) {
       out->fields.emplace(name, std::move(child));
     }
   }
-  if (auto it = s.find("additionalProperties"); it != s.end() && it->is_object()) {
+  if (auto it = s.find("additionalProperties");
+      it != s.end() && it->is_object()) {
     KITE_ASSIGN_OR_RETURN(out->map_values, SchemaChild(*it, depth));
   }
   if (auto it = s.find("items"); it != s.end() && it->is_object()) {
@@ -272,7 +302,8 @@ Status SchemaNode(const Json& s, int depth, FieldSchema* out) {
     if (type != s.end() && *type == "set") out->list_type = ListType::kSet;
     if (type != s.end() && *type == "map") {
       out->list_type = ListType::kMap;
-      if (auto keys = s.find("x-kubernetes-list-map-keys"); keys != s.end() && keys->is_array()) {
+      if (auto keys = s.find("x-kubernetes-list-map-keys");
+          keys != s.end() && keys->is_array()) {
         for (const auto& k : *keys) {
           if (k.is_string()) out->list_map_keys.push_back(k.get<std::string>());
         }
@@ -280,11 +311,13 @@ Status SchemaNode(const Json& s, int depth, FieldSchema* out) {
       std::sort(out->list_map_keys.begin(), out->list_map_keys.end());
       if (out->list_map_keys.empty()) out->list_type = ListType::kAtomic;
       // Key defaults come from the element's property defaults.
-      if (auto props = it->find("properties"); props != it->end() && props->is_object()) {
+      if (auto props = it->find("properties");
+          props != it->end() && props->is_object()) {
         for (const auto& k : out->list_map_keys) {
           auto p = props->find(k);
           if (p == props->end() || !p->is_object()) continue;
-          if (auto d = p->find("default"); d != p->end()) out->key_defaults.emplace(k, *d);
+          if (auto d = p->find("default"); d != p->end())
+            out->key_defaults.emplace(k, *d);
         }
       }
     }
@@ -300,7 +333,8 @@ StatusOr<PatchMeta> PatchMetaFromOpenAPISchema(const nlohmann::json& schema) {
     KITE_RETURN_IF_ERROR(SchemaNode(schema, 0, root.get()));
     return PatchMeta(std::move(root), false);
   } catch (const std::exception& e) {
-    return InvalidArgumentError(std::string("bad openAPIV3Schema: ") + e.what());
+    return InvalidArgumentError(std::string("bad openAPIV3Schema: ") +
+                                e.what());
   }
 }
 

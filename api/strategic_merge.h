@@ -25,11 +25,10 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -79,7 +78,8 @@ class PatchMeta {
   // Nothing known (a custom resource): strategic merge patch is refused,
   // server-side apply merges maps key by key and treats lists as atomic.
   PatchMeta() = default;
-  PatchMeta(std::shared_ptr<const FieldSchema> root, bool supports_strategic_merge)
+  PatchMeta(std::shared_ptr<const FieldSchema> root,
+            bool supports_strategic_merge)
       : root_(std::move(root)), strategic_(supports_strategic_merge) {}
 
   // Whether `application/strategic-merge-patch+json` may be applied.
