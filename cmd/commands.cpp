@@ -23,7 +23,7 @@ constexpr char kUsage[] =
     "usage: kite <command> [flags]\n"
     "\n"
     "commands:\n"
-    "  server                         run the control plane (datastore, API server)\n"
+    "  server                         run the control plane (datastore, HTTPS API server)\n"
     "  datastore snapshot FILE        write an online snapshot of the SQLite datastore\n"
     "  datastore restore FILE         replace the datastore with a snapshot (server stopped)\n"
     "  datastore compact              drop all history and shrink the file (server stopped)\n"
@@ -101,8 +101,16 @@ int RunServer(const std::vector<std::string>& args) {
   StoreFlags store;
   FlagSet flags("server");
   store.Register(flags);
-  flags.String("bind-address", &store.config.bind_address, "address the API server listens on");
-  flags.Int("https-listen-port", &store.config.https_listen_port, "port the API server listens on");
+  flags.String("bind-address", &store.config.bind_address, "address the API server listens on (default 0.0.0.0)");
+  flags.Int("https-listen-port", &store.config.https_listen_port, "port the API server listens on (HTTPS)");
+  flags.String("write-kubeconfig", &store.config.write_kubeconfig,
+               "where to write the admin kubeconfig (default /etc/kite/kite.yaml as root, ~/.kite/kite.yaml otherwise)");
+  flags.StringList("tls-san", &store.config.tls_sans,
+                   "extra DNS name or IP address for the serving certificate (repeatable)");
+  flags.String("service-cidr", &store.config.service_cidr, "IPv4 range of Service ClusterIPs");
+  flags.String("service-node-port-range", &store.config.service_node_port_range, "port range of NodePorts");
+  flags.Bool("disable-agent", &store.config.disable_agent,
+             "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");
   if (Status st = store.Parse(flags, args); !st.ok()) return Fail(st);
   if (flags.help()) {
     std::cout << flags.Usage();

@@ -1,28 +1,103 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "common/clock.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "datastore/open.h"
+#include "server/apiserver/bootstrap.h"
+#include "tls/cluster_pki.h"
+#include "tls/pki.h"
 
 namespace kite::server {
 
-std::string DefaultDataDir() {
-  if (::geteuid() == 0) return "/var/lib/kite";
+namespace {
+
+std::string HomeDir() {
   const char* home = std::getenv("HOME");
   if (home == nullptr || *home == '\0') {
     if (const passwd* pw = ::getpwuid(::geteuid())) home = pw->pw_dir;
   }
-  return std::string(home != nullptr ? home : ".") + "/.kite";
+  return home != nullptr ? home : ".";
+}
+
+// Non-loopback IPv4 addresses of this host, in interface order.
+std::vector<std::string> HostIpv4Addresses() {
+  std::vector<std::string> out;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return out;
+  for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+    if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127) continue;
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf));
+    if (std::find(out.begin(), out.end(), buf) == out.end()) out.push_back(buf);
+  }
+  freeifaddrs(ifs);
+  return out;
+}
+
+bool IsWildcard(const std::string& address) {
+  return address.empty() || address == "0.0.0.0" || address == "::" ||
+         address == "[::]";
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+Status ParsePortRange(const std::string& text, int* lo, int* hi) {
+  size_t dash = text.find('-');
+  try {
+    if (dash == std::string::npos) throw std::invalid_argument("no dash");
+    size_t used = 0;
+    *lo = std::stoi(text.substr(0, dash), &used);
+    if (used != dash) throw std::invalid_argument("trailing");
+    std::string rest = text.substr(dash + 1);
+    *hi = std::stoi(rest, &used);
+    if (used != rest.size()) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    return InvalidArgumentError(
+        "--service-node-port-range wants FIRST-LAST, got \"" + text + "\"");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string DefaultDataDir() {
+  if (::geteuid() == 0) return "/var/lib/kite";
+  return HomeDir() + "/.kite";
+}
+
+std::string DefaultKubeconfigPath() {
+  if (::geteuid() == 0) return "/etc/kite/kite.yaml";
+  return HomeDir() + "/.kite/kite.yaml";
 }
 
 std::string DatastoreEndpoint(const Config& config) {
   if (!config.datastore_endpoint.empty()) return config.datastore_endpoint;
   return "sqlite://" + config.data_dir + "/server/db/state.db";
+}
+
+std::string AdvertiseAddress(const std::string& bind_address) {
+  in_addr a{};
+  if (!IsWildcard(bind_address) &&
+      inet_pton(AF_INET, bind_address.c_str(), &a) == 1)
+    return bind_address;
+  std::vector<std::string> ips = HostIpv4Addresses();
+  return ips.empty() ? "127.0.0.1" : ips[0];
 }
 
 Server::Server(Config config) : config_(std::move(config)) {}
@@ -31,21 +106,90 @@ Server::~Server() { Stop(); }
 
 Status Server::Start() {
   if (config_.data_dir.empty()) config_.data_dir = DefaultDataDir();
+  if (config_.write_kubeconfig.empty())
+    config_.write_kubeconfig = DefaultKubeconfigPath();
   KITE_RETURN_IF_ERROR(RealEnv().MakeDirs(config_.data_dir + "/server", 0700));
+  if (config_.disable_agent)
+    log::Info("server", "agent disabled (--disable-agent)");
 
   std::string endpoint = DatastoreEndpoint(config_);
   auto store = datastore::Open(endpoint);
-  if (!store.ok()) return Status(store.status().code(), "datastore " + endpoint + ": " + store.status().message());
+  if (!store.ok())
+    return Status(store.status().code(),
+                  "datastore " + endpoint + ": " + store.status().message());
   store_ = std::move(store).value();
-  log::Info("server", "datastore open")("endpoint", endpoint)("revision", store_->CurrentRevision());
+  log::Info("server", "datastore open")("endpoint", endpoint)(
+      "revision", store_->CurrentRevision());
 
-  api_ = std::make_unique<apiserver::ApiServer>(
-      apiserver::Config{.bind_address = config_.bind_address, .port = config_.https_listen_port}, *store_);
-  if (Status st = api_->Start(); !st.ok()) {
+  if (Status st = StartApi(); !st.ok()) {
     Stop();
     return st;
   }
-  log::Info("server", "ready")("data-dir", config_.data_dir);
+  log::Info("server", "ready")("data-dir", config_.data_dir)(
+      "kubeconfig", config_.write_kubeconfig);
+  return Status::Ok();
+}
+
+Status Server::StartApi() {
+  auto random = tls::Random::Create();
+  if (!random.ok()) return random.status();
+  tls::ClusterPkiOptions pki_opts;
+  pki_opts.dir = config_.data_dir + "/server/tls";
+  pki_opts.hostname = Hostname();
+  pki_opts.node_ips = HostIpv4Addresses();
+  if (!IsWildcard(config_.bind_address) &&
+      std::find(pki_opts.node_ips.begin(), pki_opts.node_ips.end(),
+                config_.bind_address) == pki_opts.node_ips.end()) {
+    pki_opts.node_ips.push_back(config_.bind_address);
+  }
+  pki_opts.extra_sans = config_.tls_sans;
+
+  apiserver::HandlerConfig handler_config;
+  handler_config.services.service_cidr = config_.service_cidr;
+  KITE_RETURN_IF_ERROR(ParsePortRange(config_.service_node_port_range,
+                                      &handler_config.services.node_port_min,
+                                      &handler_config.services.node_port_max));
+  std::string advertise = AdvertiseAddress(config_.bind_address);
+
+  auto handler =
+      apiserver::Handler::Create(*store_, RealClock(), handler_config, nullptr);
+  if (!handler.ok()) return handler.status();
+  handler_ = std::move(handler).value();
+  pki_opts.service_ip = handler_->service_allocator().FirstIp();
+  auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), **random, pki_opts);
+  if (!pki.ok())
+    return Status(pki.status().code(), "certificates in " + pki_opts.dir +
+                                           ": " + pki.status().message());
+  for (const std::string& change : pki->changes())
+    log::Info("server", "tls")("change", change);
+  KITE_RETURN_IF_ERROR(handler_->Init());
+
+  apiserver::ServingConfig serving;
+  serving.bind_address = config_.bind_address;
+  serving.port = config_.https_listen_port;
+  serving.cert_pem = pki->serving().cert_pem;
+  serving.key_pem = pki->serving().key_pem;
+  serving.client_ca_pem = pki->client_ca().cert_pem;
+  api_ = std::make_unique<apiserver::ApiServer>(serving, *handler_,
+                                                authenticator_);
+  KITE_RETURN_IF_ERROR(api_->Start());
+
+  // The address in the kubeconfig: loopback unless bound to one address.
+  std::string host =
+      IsWildcard(config_.bind_address) ? "127.0.0.1" : config_.bind_address;
+  if (host.find(':') != std::string::npos && host.front() != '[')
+    host = "[" + host + "]";
+  apiserver::BootstrapConfig boot{.advertise_address = advertise,
+                                  .port = api_->port()};
+  KITE_RETURN_IF_ERROR(apiserver::Bootstrap(*handler_, boot));
+  std::string url = "https://" + host + ":" + std::to_string(api_->port());
+  if (Status st = tls::WriteAdminKubeconfig(RealEnv(), config_.write_kubeconfig,
+                                            url, *pki);
+      !st.ok()) {
+    return Status(st.code(), "writing the admin kubeconfig " +
+                                 config_.write_kubeconfig + ": " +
+                                 st.message());
+  }
   return Status::Ok();
 }
 
@@ -54,6 +198,7 @@ void Server::Stop() {
     api_->Stop();
     api_.reset();
   }
+  handler_.reset();
   store_.reset();  // closing the backend flushes and releases its lock
 }
 

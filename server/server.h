@@ -1,7 +1,9 @@
 // Server: the wiring of `kite server`. It owns every server-side component,
 // starts them in dependency order and stops them in reverse:
-//   datastore -> API server
-// (scheduler, controllers and the in-process agent join as their issues land).
+//   datastore -> PKI -> request path (CRDs, allocators) -> HTTPS API server
+//   -> bootstrap objects -> admin kubeconfig
+// (scheduler, controllers and the in-process agent join as their issues
+// land; --disable-agent is accepted already and changes nothing yet).
 //
 // Threading: Start() and Stop() are called from one thread (main). Each
 // component runs its own threads; Stop() returns after all of them ended.
@@ -9,10 +11,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "datastore/backend.h"
 #include "server/apiserver/api_server.h"
+#include "server/apiserver/auth.h"
+#include "server/apiserver/handler.h"
 
 namespace kite::server {
 
@@ -21,15 +26,29 @@ struct Config {
   std::string data_dir;
   // Empty: sqlite://<data_dir>/server/db/state.db.
   std::string datastore_endpoint;
-  std::string bind_address = "127.0.0.1";
+  std::string bind_address = "0.0.0.0";
   int https_listen_port = 6443;
+  // Where the admin kubeconfig goes; empty: DefaultKubeconfigPath().
+  std::string write_kubeconfig;
+  // Extra subjectAltNames of the serving certificate (DNS names or IPs).
+  std::vector<std::string> tls_sans;
+  std::string service_cidr = "10.43.0.0/16";
+  std::string service_node_port_range = "30000-32767";
+  // No in-process agent (there is none yet: accepted and recorded).
+  bool disable_agent = false;
 };
 
 // /var/lib/kite for root, ~/.kite for everyone else.
 std::string DefaultDataDir();
+// /etc/kite/kite.yaml for root, ~/.kite/kite.yaml for everyone else.
+std::string DefaultKubeconfigPath();
 // The datastore endpoint the config names, or the SQLite default under the
 // data dir.
 std::string DatastoreEndpoint(const Config& config);
+// The IPv4 address clients and pods reach this server at: the bind address
+// when it is a specific one, else the first non-loopback IPv4 address of the
+// host, else 127.0.0.1.
+std::string AdvertiseAddress(const std::string& bind_address);
 
 class Server {
  public:
@@ -38,18 +57,27 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens the datastore and starts serving. On failure everything already
-  // started is stopped again and the error says what failed.
+  // Opens the datastore, loads the PKI and starts serving. On failure
+  // everything already started is stopped again and the error says what
+  // failed.
   Status Start();
   // Stops in reverse start order. Idempotent.
   void Stop();
 
   // The API server's port (useful with port 0 in tests).
   int port() const;
+  // The admin kubeconfig written by Start().
+  const std::string& kubeconfig_path() const {
+    return config_.write_kubeconfig;
+  }
 
  private:
+  Status StartApi();
+
   Config config_;
   std::unique_ptr<datastore::Backend> store_;
+  std::unique_ptr<apiserver::Handler> handler_;
+  apiserver::CertificateAuthenticator authenticator_;
   std::unique_ptr<apiserver::ApiServer> api_;
 };
 

@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <string>
 
+#include "common/env.h"
 #include "server/datastore_admin.h"
 
 namespace kite::server {
@@ -27,6 +29,16 @@ class TempDir {
   std::string path_;
 };
 
+// A server on a free loopback port whose files all stay in `dir`.
+Config TestConfig(const std::string& dir) {
+  Config c;
+  c.data_dir = dir;
+  c.bind_address = "127.0.0.1";
+  c.https_listen_port = 0;
+  c.write_kubeconfig = dir + "/kite.yaml";
+  return c;
+}
+
 TEST(ServerTest, DefaultDatastoreIsSqliteUnderTheDataDir) {
   Config c{.data_dir = "/var/lib/kite"};
   EXPECT_EQ(DatastoreEndpoint(c), "sqlite:///var/lib/kite/server/db/state.db");
@@ -39,11 +51,11 @@ TEST(ServerTest, DefaultDatastoreIsSqliteUnderTheDataDir) {
 
 TEST(ServerTest, StartsOnTheSqliteDefaultAndRefusesASecondServerOnTheSameData) {
   TempDir dir;
-  Server a(Config{.data_dir = dir.path(), .https_listen_port = 0});
+  Server a(TestConfig(dir.path()));
   ASSERT_TRUE(a.Start().ok());
   EXPECT_GT(a.port(), 0);
 
-  Server b(Config{.data_dir = dir.path(), .https_listen_port = 0});
+  Server b(TestConfig(dir.path()));
   Status st = b.Start();
   EXPECT_EQ(st.code(), Code::kFailedPrecondition) << st.ToString();
 
@@ -55,13 +67,36 @@ TEST(ServerTest, StartsOnTheSqliteDefaultAndRefusesASecondServerOnTheSameData) {
   a.Stop();
   EXPECT_TRUE(RestoreDatastore(c, snap).ok());
 
-  Server again(Config{.data_dir = dir.path(), .https_listen_port = 0});
+  Server again(TestConfig(dir.path()));
   EXPECT_TRUE(again.Start().ok());
+}
+
+TEST(ServerTest, WritesAnAdminKubeconfigAndReusesThePki) {
+  TempDir dir;
+  std::string ca;
+  {
+    Server s(TestConfig(dir.path()));
+    ASSERT_TRUE(s.Start().ok());
+    auto text = RealEnv().ReadFile(dir.path() + "/kite.yaml");
+    ASSERT_TRUE(text.ok());
+    EXPECT_NE(text->find("https://127.0.0.1:" + std::to_string(s.port())),
+              std::string::npos)
+        << *text;
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.path() + "/kite.yaml").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    ca = *RealEnv().ReadFile(dir.path() + "/server/tls/server-ca.crt");
+  }
+  Server again(TestConfig(dir.path()));
+  ASSERT_TRUE(again.Start().ok());
+  EXPECT_EQ(*RealEnv().ReadFile(dir.path() + "/server/tls/server-ca.crt"), ca);
 }
 
 TEST(ServerTest, UnsupportedEndpointIsAClearError) {
   TempDir dir;
-  Server s(Config{.data_dir = dir.path(), .datastore_endpoint = "mysql://x", .https_listen_port = 0});
+  Config c = TestConfig(dir.path());
+  c.datastore_endpoint = "mysql://x";
+  Server s(c);
   Status st = s.Start();
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
   EXPECT_NE(st.message().find("mysql://x"), std::string::npos);

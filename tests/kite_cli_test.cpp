@@ -1,7 +1,6 @@
 // End-to-end tests of the real `kite` binary: the commands a user types.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tls/tls_client.h"
 
 namespace {
 
@@ -43,10 +44,28 @@ Result RunKite(const std::vector<std::string>& args) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
+// An HTTPS client that does not check the server (health and version are
+// public; the kubectl tests check the PKI).
+std::unique_ptr<kite::tls::TlsClient> InsecureClient(int port) {
+  kite::tls::TlsClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.insecure_skip_verify = true;
+  return std::move(kite::tls::TlsClient::Create(o)).value();
+}
+
+// The flags every test server gets: loopback, a free port, files in `dir`.
+std::vector<std::string> ServerFlags(const std::string& dir) {
+  return {
+      "--data-dir",     dir,         "--https-listen-port", "0",
+      "--bind-address", "127.0.0.1", "--write-kubeconfig",  dir + "/kite.yaml"};
+}
+
 // A `kite server` child process with its log in a file.
 class ServerProcess {
  public:
-  ServerProcess(const std::vector<std::string>& args, const std::string& log) : log_(log) {
+  ServerProcess(const std::vector<std::string>& args, const std::string& log)
+      : log_(log) {
     pid_ = fork();
     if (pid_ == 0) {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -124,7 +143,8 @@ TEST_F(KiteCliTest, VersionNamesKiteAndKubernetes) {
 TEST_F(KiteCliTest, BadInputIsRefusedClearly) {
   Result r = RunKite({"server", "--no-such-flag"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("unknown flag --no-such-flag"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("unknown flag --no-such-flag"), std::string::npos)
+      << r.output;
   r = RunKite({"frobnicate"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("unknown command"), std::string::npos) << r.output;
@@ -134,27 +154,37 @@ TEST_F(KiteCliTest, BadInputIsRefusedClearly) {
 }
 
 TEST_F(KiteCliTest, ServerServesHealthAndVersionAndStopsOnSigterm) {
-  ServerProcess server({"--data-dir", dir_, "--https-listen-port", "0"}, dir_ + "/server.log");
+  ServerProcess server(ServerFlags(dir_), dir_ + "/server.log");
   int port = server.WaitForPort();
   ASSERT_GT(port, 0) << server.Log();
-  httplib::Client c("127.0.0.1", port);
+  auto c = InsecureClient(port);
   for (const char* path : {"/healthz", "/readyz"}) {
-    auto res = c.Get(path);
-    ASSERT_TRUE(res) << path;
+    auto res = c->Request("GET", path);
+    ASSERT_TRUE(res.ok()) << path << ": " << res.status().ToString();
     EXPECT_EQ(res->status, 200);
     EXPECT_EQ(res->body, "ok");
   }
-  auto v = c.Get("/version");
-  ASSERT_TRUE(v);
+  auto v = c->Request("GET", "/version");
+  ASSERT_TRUE(v.ok());
   EXPECT_EQ(nlohmann::json::parse(v->body)["minor"], "32");
-  EXPECT_EQ(access((dir_ + "/server/db/state.db").c_str(), F_OK), 0) << "SQLite default not under the data dir";
+  auto anon = c->Request("GET", "/api/v1/namespaces");
+  ASSERT_TRUE(anon.ok());
+  EXPECT_EQ(anon->status, 401) << "the API needs a client certificate";
+  EXPECT_EQ(access((dir_ + "/kite.yaml").c_str(), R_OK), 0)
+      << "no admin kubeconfig";
+  EXPECT_EQ(access((dir_ + "/server/db/state.db").c_str(), F_OK), 0)
+      << "SQLite default not under the data dir";
   EXPECT_EQ(server.Terminate(), 0) << server.Log();
 }
 
 TEST_F(KiteCliTest, ConfigFileKeysAreFlagNames) {
   std::string data = dir_ + "/from-config";
-  std::ofstream(dir_ + "/config.yaml") << "data-dir: " << data << "\nhttps-listen-port: 0\n";
-  ServerProcess server({"--config", dir_ + "/config.yaml"}, dir_ + "/server.log");
+  std::ofstream(dir_ + "/config.yaml")
+      << "data-dir: " << data << "\nhttps-listen-port: 0\n"
+      << "bind-address: 127.0.0.1\nwrite-kubeconfig: " << dir_ << "/kite.yaml\n"
+      << "disable-agent: true\n";
+  ServerProcess server({"--config", dir_ + "/config.yaml"},
+                       dir_ + "/server.log");
   ASSERT_GT(server.WaitForPort(), 0) << server.Log();
   EXPECT_EQ(access((data + "/server/db/state.db").c_str(), F_OK), 0);
   EXPECT_EQ(server.Terminate(), 0);
@@ -163,7 +193,7 @@ TEST_F(KiteCliTest, ConfigFileKeysAreFlagNames) {
 TEST_F(KiteCliTest, SnapshotIsOnlineRestoreRefusesALiveServer) {
   std::string snap = dir_ + "/snap.db";
   {
-    ServerProcess server({"--data-dir", dir_, "--https-listen-port", "0"}, dir_ + "/server.log");
+    ServerProcess server(ServerFlags(dir_), dir_ + "/server.log");
     ASSERT_GT(server.WaitForPort(), 0) << server.Log();
     Result r = RunKite({"datastore", "snapshot", snap, "--data-dir", dir_});
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -178,10 +208,12 @@ TEST_F(KiteCliTest, SnapshotIsOnlineRestoreRefusesALiveServer) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   r = RunKite({"datastore", "compact", "--data-dir", dir_});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  r = RunKite({"datastore", "restore", dir_ + "/server.log", "--data-dir", dir_});
-  EXPECT_NE(r.exit_code, 0) << "a file that is not a kite snapshot must be refused: " << r.output;
+  r = RunKite(
+      {"datastore", "restore", dir_ + "/server.log", "--data-dir", dir_});
+  EXPECT_NE(r.exit_code, 0)
+      << "a file that is not a kite snapshot must be refused: " << r.output;
 
-  ServerProcess again({"--data-dir", dir_, "--https-listen-port", "0"}, dir_ + "/server2.log");
+  ServerProcess again(ServerFlags(dir_), dir_ + "/server2.log");
   ASSERT_GT(again.WaitForPort(), 0) << again.Log();
   EXPECT_EQ(again.Terminate(), 0);
 }

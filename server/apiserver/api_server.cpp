@@ -2,97 +2,164 @@
 
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 
 #include "common/log.h"
-#include "common/version.h"
+#include "server/apiserver/encoding.h"
+#include "tls/tls_server.h"
 
 namespace kite::apiserver {
+
+using nlohmann::json;
+
 namespace {
 
-// A Kubernetes Status body, the only error format kubectl understands.
-std::string StatusBody(int code, const std::string& reason, const std::string& message) {
-  nlohmann::json j = {{"kind", "Status"},     {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
-                      {"status", "Failure"},  {"message", message}, {"reason", reason},
-                      {"code", code}};
-  return j.dump();
+Credentials CredentialsOf(const httplib::Request& req) {
+  tls::ClientIdentity id = tls::ClientIdentityOf(req);
+  Credentials c;
+  c.cert_verified = id.authenticated;
+  c.cert_common_name = id.common_name;
+  c.cert_organizations = id.organizations;
+  c.cert_error = id.cert_error;
+  std::string auth = req.get_header_value("Authorization");
+  if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 ||
+                          auth.compare(0, 7, "bearer ") == 0)) {
+    c.bearer_token = auth.substr(7);
+  }
+  return c;
+}
+
+void WriteJsonError(httplib::Response& res, const ApiError& e) {
+  res.status = e.code();
+  res.set_content(e.status().dump(), "application/json");
+}
+
+void WriteResponse(Response&& r, httplib::Response& res) {
+  res.status = r.status;
+  for (auto& [k, v] : r.headers) res.set_header(k.c_str(), v);
+  if (r.watch) {
+    std::shared_ptr<WatchStream> stream = std::move(r.watch);
+    res.set_chunked_content_provider(
+        r.content_type, [stream](size_t, httplib::DataSink& sink) {
+          if (!sink.is_writable()) return false;
+          std::vector<WatchEvent> events = stream->Next(kWatchWakeInterval);
+          if (!events.empty()) {
+            std::string chunk;
+            for (const WatchEvent& ev : events) chunk += stream->EncodeLine(ev);
+            if (!sink.write(chunk.data(), chunk.size())) return false;
+          }
+          if (stream->done()) sink.done();
+          return true;
+        });
+    return;
+  }
+  if (r.raw) {
+    res.set_content(*r.raw, r.content_type);
+  } else {
+    res.set_content(r.json.dump(), r.content_type);
+  }
 }
 
 }  // namespace
 
-ApiServer::ApiServer(Config config, datastore::Backend& store)
-    : config_(std::move(config)), store_(store), http_(std::make_unique<httplib::Server>()) {
-  // httplib's default sets SO_REUSEPORT, which lets a second server bind the
-  // same port; SO_REUSEADDR alone makes a taken port an error.
-  http_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  Routes();
-}
+ApiServer::ApiServer(ServingConfig config, Handler& handler,
+                     const Authenticator& authenticator)
+    : config_(std::move(config)),
+      handler_(handler),
+      authenticator_(authenticator) {}
 
 ApiServer::~ApiServer() { Stop(); }
 
-void ApiServer::Routes() {
-  auto ok = [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); };
-  http_->Get("/healthz", ok);
-  http_->Get("/livez", ok);
-  http_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    // A read through the datastore's read path proves it answers.
-    auto probe = store_.Get("/registry/health");
-    if (probe.ok() || probe.status().code() == Code::kNotFound) {
-      res.set_content("ok", "text/plain");
-      return;
-    }
-    res.status = 503;
-    res.set_content("[-]datastore failed: " + probe.status().ToString() + "\nreadyz check failed", "text/plain");
-  });
-  http_->Get("/version", [](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json v = {{"major", KubeMajor()},
-                        {"minor", KubeMinor()},
-                        {"gitVersion", KubeGitVersion()},
-                        {"gitCommit", GitCommit()},
-                        {"gitTreeState", "clean"},
-                        {"buildDate", "1970-01-01T00:00:00Z"},
-                        {"goVersion", "none (kite is C++)"},
-                        {"compiler", "gcc"},
-                        {"platform", Platform()}};
-    res.set_content(v.dump(2), "application/json");
-  });
-  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404) {
-      res.set_content(StatusBody(404, "NotFound", "the server could not find the requested resource " + req.path),
-                      "application/json");
-    }
-  });
-}
-
 Status ApiServer::Start() {
-  if (config_.port == 0) {
-    port_ = http_->bind_to_any_port(config_.bind_address);
-    if (port_ < 0) return FailedPreconditionError("cannot bind " + config_.bind_address);
-  } else {
-    if (!http_->bind_to_port(config_.bind_address, config_.port)) {
-      return FailedPreconditionError("cannot listen on " + config_.bind_address + ":" +
-                                     std::to_string(config_.port) + " (in use, or not an address of this host)");
+  tls::TlsServerOptions opts;
+  opts.cert_pem = config_.cert_pem;
+  opts.key_pem = config_.key_pem;
+  opts.client_ca_pem = config_.client_ca_pem;
+  // A bad client certificate gets a 401 Status, not a TLS alert kubectl
+  // cannot explain.
+  opts.reject_invalid_client_certs = false;
+  KITE_ASSIGN_OR_RETURN(server_, tls::TlsServer::Create(opts));
+  server_->set_payload_max_length(kMaxBodyBytes);
+
+  auto handle = [this](const httplib::Request& hreq, httplib::Response& res) {
+    auto start = std::chrono::steady_clock::now();
+    Request req;
+    req.method = hreq.method;
+    req.path = hreq.path;
+    for (const auto& [k, v] : hreq.params) req.query.emplace(k, v);
+    req.content_type = hreq.get_header_value("Content-Type");
+    req.accept = hreq.get_header_value("Accept");
+    req.user_agent = hreq.get_header_value("User-Agent");
+    req.body = hreq.body;
+    auto user = authenticator_.Authenticate(CredentialsOf(hreq));
+    if (user.ok()) {
+      req.user = std::move(user).value();
+    } else if (!IsPublicPath(req.path)) {
+      log::Debug("apiserver", "unauthenticated request")("path", req.path)(
+          "reason", user.status().message());
+      WriteJsonError(res, Unauthorized());
+      return;
+    } else {
+      req.user.name = "system:anonymous";
+      req.user.groups = {"system:unauthenticated"};
     }
-    port_ = config_.port;
+    Response r = handler_.Serve(req);
+    int status = r.status;
+    bool watch = r.watch != nullptr;
+    WriteResponse(std::move(r), res);
+    log::Debug("apiserver", "request")("method", req.method)("path", req.path)(
+        "status", status)("user", req.user.name)("watch", watch)(
+        "ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count());
+  };
+  const char* kAll = R"(.*)";
+  server_->Get(kAll, handle);
+  server_->Post(kAll, handle);
+  server_->Put(kAll, handle);
+  server_->Patch(kAll, handle);
+  server_->Delete(kAll, handle);
+  server_->Options(kAll, handle);
+  // Errors httplib answers itself (oversize or malformed requests) still get
+  // a Status body.
+  server_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 413) {
+          WriteJsonError(res, RequestEntityTooLarge(
+                                  "the request body is larger than " +
+                                  std::to_string(kMaxBodyBytes) + " bytes"));
+        } else if (res.status == 404) {
+          WriteJsonError(res, PathNotFound());
+        } else {
+          WriteJsonError(
+              res, ApiError(res.status,
+                            res.status == 400 ? "BadRequest" : "InternalError",
+                            "the request could not be served (HTTP " +
+                                std::to_string(res.status) + ")"));
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+
+  auto port = server_->Start(config_.bind_address, config_.port);
+  if (!port.ok()) {
+    server_.reset();
+    return FailedPreconditionError("cannot listen on " + config_.bind_address +
+                                   ":" + std::to_string(config_.port) + ": " +
+                                   port.status().message());
   }
-  serve_thread_ = std::thread([this] { http_->listen_after_bind(); });
-  // httplib's stop() does nothing until the listen loop runs, so a Stop()
-  // right after Start() would hang; return only once it serves.
-  while (!http_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  log::Info("apiserver", "serving")("address", config_.bind_address)("port", port_);
+  port_ = *port;
+  log::Info("apiserver", "serving")("address", config_.bind_address)(
+      "port", port_)("scheme", "https");
   return Status::Ok();
 }
 
 void ApiServer::Stop() {
-  if (serve_thread_.joinable()) {
-    http_->stop();
-    serve_thread_.join();
-  }
+  if (!server_) return;
+  handler_.CancelWatches();
+  server_->Stop();
+  server_.reset();
 }
 
 }  // namespace kite::apiserver

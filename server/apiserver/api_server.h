@@ -1,59 +1,64 @@
-// ApiServer: kite's HTTP front door.
+// ApiServer: kite's HTTPS front door (DESIGN.md §5).
 //
-// Today it serves the health and version endpoints a load balancer, a
-// supervisor and kubectl's version check look at:
-//   GET /healthz, /livez  -> 200 "ok" while the process serves requests
-//   GET /readyz           -> 200 "ok" when the datastore answers reads, else 503
-//   GET /version          -> the Kubernetes version document (major "1", minor "32")
-// Other paths answer a Kubernetes Status with 404. The REST API, TLS and
-// authentication arrive with the API server issue.
+// It serves the request path (handler.h) over TLS with the cluster's
+// serving certificate (tls::TlsServer: a thread per connection, so long
+// watches never starve other requests). Each request is authenticated
+// first: a client certificate signed by the client CA names the user;
+// anything else is 401 Unauthorized, except for /healthz, /livez, /readyz
+// and /version, which anyone may read. Bodies above 3 MiB are 413.
+// Watches are written as chunked JSON lines, each flushed at once; the
+// connection's thread waits on the datastore watcher (no polling) and wakes
+// about every kWatchWakeInterval to notice a client that went away.
 //
-// Threading: Start() binds the socket and serves on a thread of its own with
-// httplib's worker pool; Stop() stops accepting, waits for the serving thread
-// and returns. Handlers only read the datastore, which is thread-safe.
+// Threading: Start() binds and serves on the TlsServer's threads; Stop()
+// ends every watch, interrupts every connection and joins all threads. The
+// Handler and Authenticator must outlive the ApiServer.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/status.h"
-#include "datastore/backend.h"
+#include "server/apiserver/auth.h"
+#include "server/apiserver/handler.h"
 
-namespace httplib {
-class Server;
+namespace kite::tls {
+class TlsServer;
 }
 
 namespace kite::apiserver {
 
-struct Config {
-  std::string bind_address = "127.0.0.1";
-  // 0 picks a free port (tests); port() tells which.
-  int port = 6443;
+inline constexpr std::chrono::seconds kWatchWakeInterval{10};
+
+struct ServingConfig {
+  std::string bind_address = "0.0.0.0";
+  int port = 6443;            // 0 picks a free port (tests); port() tells which
+  std::string cert_pem;       // serving certificate (+ chain)
+  std::string key_pem;        // its key
+  std::string client_ca_pem;  // CA of client certificates
 };
 
 class ApiServer {
  public:
-  // `store` must outlive the ApiServer.
-  ApiServer(Config config, datastore::Backend& store);
+  ApiServer(ServingConfig config, Handler& handler,
+            const Authenticator& authenticator);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
-  // Binds and starts serving. FailedPrecondition if the address is taken.
+  // Binds and starts serving. InvalidArgument for unusable certificates;
+  // FailedPrecondition when the address cannot be bound.
   Status Start();
   // Stops serving. Idempotent.
   void Stop();
-  // The port bound by Start().
   int port() const { return port_; }
 
  private:
-  void Routes();
-
-  Config config_;
-  datastore::Backend& store_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread serve_thread_;
+  ServingConfig config_;
+  Handler& handler_;
+  const Authenticator& authenticator_;
+  std::unique_ptr<tls::TlsServer> server_;
   int port_ = 0;
 };
 

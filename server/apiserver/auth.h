@@ -1,0 +1,103 @@
+// Authentication and authorization: the two steps every request passes
+// before the REST handlers (DESIGN.md §5).
+//
+// Authenticator turns what the client proved (a verified client
+// certificate today; bearer tokens arrive with ServiceAccounts and join
+// tokens) into a UserInfo, or refuses with 401. Authorizer decides whether a
+// user may do what a RequestInfo describes, or refuses with 403. Today's
+// policy: any authenticated user may do anything (AllowAuthenticated); RBAC
+// replaces it without touching the request path.
+//
+// The access-review kinds (SelfSubjectAccessReview, SubjectAccessReview,
+// LocalSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview) are
+// answered from the same Authorizer, so `kubectl auth can-i` and `kubectl
+// auth whoami` tell the truth about the policy in force.
+//
+// Paths anyone may read without credentials: /healthz, /livez, /readyz,
+// /version (IsPublicPath).
+//
+// Thread safety: implementations are immutable after construction and safe
+// for concurrent use.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "server/apiserver/request.h"
+#include "server/apiserver/request_info.h"
+
+namespace kite::apiserver {
+
+// What a client presented.
+struct Credentials {
+  bool cert_verified = false;  // a client certificate chained to the client CA
+  std::string cert_common_name;
+  std::vector<std::string> cert_organizations;
+  std::string cert_error;    // why a presented certificate was refused
+  std::string bearer_token;  // from "Authorization: Bearer ..."
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // The user, or Unauthenticated (401) with a message for the log.
+  virtual StatusOr<UserInfo> Authenticate(
+      const Credentials& credentials) const = 0;
+};
+
+// x509 client certificates signed by the cluster's client CA: CN is the
+// user, O the groups, plus system:authenticated.
+class CertificateAuthenticator : public Authenticator {
+ public:
+  StatusOr<UserInfo> Authenticate(
+      const Credentials& credentials) const override;
+};
+
+// The attributes an authorization decision looks at (the resource ones
+// empty for non-resource paths).
+struct Attributes {
+  const UserInfo* user = nullptr;
+  std::string verb;  // get, list, create ... for resources; lower-case HTTP
+                     // method otherwise
+  bool resource_request = false;
+  std::string group, version, resource, subresource, namespace_, name;
+  std::string path;  // non-resource requests
+};
+Attributes AttributesOf(const UserInfo& user, const RequestInfo& info);
+
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  // OK when allowed; PermissionDenied with the reason otherwise.
+  virtual Status Authorize(const Attributes& attributes) const = 0;
+  // The rules `user` holds in `namespace_` (SelfSubjectRulesReview):
+  // resourceRules and nonResourceRules as JSON arrays.
+  virtual nlohmann::json RulesFor(const UserInfo& user,
+                                  std::string_view namespace_) const = 0;
+};
+
+// Every authenticated user may do anything (until RBAC).
+class AllowAuthenticated : public Authorizer {
+ public:
+  Status Authorize(const Attributes& attributes) const override;
+  nlohmann::json RulesFor(const UserInfo& user,
+                          std::string_view namespace_) const override;
+};
+
+// /healthz, /livez, /readyz (and their sub-paths), /version.
+bool IsPublicPath(std::string_view path);
+
+// Answers an access review kind (create of authorization.k8s.io or
+// authentication.k8s.io reviews): the object with .status filled in.
+// NotFound when `kind` is not one of them.
+StatusOr<nlohmann::json> AnswerReview(const Authorizer& authorizer,
+                                      const UserInfo& requester,
+                                      std::string_view kind,
+                                      std::string_view url_namespace,
+                                      nlohmann::json review);
+
+}  // namespace kite::apiserver

@@ -1,0 +1,92 @@
+// Request and Response: what the request path (handler.h) consumes and
+// produces, independent of the transport.
+//
+// The HTTPS server (api_server.h) turns an httplib request into a Request
+// and writes the Response back; the loopback client (loopback_client.h)
+// builds Requests directly and reads Responses without any serialization:
+// it may hand the body over as an already decoded JSON object and receives
+// the answer as one.
+//
+// Thread safety: plain values; a Response's watch stream is used by one
+// thread at a time.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kite::apiserver {
+
+class WatchStream;
+
+// Who is asking (filled in by authentication).
+struct UserInfo {
+  std::string name;  // "system:admin"
+  std::vector<std::string>
+      groups;  // {"system:masters", "system:authenticated"}
+  bool authenticated = false;
+};
+
+struct Request {
+  std::string method;  // GET, POST, PUT, PATCH, DELETE
+  std::string path;    // "/apis/apps/v1/namespaces/default/deployments/web"
+  // Decoded query parameters ('+' already a space), in order.
+  std::multimap<std::string, std::string> query;
+  std::string content_type;  // of the body
+  std::string accept;
+  std::string user_agent;
+  std::string body;
+  // A body already decoded into JSON (loopback); used instead of `body`.
+  std::optional<nlohmann::json> object;
+  UserInfo user;
+
+  // The first value of query parameter `name`, or "".
+  std::string Param(std::string_view name) const {
+    auto it = query.find(std::string(name));
+    return it == query.end() ? std::string() : it->second;
+  }
+  bool HasParam(std::string_view name) const {
+    return query.find(std::string(name)) != query.end();
+  }
+  // Every value of a repeated parameter (dryRun=All&dryRun=All).
+  std::vector<std::string> Params(std::string_view name) const {
+    std::vector<std::string> out;
+    auto [b, e] = query.equal_range(std::string(name));
+    for (auto it = b; it != e; ++it) out.push_back(it->second);
+    return out;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  // The body: `raw` when set (cached documents, plain text), else `json`.
+  nlohmann::json json;
+  std::shared_ptr<const std::string> raw;
+  // A watch: the transport streams its events (json/raw unused).
+  std::shared_ptr<WatchStream> watch;
+  // Extra headers (Warning, Cache-Control ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response Json(int status, nlohmann::json body) {
+    Response r;
+    r.status = status;
+    r.json = std::move(body);
+    return r;
+  }
+  static Response Text(int status, std::string text,
+                       std::string content_type = "text/plain") {
+    Response r;
+    r.status = status;
+    r.raw = std::make_shared<const std::string>(std::move(text));
+    r.content_type = std::move(content_type);
+    return r;
+  }
+};
+
+}  // namespace kite::apiserver

@@ -1,0 +1,350 @@
+// Subresources (status, scale, namespaces/finalize, pods/binding,
+// pods/eviction) and the create-only kinds that are answered without being
+// stored (bindings, access reviews).
+#include <algorithm>
+
+#include "api/patch.h"
+#include "api/scale.h"
+#include "api/selectors.h"
+#include "api/validation.h"
+#include "common/log.h"
+#include "server/apiserver/handler.h"
+
+namespace kite::apiserver {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Rv(const json& obj) {
+  return api::GetString(obj, {"metadata", "resourceVersion"});
+}
+
+// Subresources served by the node agent's kubelet API (exec, logs ...).
+bool NeedsAgent(const std::string& sub) {
+  return sub == "log" || sub == "exec" || sub == "attach" ||
+         sub == "portforward" || sub == "proxy";
+}
+
+}  // namespace
+
+ApiOr<Response> Handler::ServeSubresource(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  const std::string& sub = ctx.info.subresource;
+  const api::Subresource* sr = kind.FindSubresource(sub);
+  if (sr == nullptr || ctx.info.name.empty()) return PathNotFound();
+  const std::string& verb = ctx.info.verb;
+  if (std::find(sr->verbs.begin(), sr->verbs.end(), verb) == sr->verbs.end()) {
+    return MethodNotSupported(kind, verb + " " + sub);
+  }
+  if (sub == "status") {
+    if (verb == "get") return Get(ctx);
+    if (verb == "update") return Update(ctx);
+    return Patch(ctx);
+  }
+  if (sub == "scale") return Scale(ctx);
+  if (sub == "finalize") return Finalize(ctx);
+  if (sub == "binding") {
+    API_ASSIGN_OR_RETURN(json body, DecodeBody(ctx.req, "v1", "Binding"));
+    return Binding(ctx, ctx.info.name, std::move(body));
+  }
+  if (sub == "eviction") return Eviction(ctx);
+  if (sub == "token") {
+    return ApiError(405, "MethodNotAllowed",
+                    "kite does not issue ServiceAccount tokens yet: "
+                    "serviceaccounts/token is not served",
+                    Details(kind, ctx.info.name));
+  }
+  if (NeedsAgent(sub)) {
+    return ApiError(503, "ServiceUnavailable",
+                    kind.GroupResource() + "/" + sub +
+                        " is served through the node agent's kubelet API, "
+                        "which this server does not run",
+                    Details(kind, ctx.info.name));
+  }
+  return ApiError(
+      405, "MethodNotAllowed",
+      "the subresource " + kind.resource + "/" + sub + " is not served",
+      Details(kind, ctx.info.name));
+}
+
+ApiOr<Response> Handler::Scale(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  if (ctx.info.verb == "get") {
+    auto got = store_.Get(kind, ctx.ns, ctx.info.name);
+    if (!got.ok()) {
+      if (got.status().code() == Code::kNotFound)
+        return NotFound(kind, ctx.info.name);
+      return ApiError(got.status());
+    }
+    auto scale = api::ScaleOf(kind, got->object);
+    if (!scale.ok()) return PathNotFound();
+    return Response::Json(200, std::move(scale).value());
+  }
+  std::string type = MediaTypeOf(ctx.req.content_type);
+  json input;
+  bool is_put = ctx.info.verb == "update";
+  if (is_put) {
+    API_ASSIGN_OR_RETURN(input, DecodeBody(ctx.req, "autoscaling/v1", "Scale"));
+    if (!input.is_object() ||
+        api::GetString(input, {"kind"}, "Scale") != "Scale") {
+      return BadRequest(
+          "the body of a scale update must be an autoscaling/v1 Scale");
+    }
+  } else {
+    if (type != "application/json-patch+json" &&
+        type != "application/merge-patch+json" &&
+        type != "application/strategic-merge-patch+json") {
+      return UnsupportedMediaType(
+          "the body of the request was in an unknown format - accepted media "
+          "types include: "
+          "application/json-patch+json, application/merge-patch+json, "
+          "application/strategic-merge-patch+json");
+    }
+    StatusOr<json> parsed = ctx.req.object.has_value()
+                                ? StatusOr<json>(*ctx.req.object)
+                                : ParseJson(ctx.req.body);
+    if (!parsed.ok())
+      return BadRequest("the body of the request could not be decoded: " +
+                        parsed.status().message());
+    input = std::move(parsed).value();
+  }
+  api::Kind scale_kind;
+  scale_kind.group = "autoscaling";
+  scale_kind.kind = "Scale";
+  scale_kind.resource = "scale";
+  API_ASSIGN_OR_RETURN(
+      json out,
+      UpdateLoop(
+          ctx, [&](const json& current, Txn& txn, bool* pre) -> ApiOr<json> {
+            auto scale = api::ScaleOf(kind, current);
+            if (!scale.ok()) return ApiError(scale.status());
+            json wanted;
+            if (is_put) {
+              wanted = input;
+            } else {
+              StatusOr<json> patched =
+                  type == "application/json-patch+json"
+                      ? api::ApplyJsonPatch(*scale, input)
+                      : api::ApplyMergePatch(*scale, input);
+              if (!patched.ok())
+                return ApiError(422, "Invalid", patched.status().message());
+              wanted = std::move(patched).value();
+            }
+            std::string want_rv = Rv(wanted);
+            if (!want_rv.empty() && (is_put || want_rv != Rv(*scale))) {
+              *pre = true;
+              if (want_rv != Rv(current)) return Conflict(kind, ctx.info.name);
+            }
+            json next = current;
+            api::FieldErrors errs;
+            if (Status st = api::ApplyScale(kind, next, wanted, &errs);
+                !st.ok())
+              return ApiError(st);
+            if (!errs.empty()) return Invalid(scale_kind, ctx.info.name, errs);
+            return FinishUpdate(ctx, std::move(next), current, txn, true);
+          }));
+  auto scale = api::ScaleOf(kind, out);
+  if (!scale.ok()) return ApiError(scale.status());
+  return Response::Json(200, std::move(scale).value());
+}
+
+ApiOr<Response> Handler::Finalize(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  API_ASSIGN_OR_RETURN(json body,
+                       DecodeBody(ctx.req, kind.ApiVersion(), kind.kind));
+  API_RETURN_IF_ERROR(CheckTypeMeta(ctx, body, kind));
+  if (api::Name(body) != ctx.info.name) {
+    return BadRequest("the name of the object (" + api::Name(body) +
+                      ") does not match the name on the URL (" + ctx.info.name +
+                      ")");
+  }
+  json finalizers = api::FieldPath(body, {"spec", "finalizers"})
+                        ? body["spec"]["finalizers"]
+                        : json::array();
+  std::string want_rv = Rv(body);
+  API_ASSIGN_OR_RETURN(
+      json out,
+      UpdateLoop(ctx, [&](const json& current, Txn&, bool* pre) -> ApiOr<json> {
+        if (!want_rv.empty()) {
+          *pre = true;
+          if (want_rv != Rv(current)) return Conflict(kind, ctx.info.name);
+        }
+        json next = current;
+        json& spec = api::Ensure(next, "spec");
+        if (finalizers.is_array() && !finalizers.empty()) {
+          spec["finalizers"] = finalizers;
+        } else {
+          spec.erase("finalizers");
+        }
+        api::FieldErrors errs = api::Validate(kind, next, &current);
+        if (!errs.empty()) return Invalid(kind, ctx.info.name, errs);
+        return ManagedFieldsFor(ctx, &current, next);
+      }));
+  return Shape(ctx, 200, std::move(out), false);
+}
+
+ApiOr<Response> Handler::Binding(Ctx& ctx, const std::string& pod_name,
+                                 json binding) {
+  auto pod_kind = registry_.Lookup("", "v1", "pods");
+  if (!binding.is_object())
+    return BadRequest("the body of a binding must be a Binding object");
+  std::string node = api::GetString(binding, {"target", "name"});
+  std::string target_kind = api::GetString(binding, {"target", "kind"}, "Node");
+  if (node.empty() || (target_kind != "Node" && !target_kind.empty())) {
+    api::Kind binding_kind;
+    binding_kind.kind = "Binding";
+    binding_kind.resource = "bindings";
+    return Invalid(binding_kind, pod_name,
+                   {node.empty() ? api::Required("target.name", "")
+                                 : api::NotSupported("target.kind", target_kind,
+                                                     {"Node"})});
+  }
+  RequestInfo info = ctx.info;
+  info.resource = "pods";
+  info.name = pod_name;
+  info.subresource = "binding";
+  Ctx pod_ctx{ctx.req,           info,   pod_kind, ctx.ns, ctx.dry_run,
+              ctx.field_manager, ctx.now};
+  json annotations = api::FieldPath(binding, {"metadata", "annotations"})
+                         ? binding["metadata"]["annotations"]
+                         : json::object();
+  API_ASSIGN_OR_RETURN(
+      json out,
+      UpdateLoop(pod_ctx, [&](const json& current, Txn&, bool*) -> ApiOr<json> {
+        if (api::Has(current, {"metadata", "deletionTimestamp"})) {
+          return Conflict(
+              *pod_kind, pod_name,
+              "pod " + pod_name +
+                  " is being deleted, cannot be assigned to a host");
+        }
+        std::string bound = api::GetString(current, {"spec", "nodeName"});
+        if (!bound.empty()) {
+          return Conflict(*pod_kind, pod_name,
+                          "pod " + pod_name +
+                              " is already assigned to node \"" + bound + "\"");
+        }
+        json next = current;
+        next["spec"]["nodeName"] = node;
+        if (annotations.is_object()) {
+          for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+            next["metadata"]["annotations"][it.key()] = it.value();
+          }
+        }
+        json& status = api::Ensure(next, "status");
+        json& conds = status["conditions"];
+        if (!conds.is_array()) conds = json::array();
+        json cond = {{"type", "PodScheduled"},
+                     {"status", "True"},
+                     {"lastProbeTime", nullptr},
+                     {"lastTransitionTime", api::FormatTime(ctx.now)}};
+        bool found = false;
+        for (json& c : conds) {
+          if (api::GetString(c, {"type"}) == "PodScheduled") {
+            c = cond;
+            found = true;
+          }
+        }
+        if (!found) conds.push_back(cond);
+        return ManagedFieldsFor(pod_ctx, &current, next);
+      }));
+  (void)out;
+  return Response::Json(201, SuccessStatus());
+}
+
+ApiOr<Response> Handler::Eviction(Ctx& ctx) {
+  API_ASSIGN_OR_RETURN(json eviction,
+                       DecodeBody(ctx.req, "policy/v1", "Eviction"));
+  if (!eviction.is_object())
+    return BadRequest("the body of an eviction must be an Eviction object");
+  std::string name =
+      api::Name(eviction).empty() ? ctx.info.name : api::Name(eviction);
+  if (name != ctx.info.name) {
+    return BadRequest("name in URL does not match name in Eviction object");
+  }
+  const api::Kind& pod_kind = *ctx.kind;
+  auto pod = store_.Get(pod_kind, ctx.ns, name);
+  if (!pod.ok()) {
+    if (pod.status().code() == Code::kNotFound) return NotFound(pod_kind, name);
+    return ApiError(pod.status());
+  }
+  // Pods that are done or not yet running may always go.
+  std::string phase = api::GetString(pod->object, {"status", "phase"});
+  bool protected_phase =
+      phase != "Succeeded" && phase != "Failed" && phase != "Pending";
+  auto pdb_kind = registry_.Lookup("policy", "v1", "poddisruptionbudgets");
+  if (protected_phase && pdb_kind) {
+    auto page = backend_.List(ObjectStore::Prefix(*pdb_kind, ctx.ns));
+    if (!page.ok()) return ApiError(page.status());
+    for (const auto& kv : page->kvs) {
+      auto pdb = ObjectStore::Decode(*pdb_kind, kv.value, kv.mod_revision);
+      if (!pdb.ok()) continue;
+      const json* sel = api::FieldPath(*pdb, {"spec", "selector"});
+      auto selector = api::LabelSelector::FromJson(sel ? *sel : json());
+      if (!selector.ok() || !selector->MatchesObject(pod->object)) continue;
+      int64_t allowed = api::GetInt(*pdb, {"status", "disruptionsAllowed"});
+      if (allowed <= 0) {
+        json details = Details(pod_kind, name);
+        details["causes"] = json::array(
+            {{{"reason", "DisruptionBudget"},
+              {"message",
+               "The disruption budget " + api::Name(*pdb) + " needs " +
+                   std::to_string(
+                       api::GetInt(*pdb, {"status", "desiredHealthy"})) +
+                   " healthy pods and has " +
+                   std::to_string(
+                       api::GetInt(*pdb, {"status", "currentHealthy"})) +
+                   " currently"}}});
+        return ApiError(
+            429, "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            std::move(details));
+      }
+      if (!ctx.dry_run) {
+        json next = *pdb;
+        next["status"]["disruptionsAllowed"] = allowed - 1;
+        auto st = store_.Update(*pdb_kind, next, kv.mod_revision);
+        if (!st.ok()) {
+          return ApiError(429, "TooManyRequests",
+                          "Cannot evict pod as it would violate the pod's "
+                          "disruption budget: the budget "
+                          "changed meanwhile; try again");
+        }
+      }
+    }
+  }
+  DeleteOptions opts;
+  opts.dry_run = ctx.dry_run;
+  if (const json* d = api::Field(eviction, "deleteOptions");
+      d && d->is_object()) {
+    if (const json* g = api::Field(*d, "gracePeriodSeconds");
+        g && g->is_number_integer()) {
+      opts.grace_period = g->get<int64_t>();
+    }
+    opts.precondition_uid = api::GetString(*d, {"preconditions", "uid"});
+    opts.precondition_rv =
+        api::GetString(*d, {"preconditions", "resourceVersion"});
+  }
+  API_ASSIGN_OR_RETURN(json gone, DeleteObject(ctx, ctx.ns, name, opts));
+  (void)gone;
+  return Response::Json(201, SuccessStatus());
+}
+
+ApiOr<Response> Handler::Virtual(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  API_ASSIGN_OR_RETURN(json body,
+                       DecodeBody(ctx.req, kind.ApiVersion(), kind.kind));
+  API_RETURN_IF_ERROR(CheckTypeMeta(ctx, body, kind));
+  if (kind.group.empty() && kind.kind == "Binding") {
+    std::string pod = api::Name(body);
+    if (pod.empty())
+      return BadRequest("a Binding needs metadata.name (the pod)");
+    return Binding(ctx, pod, std::move(body));
+  }
+  auto review = AnswerReview(*authorizer_, ctx.req.user, kind.kind, ctx.ns,
+                             std::move(body));
+  if (!review.ok()) return MethodNotSupported(kind, "create");
+  return Response::Json(201, std::move(review).value());
+}
+
+}  // namespace kite::apiserver
