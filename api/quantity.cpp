@@ -6,7 +6,7 @@
 namespace kite::api {
 namespace {
 
-using i128 = __int128;
+using i128 = Int128;
 
 constexpr char kErrFormat[] =
     "quantities must match the regular expression "

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/int128.h"
 #include "common/status.h"
 
 namespace kite::api {
@@ -46,7 +47,7 @@ class Quantity {
 
  private:
   // value = unscaled_ * 10^scale_, scale_ >= -9 after parsing.
-  __int128 unscaled_ = 0;
+  Int128 unscaled_ = 0;
   int32_t scale_ = 0;
   Format format_ = Format::kDecimalSI;
 };
