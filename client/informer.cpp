@@ -396,12 +396,15 @@ Informer& SharedInformerFactory::For(const ResourceRef& ref,
   auto inf = std::make_unique<Informer>(client_, std::move(o));
   Informer& ref_out = *inf;
   informers_.emplace(key, std::move(inf));
-  if (started_) ref_out.Start().IgnoreError();  // new: cannot be started yet
+  if (started_ && !stopped_) {
+    ref_out.Start().IgnoreError();  // new, so not started yet
+  }
   return ref_out;
 }
 
 Status SharedInformerFactory::Start() {
   std::lock_guard<std::mutex> l(mu_);
+  if (stopped_) return FailedPreconditionError("informer factory stopped");
   if (started_) return Status::Ok();
   started_ = true;
   for (auto& [key, inf] : informers_) KITE_RETURN_IF_ERROR(inf->Start());
@@ -409,8 +412,14 @@ Status SharedInformerFactory::Start() {
 }
 
 void SharedInformerFactory::Stop() {
-  std::lock_guard<std::mutex> l(mu_);
-  for (auto& [key, inf] : informers_) inf->Stop();
+  std::vector<Informer*> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;  // final: informers made from now on never start
+    for (auto& [key, inf] : informers_) all.push_back(inf.get());
+  }
+  // Outside the lock: a handler still running may call For().
+  for (Informer* inf : all) inf->Stop();
 }
 
 bool SharedInformerFactory::WaitForSync(milliseconds timeout) {

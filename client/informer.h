@@ -173,7 +173,8 @@ class SharedInformerFactory {
                 const std::string& field_selector = "");
   // Starts every informer made so far (and any made later).
   Status Start();
-  // Stops them all; idempotent.
+  // Stops them all, for good (a stopped factory does not start again);
+  // idempotent.
   void Stop();
   // Waits until every informer made so far has synced; false on timeout.
   bool WaitForSync(std::chrono::milliseconds timeout);
@@ -186,6 +187,7 @@ class SharedInformerFactory {
            std::unique_ptr<Informer>>
       informers_;
   bool started_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace kite::client
