@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "datastore/open.h"
 #include "server/apiserver/bootstrap.h"
+#include "server/controllers/resources.h"
 #include "tls/cluster_pki.h"
 #include "tls/pki.h"
 
@@ -190,10 +191,25 @@ Status Server::StartApi() {
                                  config_.write_kubeconfig + ": " +
                                  st.message());
   }
-  return Status::Ok();
+
+  loopback_ = std::make_unique<apiserver::LoopbackClient>(
+      *handler_, apiserver::ControllerManagerUser());
+  controllers::ManagerOptions manager_opts;
+  api::Registry& registry = handler_->registry();
+  manager_opts.namespaced_resources = [&registry] {
+    return controllers::NamespacedResourcesOf(registry);
+  };
+  controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
+                                                                  manager_opts);
+  return controllers_->Start();
 }
 
 void Server::Stop() {
+  if (controllers_) {
+    controllers_->Stop();
+    controllers_.reset();
+  }
+  loopback_.reset();
   if (api_) {
     api_->Stop();
     api_.reset();

@@ -1,9 +1,10 @@
 // Server: the wiring of `kite server`. It owns every server-side component,
 // starts them in dependency order and stops them in reverse:
 //   datastore -> PKI -> request path (CRDs, allocators) -> HTTPS API server
-//   -> bootstrap objects -> admin kubeconfig
-// (scheduler, controllers and the in-process agent join as their issues
-// land; --disable-agent is accepted already and changes nothing yet).
+//   -> bootstrap objects -> admin kubeconfig -> controllers (on the loopback
+//   client)
+// (the scheduler and the in-process agent join as their issues land;
+// --disable-agent is accepted already and changes nothing yet).
 //
 // Threading: Start() and Stop() are called from one thread (main). Each
 // component runs its own threads; Stop() returns after all of them ended.
@@ -18,6 +19,8 @@
 #include "server/apiserver/api_server.h"
 #include "server/apiserver/auth.h"
 #include "server/apiserver/handler.h"
+#include "server/apiserver/loopback_client.h"
+#include "server/controllers/controller_manager.h"
 
 namespace kite::server {
 
@@ -79,6 +82,8 @@ class Server {
   std::unique_ptr<apiserver::Handler> handler_;
   apiserver::CertificateAuthenticator authenticator_;
   std::unique_ptr<apiserver::ApiServer> api_;
+  std::unique_ptr<apiserver::LoopbackClient> loopback_;
+  std::unique_ptr<controllers::ControllerManager> controllers_;
 };
 
 }  // namespace kite::server

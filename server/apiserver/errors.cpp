@@ -1,103 +1,10 @@
 #include "server/apiserver/errors.h"
 
+#include "client/wire.h"
+
 namespace kite::apiserver {
 
 using nlohmann::json;
-
-int HttpCodeOf(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return 200;
-    case Code::kInvalidArgument:
-      return 400;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-    case Code::kConflict:
-    case Code::kFailedPrecondition:
-      return 409;
-    case Code::kCompacted:
-      return 410;
-    case Code::kPermissionDenied:
-      return 403;
-    case Code::kUnauthenticated:
-      return 401;
-    case Code::kResourceExhausted:
-      return 429;
-    case Code::kDeadlineExceeded:
-      return 504;
-    case Code::kUnavailable:
-    case Code::kCancelled:
-      return 503;
-    case Code::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-std::string_view ReasonOf(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "";
-    case Code::kInvalidArgument:
-      return "BadRequest";
-    case Code::kNotFound:
-      return "NotFound";
-    case Code::kAlreadyExists:
-      return "AlreadyExists";
-    case Code::kConflict:
-    case Code::kFailedPrecondition:
-      return "Conflict";
-    case Code::kCompacted:
-      return "Expired";
-    case Code::kPermissionDenied:
-      return "Forbidden";
-    case Code::kUnauthenticated:
-      return "Unauthorized";
-    case Code::kResourceExhausted:
-      return "TooManyRequests";
-    case Code::kDeadlineExceeded:
-      return "Timeout";
-    case Code::kUnavailable:
-    case Code::kCancelled:
-      return "ServiceUnavailable";
-    case Code::kInternal:
-      return "InternalError";
-  }
-  return "InternalError";
-}
-
-Code CodeOfHttp(int http_code, std::string_view reason) {
-  if (http_code < 400) return Code::kOk;
-  switch (http_code) {
-    case 400:
-    case 413:
-    case 415:
-    case 422:
-      return Code::kInvalidArgument;
-    case 401:
-      return Code::kUnauthenticated;
-    case 403:
-      return Code::kPermissionDenied;
-    case 404:
-      return Code::kNotFound;
-    case 405:
-    case 406:
-      return Code::kFailedPrecondition;
-    case 409:
-      return reason == "AlreadyExists" ? Code::kAlreadyExists : Code::kConflict;
-    case 410:
-      return Code::kCompacted;
-    case 429:
-      return Code::kResourceExhausted;
-    case 503:
-      return Code::kUnavailable;
-    case 504:
-      return Code::kDeadlineExceeded;
-    default:
-      return Code::kInternal;
-  }
-}
 
 ApiError::ApiError(int code, std::string_view reason, std::string message,
                    json details)
@@ -114,8 +21,12 @@ ApiError::ApiError(int code, std::string_view reason, std::string message,
 }
 
 ApiError::ApiError(const Status& status)
-    : ApiError(HttpCodeOf(status.code()), ReasonOf(status.code()),
-               status.message()) {}
+    : ApiError(client::HttpCodeOf(status.code()),
+               client::ReasonOf(status.code()), status.message()) {}
+
+Code ApiError::kite_code() const {
+  return client::ApiStatusToStatus(code_, status_).code();
+}
 
 json SuccessStatus(json details) {
   json s = {{"kind", "Status"},

@@ -3,9 +3,10 @@
 // kubectl understands only `{"kind":"Status","apiVersion":"v1",...}` error
 // bodies (kubectl-api.md §3): it prints `Error from server (<reason>):
 // <message>`. An ApiError is the HTTP code plus that Status object. The one
-// mapping from kite's Status codes to HTTP codes and reasons is
-// HttpCodeOf()/ReasonOf(); the named constructors build the messages the
-// Kubernetes API server words, e.g.
+// mapping between kite's Status codes and HTTP codes and reasons is
+// client/wire.h's (HttpCodeOf/ReasonOf/ApiStatusToStatus, shared with every
+// client); the named constructors build the messages the Kubernetes API
+// server words, e.g.
 //   NotFound(kind, "web")   -> 404 `deployments.apps "web" not found`
 //   Conflict(kind, "web")   -> 409 `Operation cannot be fulfilled on ...`
 //
@@ -28,13 +29,6 @@
 
 namespace kite::apiserver {
 
-// The HTTP code kite::Code `code` is answered with (the one mapping).
-int HttpCodeOf(Code code);
-// The metav1.StatusReason of `code` ("NotFound", "AlreadyExists", ...).
-std::string_view ReasonOf(Code code);
-// The kite::Code an HTTP code stands for (loopback client, reverse mapping).
-Code CodeOfHttp(int http_code, std::string_view reason);
-
 class ApiError {
  public:
   // code, reason and message; details (an object) is optional.
@@ -47,8 +41,8 @@ class ApiError {
   const nlohmann::json& status() const { return status_; }
   std::string reason() const { return status_.value("reason", ""); }
   std::string message() const { return status_.value("message", ""); }
-  // The kite::Code for this error (for the loopback client).
-  Code kite_code() const { return CodeOfHttp(code_, reason()); }
+  // The kite::Code this error stands for (client/wire.h's mapping).
+  Code kite_code() const;
   Status ToStatus() const { return Status(kite_code(), message()); }
 
  private:

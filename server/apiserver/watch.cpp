@@ -124,13 +124,17 @@ std::vector<WatchEvent> WatchStream::Next(std::chrono::milliseconds max_wait) {
     done_ = true;
     return out;
   }
-  auto wait = std::min<Clock::MonoTime::duration>(max_wait, deadline_ - now);
-  if (spec_.bookmarks) {
-    wait = std::min<Clock::MonoTime::duration>(
-        wait, std::max<Clock::MonoTime::duration>(next_bookmark_ - now, {}));
-  }
-  auto batch = watcher_->Next(
-      std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+  // In milliseconds: a caller may pass milliseconds::max() ("forever"),
+  // which does not fit the clock's nanoseconds.
+  using std::chrono::milliseconds;
+  auto left = [&](Clock::MonoTime t) {
+    return std::max(
+        std::chrono::duration_cast<milliseconds>(t - now) + milliseconds(1),
+        milliseconds(0));
+  };
+  milliseconds wait = std::min(max_wait, left(deadline_));
+  if (spec_.bookmarks) wait = std::min(wait, left(next_bookmark_));
+  auto batch = watcher_->Next(wait);
   if (!batch.ok()) {
     if (batch.status().code() == Code::kResourceExhausted) {
       log::Warn("apiserver", "watch dropped: the client fell too far behind")(
