@@ -71,17 +71,16 @@ bool PatchNamesResourceVersion(const json& patch) {
   return false;
 }
 
-ApiError PatchError(const api::Kind& kind, const std::string& name,
-                    const Status& st) {
+ApiError PatchError(const Status& st) {
   switch (st.code()) {
     case Code::kResourceExhausted:
       return RequestEntityTooLarge(st.message());
     case Code::kFailedPrecondition:
       return UnsupportedMediaType(st.message());
-    case Code::kInvalidArgument: {
-      json details = Details(kind, name);
-      return ApiError(422, "Invalid", st.message(), details);
-    }
+    case Code::kInvalidArgument:
+      // As Kubernetes: 422 Invalid without details, so kubectl prints the
+      // patch error itself.
+      return ApiError(422, "Invalid", st.message());
     default:
       return ApiError(st);
   }
@@ -506,8 +505,7 @@ ApiOr<Response> Handler::Patch(Ctx& ctx) {
                 : kind_of_patch == kMerge
                     ? api::ApplyMergePatch(current, patch)
                     : api::ApplyStrategicMergePatch(current, patch, meta);
-            if (!patched.ok())
-              return PatchError(kind, ctx.info.name, patched.status());
+            if (!patched.ok()) return PatchError(patched.status());
             json next = std::move(patched).value();
             if (precondition) {
               *pre = true;

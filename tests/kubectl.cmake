@@ -1,0 +1,11 @@
+# End-to-end tests of the API server with the real kubectl (issue 3): the
+# project's own command checks and the shared acceptance script (level api),
+# each against a real `kite server --disable-agent`. Skipped (exit 77) when
+# kubectl or ../shared is missing.
+if(KITE_BUILD_TESTS)
+  add_test(NAME kubectl_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kubectl_e2e.sh $<TARGET_FILE:kite>)
+  add_test(NAME kubectl_smoke_api
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kubectl_smoke.sh $<TARGET_FILE:kite>
+      ${CMAKE_SOURCE_DIR}/../shared/acceptance/kubectl-smoke.sh api)
+  set_tests_properties(kubectl_e2e kubectl_smoke_api PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()
