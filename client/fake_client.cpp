@@ -30,6 +30,8 @@ bool NonEmptyArray(const Json* j) {
   return j != nullptr && j->is_array() && !j->empty();
 }
 
+bool Empty(const Json& j) { return j.is_null() || (j.is_array() && j.empty()); }
+
 bool HasFinalizers(const Json& obj) {
   return NonEmptyArray(api::FieldPath(obj, {"metadata", "finalizers"}));
 }
@@ -499,9 +501,14 @@ StatusOr<Json> FakeClient::CreateLocked(const ResourceRef& ref, Json obj,
   md.erase("deletionGracePeriodSeconds");
   md.erase("resourceVersion");
   if (IsNamespaces(ref)) {
+    // As Kubernetes: the "kubernetes" finalizer is always there.
     Json& spec = api::Ensure(obj, "spec");
-    if (!spec.contains("finalizers")) {
-      spec["finalizers"] = Json::array({"kubernetes"});
+    if (!spec.contains("finalizers") || !spec["finalizers"].is_array()) {
+      spec["finalizers"] = Json::array();
+    }
+    Json& fins = spec["finalizers"];
+    if (std::find(fins.begin(), fins.end(), Json("kubernetes")) == fins.end()) {
+      fins.push_back("kubernetes");
     }
     obj["status"] = {{"phase", "Active"}};
   }
@@ -612,6 +619,14 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
   } else {
     return InvalidArgumentError("the fake client does not serve subresource \"" +
                                 subresource + "\" of " + ref.resource);
+  }
+  // Empty finalizer lists are omitted, as Kubernetes' omitempty does.
+  if (next["metadata"].contains("finalizers") && Empty(next["metadata"]["finalizers"])) {
+    next["metadata"].erase("finalizers");
+  }
+  if (is_ns && next.contains("spec") && next["spec"].is_object() &&
+      next["spec"].contains("finalizers") && Empty(next["spec"]["finalizers"])) {
+    next["spec"].erase("finalizers");
   }
   const bool scale = subresource == "scale";
   if (WithoutRv(next) == WithoutRv(cur)) return scale ? ScaleView(cur) : cur;
