@@ -271,7 +271,8 @@ void FakeClient::BroadcastLocked(const HistoryEvent& ev) {
     if (w->collection != ev.collection) continue;
     bool now = w->filter.Matches(ev.object);
     if (ev.type == EventType::kModified) {
-      bool before = !ev.old_object.is_null() && w->filter.Matches(ev.old_object);
+      bool before =
+          !ev.old_object.is_null() && w->filter.Matches(ev.old_object);
       if (now && before) {
         w->Push({EventType::kModified, ev.object});
       } else if (now) {
@@ -302,9 +303,8 @@ StatusOr<Json> FakeClient::List(const ResourceRef& ref,
                                 const ListOptions& opts) {
   KITE_RETURN_IF_ERROR(CheckInjected("list", ref));
   Record({"list", ref, "", ""});
-  KITE_ASSIGN_OR_RETURN(
-      Filter filter,
-      Filter::Make(ref.ns, opts.label_selector, opts.field_selector));
+  KITE_ASSIGN_OR_RETURN(Filter filter, Filter::Make(ref.ns, opts.label_selector,
+                                                    opts.field_selector));
   std::lock_guard<std::mutex> l(mu_);
   int64_t list_rv = rv_;
   std::pair<std::string, std::string> after;
@@ -360,9 +360,8 @@ StatusOr<std::unique_ptr<WatchStream>> FakeClient::Watch(
   auto state = std::make_shared<WatchState>();
   state->collection = CollectionKey(ref);
   state->bookmarks = opts.allow_bookmarks;
-  KITE_ASSIGN_OR_RETURN(
-      state->filter,
-      Filter::Make(ref.ns, opts.label_selector, opts.field_selector));
+  KITE_ASSIGN_OR_RETURN(state->filter, Filter::Make(ref.ns, opts.label_selector,
+                                                    opts.field_selector));
   int64_t from = -1;
   if (!opts.resource_version.empty() && opts.resource_version != "0") {
     char* end = nullptr;
@@ -533,14 +532,16 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
   }
   std::string name = api::Name(obj);
   if (name.empty()) {
-    return InvalidArgumentError("metadata.name: Required value: name is required");
+    return InvalidArgumentError(
+        "metadata.name: Required value: name is required");
   }
   std::string ns = EffectiveNamespace(ref, obj);
   Json* stored = FindLocked(ref, ns, name);
   if (stored == nullptr) return NotFoundError(NotFoundMessage(ref, name));
   const Json cur = *stored;
   std::string want_rv = StringAt(obj, "metadata", "resourceVersion");
-  if (!want_rv.empty() && want_rv != StringAt(cur, "metadata", "resourceVersion")) {
+  if (!want_rv.empty() &&
+      want_rv != StringAt(cur, "metadata", "resourceVersion")) {
     return ConflictError("Operation cannot be fulfilled on " +
                          ref.GroupResource() + " \"" + name +
                          "\": the object has been modified; please apply your "
@@ -549,10 +550,10 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
   std::string want_uid = StringAt(obj, "metadata", "uid");
   std::string cur_uid = StringAt(cur, "metadata", "uid");
   if (!want_uid.empty() && want_uid != cur_uid) {
-    return ConflictError("Operation cannot be fulfilled on " +
-                         ref.GroupResource() + " \"" + name +
-                         "\": Precondition failed: UID in precondition: " +
-                         want_uid + ", UID in object meta: " + cur_uid);
+    return ConflictError(
+        "Operation cannot be fulfilled on " + ref.GroupResource() + " \"" +
+        name + "\": Precondition failed: UID in precondition: " + want_uid +
+        ", UID in object meta: " + cur_uid);
   }
   const bool is_ns = IsNamespaces(ref);
   Json next;
@@ -583,9 +584,9 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
       const Json* new_f = api::Field(md, "finalizers");
       if (new_f != nullptr && new_f->is_array()) {
         for (const Json& f : *new_f) {
-          bool known = old_f != nullptr && old_f->is_array() &&
-                       std::find(old_f->begin(), old_f->end(), f) !=
-                           old_f->end();
+          bool known =
+              old_f != nullptr && old_f->is_array() &&
+              std::find(old_f->begin(), old_f->end(), f) != old_f->end();
           if (!known) {
             return InvalidArgumentError(
                 "metadata.finalizers: Forbidden: no new finalizers can be "
@@ -617,15 +618,18 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
           api::GetInt(cur, {"metadata", "generation"}, 0) + 1;
     }
   } else {
-    return InvalidArgumentError("the fake client does not serve subresource \"" +
-                                subresource + "\" of " + ref.resource);
+    return InvalidArgumentError(
+        "the fake client does not serve subresource \"" + subresource +
+        "\" of " + ref.resource);
   }
   // Empty finalizer lists are omitted, as Kubernetes' omitempty does.
-  if (next["metadata"].contains("finalizers") && Empty(next["metadata"]["finalizers"])) {
+  if (next["metadata"].contains("finalizers") &&
+      Empty(next["metadata"]["finalizers"])) {
     next["metadata"].erase("finalizers");
   }
   if (is_ns && next.contains("spec") && next["spec"].is_object() &&
-      next["spec"].contains("finalizers") && Empty(next["spec"]["finalizers"])) {
+      next["spec"].contains("finalizers") &&
+      Empty(next["spec"]["finalizers"])) {
     next["spec"].erase("finalizers");
   }
   const bool scale = subresource == "scale";
@@ -636,12 +640,14 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
       !HasFinalizers(next)) {
     return CommitLocked(coll, EventType::kDeleted, std::move(next), &cur);
   }
-  Json stored_next = CommitLocked(coll, EventType::kModified, std::move(next), &cur);
+  Json stored_next =
+      CommitLocked(coll, EventType::kModified, std::move(next), &cur);
   return scale ? ScaleView(stored_next) : stored_next;
 }
 
-StatusOr<Json> FakeClient::Patch(const ResourceRef& ref, const std::string& name,
-                                 PatchType type, const std::string& body,
+StatusOr<Json> FakeClient::Patch(const ResourceRef& ref,
+                                 const std::string& name, PatchType type,
+                                 const std::string& body,
                                  const PatchOptions& opts) {
   KITE_RETURN_IF_ERROR(CheckInjected("patch", ref));
   Record({"patch", ref, name, opts.subresource});
@@ -663,7 +669,8 @@ StatusOr<Json> FakeClient::Patch(const ResourceRef& ref, const std::string& name
     if (c != collections_.end()) kind = c->second.kind;
   }
   if (stored == nullptr) {
-    if (type != PatchType::kApply) return NotFoundError(NotFoundMessage(ref, name));
+    if (type != PatchType::kApply)
+      return NotFoundError(NotFoundMessage(ref, name));
     api::FieldManagerOptions fm;
     fm.manager = opts.field_manager;
     fm.api_version = ref.ApiVersion();
@@ -728,7 +735,8 @@ StatusOr<Json> FakeClient::Patch(const ResourceRef& ref, const std::string& name
                       opts.dry_run);
 }
 
-StatusOr<Json> FakeClient::Delete(const ResourceRef& ref, const std::string& name,
+StatusOr<Json> FakeClient::Delete(const ResourceRef& ref,
+                                  const std::string& name,
                                   const DeleteOptions& opts) {
   KITE_RETURN_IF_ERROR(CheckInjected("delete", ref));
   Record({"delete", ref, name, "", opts.propagation_policy});
@@ -749,8 +757,8 @@ StatusOr<Json> FakeClient::DeleteLocked(const ResourceRef& ref,
                        ref.GroupResource() + " \"" + name +
                        "\": Precondition failed: ";
   if (!opts.precondition_uid.empty() && opts.precondition_uid != cur_uid) {
-    return ConflictError(prefix + "UID in precondition: " +
-                         opts.precondition_uid +
+    return ConflictError(prefix +
+                         "UID in precondition: " + opts.precondition_uid +
                          ", UID in object meta: " + cur_uid);
   }
   if (!opts.precondition_resource_version.empty() &&
@@ -783,9 +791,9 @@ StatusOr<Json> FakeClient::DeleteCollection(const ResourceRef& ref,
                                             const DeleteOptions& opts) {
   KITE_RETURN_IF_ERROR(CheckInjected("deletecollection", ref));
   Record({"deletecollection", ref, "", "", opts.propagation_policy});
-  KITE_ASSIGN_OR_RETURN(Filter filter,
-                        Filter::Make(ref.ns, list_opts.label_selector,
-                                     list_opts.field_selector));
+  KITE_ASSIGN_OR_RETURN(
+      Filter filter,
+      Filter::Make(ref.ns, list_opts.label_selector, list_opts.field_selector));
   std::lock_guard<std::mutex> l(mu_);
   std::vector<std::pair<std::string, std::string>> keys;
   std::string kind;

@@ -158,8 +158,7 @@ TEST(FakeClientTest, FinalizersHoldDeletion) {
   // No new finalizers on an object being deleted.
   Json more = *still;
   more["metadata"]["finalizers"] = {"example.com/x", "example.com/y"};
-  EXPECT_EQ(fake.Update(kCm, more, {}).status().code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(fake.Update(kCm, more, {}).status().code(), Code::kInvalidArgument);
   // Removing the last finalizer deletes it.
   Json release = *still;
   release["metadata"]["finalizers"] = Json::array();
@@ -209,7 +208,8 @@ TEST(FakeClientTest, ListSelectorsAndPaging) {
   FakeClient fake;
   for (int i = 0; i < 5; ++i) {
     Json labels = {{"app", i % 2 == 0 ? "web" : "db"}};
-    ASSERT_TRUE(fake.Create(kCm, Cm("cm" + std::to_string(i), labels), {}).ok());
+    ASSERT_TRUE(
+        fake.Create(kCm, Cm("cm" + std::to_string(i), labels), {}).ok());
   }
   ASSERT_TRUE(fake.Create(kCm.In("other"), Cm("x"), {}).ok());
   ListOptions web;
@@ -245,7 +245,8 @@ TEST(FakeClientTest, ListSelectorsAndPaging) {
     page.continue_token = cont;
   }
   EXPECT_EQ(pages, 3);
-  EXPECT_EQ(names, (std::vector<std::string>{"cm0", "cm1", "cm2", "cm3", "cm4"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"cm0", "cm1", "cm2", "cm3", "cm4"}));
   // Tokens from before a compaction expire.
   page.continue_token.clear();
   auto first = fake.List(kCm, page);
@@ -365,9 +366,9 @@ TEST(FakeClientTest, Patches) {
   const Json& cs = (*s)["spec"]["template"]["spec"]["containers"];
   ASSERT_EQ(cs.size(), 2u);  // merged by name
   EXPECT_EQ(cs[1]["image"], "b:2");
-  auto j = fake.Patch(kDeploy, "web", PatchType::kJson,
-                      R"([{"op":"replace","path":"/spec/replicas","value":4}])",
-                      {});
+  auto j =
+      fake.Patch(kDeploy, "web", PatchType::kJson,
+                 R"([{"op":"replace","path":"/spec/replicas","value":4}])", {});
   ASSERT_TRUE(j.ok());
   EXPECT_EQ((*j)["spec"]["replicas"], 4);
   std::string rv = Rv(*j);
@@ -375,16 +376,15 @@ TEST(FakeClientTest, Patches) {
                          R"({"spec":{"replicas":4}})", {});
   ASSERT_TRUE(noop.ok());
   EXPECT_EQ(Rv(*noop), rv);
-  EXPECT_EQ(fake.Patch(kDeploy, "web", PatchType::kJson,
-                       R"([{"op":"test","path":"/spec/replicas","value":9}])",
-                       {})
-                .status()
-                .code(),
-            Code::kInvalidArgument);
-  EXPECT_EQ(fake.Patch(kDeploy, "nope", PatchType::kMerge, "{}", {})
-                .status()
-                .code(),
-            Code::kNotFound);
+  EXPECT_EQ(
+      fake.Patch(kDeploy, "web", PatchType::kJson,
+                 R"([{"op":"test","path":"/spec/replicas","value":9}])", {})
+          .status()
+          .code(),
+      Code::kInvalidArgument);
+  EXPECT_EQ(
+      fake.Patch(kDeploy, "nope", PatchType::kMerge, "{}", {}).status().code(),
+      Code::kNotFound);
 
   // Server-side apply creates, then conflicts with another manager.
   PatchOptions ssa;

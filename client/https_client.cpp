@@ -162,8 +162,8 @@ StatusOr<HttpsClientConfig> ConfigFromKubeconfig(std::string_view yaml,
   KITE_ASSIGN_OR_RETURN(c.ca_pem,
                         DataOrFile(cluster, "certificate-authority", env, dir));
   auto insecure = cluster.find("insecure-skip-tls-verify");
-  c.insecure_skip_verify = insecure != cluster.end() && insecure->is_boolean() &&
-                           insecure->get<bool>();
+  c.insecure_skip_verify = insecure != cluster.end() &&
+                           insecure->is_boolean() && insecure->get<bool>();
   c.server_name = Str(cluster, "tls-server-name");
   c.default_namespace = Str(ctx, "namespace");
   if (!user_name.empty()) {
@@ -175,7 +175,8 @@ StatusOr<HttpsClientConfig> ConfigFromKubeconfig(std::string_view yaml,
     if (user.is_object()) {
       KITE_ASSIGN_OR_RETURN(c.cert_pem,
                             DataOrFile(user, "client-certificate", env, dir));
-      KITE_ASSIGN_OR_RETURN(c.key_pem, DataOrFile(user, "client-key", env, dir));
+      KITE_ASSIGN_OR_RETURN(c.key_pem,
+                            DataOrFile(user, "client-key", env, dir));
       c.bearer_token = Str(user, "token");
       std::string token_file = Str(user, "tokenFile");
       if (c.bearer_token.empty() && !token_file.empty()) {
@@ -183,8 +184,9 @@ StatusOr<HttpsClientConfig> ConfigFromKubeconfig(std::string_view yaml,
           token_file = dir + "/" + token_file;
         }
         KITE_ASSIGN_OR_RETURN(c.bearer_token, env.ReadFile(token_file));
-        while (!c.bearer_token.empty() &&
-               std::isspace(static_cast<unsigned char>(c.bearer_token.back()))) {
+        while (
+            !c.bearer_token.empty() &&
+            std::isspace(static_cast<unsigned char>(c.bearer_token.back()))) {
           c.bearer_token.pop_back();
         }
       }
@@ -207,7 +209,7 @@ StatusOr<HttpsClientConfig> ConfigFromKubeconfigFile(const std::string& path,
 class HttpsClient::HttpsWatch : public WatchStream {
  public:
   HttpsWatch(std::unique_ptr<tls::TlsClient> conn, std::string path,
-        tls::HttpHeaders headers)
+             tls::HttpHeaders headers)
       : conn_(std::move(conn)),
         path_(std::move(path)),
         headers_(std::move(headers)) {}
@@ -217,7 +219,9 @@ class HttpsClient::HttpsWatch : public WatchStream {
     if (reader_.joinable()) reader_.join();
   }
 
-  void Start() { reader_ = std::thread([this] { Read(); }); }
+  void Start() {
+    reader_ = std::thread([this] { Read(); });
+  }
 
   StatusOr<WatchEvent> Next(milliseconds timeout) override {
     std::unique_lock<std::mutex> l(mu_);
@@ -250,8 +254,8 @@ class HttpsClient::HttpsWatch : public WatchStream {
  private:
   void Read() {
     Status bad_line;
-    StatusOr<tls::HttpResponse> r = conn_->Stream(
-        "GET", path_, headers_, "", [&](std::string_view line) {
+    StatusOr<tls::HttpResponse> r =
+        conn_->Stream("GET", path_, headers_, "", [&](std::string_view line) {
           if (line.empty() || line == "\r") return true;
           StatusOr<WatchEvent> ev = ParseWatchEvent(line);
           if (!ev.ok()) {
@@ -305,8 +309,8 @@ StatusOr<std::unique_ptr<HttpsClient>> HttpsClient::Create(
                                 "\" (want https://host[:port])");
   }
   if (config.max_connections < 1) config.max_connections = 1;
-  std::unique_ptr<HttpsClient> c(
-      new HttpsClient(std::move(config), std::move(host), port, std::move(prefix)));
+  std::unique_ptr<HttpsClient> c(new HttpsClient(
+      std::move(config), std::move(host), port, std::move(prefix)));
   // Check the TLS settings once, so a bad PEM fails here, not per call.
   KITE_ASSIGN_OR_RETURN(std::unique_ptr<tls::TlsClient> probe,
                         tls::TlsClient::Create(c->TlsOptions()));
@@ -347,9 +351,8 @@ int HttpsClient::PoolConnects() const {
 
 std::unique_ptr<tls::TlsClient> HttpsClient::Acquire() {
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] {
-    return !idle_.empty() || open_ < config_.max_connections;
-  });
+  cv_.wait(l,
+           [&] { return !idle_.empty() || open_ < config_.max_connections; });
   if (!idle_.empty()) {
     std::unique_ptr<tls::TlsClient> c = std::move(idle_.back());
     idle_.pop_back();
@@ -420,9 +423,9 @@ StatusOr<Json> HttpsClient::Call(const std::string& method,
 
 StatusOr<Json> HttpsClient::Get(const ResourceRef& ref, const std::string& name,
                                 const GetOptions& opts) {
-  return Call("GET", JoinQuery(ObjectPath(ref, name, opts.subresource),
-                               GetQuery(opts)),
-              "", "");
+  return Call(
+      "GET", JoinQuery(ObjectPath(ref, name, opts.subresource), GetQuery(opts)),
+      "", "");
 }
 
 StatusOr<Json> HttpsClient::List(const ResourceRef& ref,
@@ -458,10 +461,9 @@ StatusOr<std::unique_ptr<WatchStream>> HttpsClient::Watch(
 StatusOr<Json> HttpsClient::Create(const ResourceRef& ref, const Json& obj,
                                    const CreateOptions& opts) {
   ResourceRef r = ref.In(EffectiveNamespace(ref, obj));
-  std::string path =
-      opts.subresource.empty()
-          ? CollectionPath(r)
-          : ObjectPath(r, api::Name(obj), opts.subresource);
+  std::string path = opts.subresource.empty()
+                         ? CollectionPath(r)
+                         : ObjectPath(r, api::Name(obj), opts.subresource);
   return Call("POST", JoinQuery(path, CreateQuery(opts)), kJson, obj.dump());
 }
 

@@ -26,8 +26,8 @@
 #pragma once
 
 #include <chrono>
-#include <map>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>

@@ -85,21 +85,22 @@ class HttpsClientTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
     const std::string ns_cm = R"(/api/v1/namespaces/([^/]+)/configmaps)";
-    server_->Get("/whoami", [](const httplib::Request& req,
-                               httplib::Response& res) {
-      tls::ClientIdentity id = tls::ClientIdentityOf(req);
-      res.set_content("user=" + id.common_name + " auth=" +
-                          req.get_header_value("Authorization") +
-                          " agent=" + req.get_header_value("User-Agent"),
-                      "text/plain");
-    });
+    server_->Get(
+        "/whoami", [](const httplib::Request& req, httplib::Response& res) {
+          tls::ClientIdentity id = tls::ClientIdentityOf(req);
+          res.set_content("user=" + id.common_name +
+                              " auth=" + req.get_header_value("Authorization") +
+                              " agent=" + req.get_header_value("User-Agent"),
+                          "text/plain");
+        });
     server_->Get(ns_cm + "/([^/]+)", [this](const httplib::Request& req,
                                             httplib::Response& res) {
       ++gets_;
       std::string name = req.matches[2];
       if (name == "a") {
-        Reply(res, 200,
-              R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"default","resourceVersion":"10"},"data":{"k":"v"}})");
+        Reply(
+            res, 200,
+            R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"a","namespace":"default","resourceVersion":"10"},"data":{"k":"v"}})");
       } else if (name == "slow") {
         std::this_thread::sleep_for(20ms);
         Reply(res, 200, R"({"metadata":{"name":"slow"}})");
@@ -117,8 +118,9 @@ class HttpsClientTest : public ::testing::Test {
              req.get_param_value("resourceVersion") + "|" +
              req.get_param_value("allowWatchBookmarks"));
       if (req.get_param_value("watch") != "true") {
-        Reply(res, 200,
-              R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"a","namespace":"default","resourceVersion":"7"}},{"metadata":{"name":"b","namespace":"default","resourceVersion":"9"}}]})");
+        Reply(
+            res, 200,
+            R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"a","namespace":"default","resourceVersion":"7"}},{"metadata":{"name":"b","namespace":"default","resourceVersion":"9"}}]})");
         return;
       }
       std::string rv = req.get_param_value("resourceVersion");
@@ -139,9 +141,8 @@ class HttpsClientTest : public ::testing::Test {
             R"({"type":"BOOKMARK","object":{"kind":"ConfigMap","metadata":{"resourceVersion":"13"}}})",
             R"({"type":"DELETED","object":{"kind":"ConfigMap","metadata":{"name":"b","namespace":"default","resourceVersion":"14"}}})"};
       } else if (rv == "ends") {
-        lines = {
-            R"({"type":"ADDED","object":{"metadata":{"name":"x"}}})",
-            R"({"type":"DELETED","object":{"metadata":{"name":"x"}}})"};
+        lines = {R"({"type":"ADDED","object":{"metadata":{"name":"x"}}})",
+                 R"({"type":"DELETED","object":{"metadata":{"name":"x"}}})"};
         hold = false;
       } else if (rv == "garbage") {
         lines = {"this is not json"};
@@ -217,15 +218,16 @@ class HttpsClientTest : public ::testing::Test {
     server_->Delete(ns_cm + "/([^/]+)", [this](const httplib::Request& req,
                                                httplib::Response& res) {
       Record("DELETE " + req.path + " " + req.body);
-      Reply(res, 200,
-            R"({"metadata":{"name":"a","deletionTimestamp":"2025-01-01T00:00:00Z"}})");
+      Reply(
+          res, 200,
+          R"({"metadata":{"name":"a","deletionTimestamp":"2025-01-01T00:00:00Z"}})");
     });
-    server_->Delete(ns_cm, [this](const httplib::Request& req,
-                                  httplib::Response& res) {
-      Record("DELETECOLLECTION " + req.path + " " +
-             req.get_param_value("labelSelector") + " " + req.body);
-      Reply(res, 200, R"({"kind":"ConfigMapList","items":[]})");
-    });
+    server_->Delete(
+        ns_cm, [this](const httplib::Request& req, httplib::Response& res) {
+          Record("DELETECOLLECTION " + req.path + " " +
+                 req.get_param_value("labelSelector") + " " + req.body);
+          Reply(res, 200, R"({"kind":"ConfigMapList","items":[]})");
+        });
     server_->Get(R"(/api/v1/namespaces/([^/]+)/pods/([^/]+))",
                  [](const httplib::Request&, httplib::Response& res) {
                    Reply(res, 403,
@@ -312,8 +314,10 @@ TEST_F(HttpsClientTest, TypedCallsAndStatusMapping) {
   PatchOptions po;
   po.field_manager = "mgr";
   po.force = true;
-  ASSERT_TRUE(c->Patch(kCm, "a", PatchType::kApply, "data:\n  k: v\n", po).ok());
-  ASSERT_TRUE(c->Patch(kCm, "a", PatchType::kMerge, R"({"data":null})", {}).ok());
+  ASSERT_TRUE(
+      c->Patch(kCm, "a", PatchType::kApply, "data:\n  k: v\n", po).ok());
+  ASSERT_TRUE(
+      c->Patch(kCm, "a", PatchType::kMerge, R"({"data":null})", {}).ok());
 
   DeleteOptions d;
   d.propagation_policy = PropagationPolicy::kBackground;
@@ -339,10 +343,12 @@ TEST_F(HttpsClientTest, TypedCallsAndStatusMapping) {
   EXPECT_EQ(who->code, 200);
   EXPECT_EQ(who->body, "user=system:admin auth= agent=custom/1.0");
 
-  std::string dp = R"({"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"u-1"},"propagationPolicy":"Background"})";
+  std::string dp =
+      R"({"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"u-1"},"propagationPolicy":"Background"})";
   std::vector<std::string> want = {
       "GET /api/v1/namespaces/default/configmaps app in (web,db)|500|||",
-      "POST /api/v1/namespaces/default/configmaps application/json kite-test All",
+      "POST /api/v1/namespaces/default/configmaps application/json kite-test "
+      "All",
       "POST /api/v1/namespaces/default/configmaps application/json  ",
       "POST /api/v1/namespaces/other/configmaps application/json  ",
       "PUT /api/v1/namespaces/default/configmaps/a",
@@ -393,7 +399,8 @@ current-context: dev
 clusters:
 - name: local
   cluster:
-    server: https://127.0.0.1:)" + std::to_string(port_) +
+    server: https://127.0.0.1:)" +
+                     std::to_string(port_) +
                      R"(
     certificate-authority: ca.crt
     tls-server-name: test-host

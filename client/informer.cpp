@@ -246,7 +246,8 @@ Status Informer::ListAndReplace() {
     if (items != list.end() && items->is_array()) {
       for (Json& item : *items) {
         if (!item.is_object()) continue;
-        if (!item.contains("kind") && !item_kind.empty()) item["kind"] = item_kind;
+        if (!item.contains("kind") && !item_kind.empty())
+          item["kind"] = item_kind;
         if (!item.contains("apiVersion") && !api_version.empty()) {
           item["apiVersion"] = api_version;
         }

@@ -40,7 +40,8 @@ class Recorder {
   // Waits (test-side, up to 5 s) until `n` calls were seen.
   std::vector<std::string> WaitFor(size_t n) {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, std::chrono::seconds(5), [&] { return calls_.size() >= n; });
+    cv_.wait_for(l, std::chrono::seconds(5),
+                 [&] { return calls_.size() >= n; });
     return calls_;
   }
   void Clear() {
@@ -129,8 +130,7 @@ TEST(InformerTest, ClosedWatchResumesWithoutRelisting) {
   ASSERT_EQ(rec.WaitFor(1).size(), 1u);
   fake.CloseWatches();  // e.g. the server's watch timeout
   ASSERT_TRUE(fake.Create(kCm.In("x"), Cm("x", "b"), {}).ok());
-  EXPECT_EQ(rec.WaitFor(2),
-            (std::vector<std::string>{"add x/a", "add x/b"}));
+  EXPECT_EQ(rec.WaitFor(2), (std::vector<std::string>{"add x/a", "add x/b"}));
   EXPECT_EQ(inf.ListCount(), 1);
 }
 

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -30,7 +31,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 #include "client/interface.h"
 
@@ -55,7 +55,9 @@ inline std::string HarnessName(
   return info.param.name;
 }
 
-inline void PrintTo(const HarnessFactory& f, std::ostream* os) { *os << f.name; }
+inline void PrintTo(const HarnessFactory& f, std::ostream* os) {
+  *os << f.name;
+}
 
 class InterfaceConformanceTest
     : public ::testing::TestWithParam<HarnessFactory> {
@@ -94,8 +96,8 @@ class InterfaceConformanceTest
   }
 
   static std::string Rv(const Json& o) {
-    const Json* m = o.is_object() && o.contains("metadata") ? &o["metadata"]
-                                                            : nullptr;
+    const Json* m =
+        o.is_object() && o.contains("metadata") ? &o["metadata"] : nullptr;
     if (m == nullptr || !m->contains("resourceVersion")) return "";
     return (*m)["resourceVersion"].get<std::string>();
   }
@@ -120,7 +122,8 @@ TEST_P(InterfaceConformanceTest, CreateGetUpdateAndErrors) {
 
   auto dup = c().Create(Cm(), ConfigMap(name), {});
   EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
-  EXPECT_EQ(dup.status().message(), "configmaps \"" + name + "\" already exists");
+  EXPECT_EQ(dup.status().message(),
+            "configmaps \"" + name + "\" already exists");
   auto missing = c().Get(Cm(), Unique("missing"), {});
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
   EXPECT_EQ(missing.status().message(),
@@ -255,8 +258,10 @@ TEST_P(InterfaceConformanceTest, WatchFromTheListResourceVersion) {
 
 TEST_P(InterfaceConformanceTest, WatchWithoutResourceVersionStartsWithAdds) {
   std::string tag = Unique("s");
-  ASSERT_TRUE(c().Create(Cm(), ConfigMap(Unique("s1"), {{"conf", tag}}), {}).ok());
-  ASSERT_TRUE(c().Create(Cm(), ConfigMap(Unique("s2"), {{"conf", tag}}), {}).ok());
+  ASSERT_TRUE(
+      c().Create(Cm(), ConfigMap(Unique("s1"), {{"conf", tag}}), {}).ok());
+  ASSERT_TRUE(
+      c().Create(Cm(), ConfigMap(Unique("s2"), {{"conf", tag}}), {}).ok());
   WatchOptions wo;
   wo.label_selector = "conf=" + tag;
   auto w = c().Watch(Cm(), wo);
@@ -300,16 +305,15 @@ TEST_P(InterfaceConformanceTest, DeletePreconditionsAndCollections) {
   right.precondition_uid = (*a)["metadata"]["uid"];
   right.propagation_policy = PropagationPolicy::kBackground;
   ASSERT_TRUE(c().Delete(Cm(), Unique("p"), right).ok());
-  EXPECT_EQ(c().Delete(Cm(), Unique("p"), {}).status().code(),
-            Code::kNotFound);
+  EXPECT_EQ(c().Delete(Cm(), Unique("p"), {}).status().code(), Code::kNotFound);
 
   std::string tag = Unique("dc");
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(c().Create(Cm(),
-                           ConfigMap(Unique("dc" + std::to_string(i)),
-                                     {{"conf", tag}}),
-                           {})
-                    .ok());
+    ASSERT_TRUE(
+        c().Create(Cm(),
+                   ConfigMap(Unique("dc" + std::to_string(i)), {{"conf", tag}}),
+                   {})
+            .ok());
   }
   ASSERT_TRUE(c().Create(Cm(), ConfigMap(Unique("survivor")), {}).ok());
   ListOptions sel;
@@ -324,23 +328,23 @@ TEST_P(InterfaceConformanceTest, DeletePreconditionsAndCollections) {
 TEST_P(InterfaceConformanceTest, Patches) {
   std::string name = Unique("patch");
   ASSERT_TRUE(c().Create(Cm(), ConfigMap(name), {}).ok());
-  auto m = c().Patch(Cm(), name, PatchType::kMerge,
-                     R"({"data":{"k2":"v2"},"metadata":{"labels":{"p":"q"}}})",
-                     {});
+  auto m =
+      c().Patch(Cm(), name, PatchType::kMerge,
+                R"({"data":{"k2":"v2"},"metadata":{"labels":{"p":"q"}}})", {});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)["data"]["k2"], "v2");
   EXPECT_EQ((*m)["metadata"]["labels"]["p"], "q");
-  auto noop = c().Patch(Cm(), name, PatchType::kMerge, R"({"data":{"k2":"v2"}})",
-                        {});
+  auto noop =
+      c().Patch(Cm(), name, PatchType::kMerge, R"({"data":{"k2":"v2"}})", {});
   ASSERT_TRUE(noop.ok());
   EXPECT_EQ(Rv(*noop), Rv(*m));
   auto j = c().Patch(Cm(), name, PatchType::kJson,
                      R"([{"op":"remove","path":"/data/k2"}])", {});
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   EXPECT_FALSE((*j)["data"].contains("k2"));
-  auto failed = c().Patch(Cm(), name, PatchType::kJson,
-                          R"([{"op":"test","path":"/data/k","value":"nope"}])",
-                          {});
+  auto failed =
+      c().Patch(Cm(), name, PatchType::kJson,
+                R"([{"op":"test","path":"/data/k","value":"nope"}])", {});
   EXPECT_EQ(failed.status().code(), Code::kInvalidArgument);
   EXPECT_EQ(c().Patch(Cm(), Unique("nope"), PatchType::kMerge, "{}", {})
                 .status()
@@ -373,9 +377,10 @@ TEST_P(InterfaceConformanceTest, StatusSubresource) {
 
 TEST_P(InterfaceConformanceTest, NamespaceFinalizeFlow) {
   std::string name = Unique("ns");
-  auto ns = c().Create(Ns(), {{"apiVersion", "v1"},
-                              {"kind", "Namespace"},
-                              {"metadata", {{"name", name}}}},
+  auto ns = c().Create(Ns(),
+                       {{"apiVersion", "v1"},
+                        {"kind", "Namespace"},
+                        {"metadata", {{"name", name}}}},
                        {});
   ASSERT_TRUE(ns.ok()) << ns.status().ToString();
   EXPECT_EQ((*ns)["spec"]["finalizers"], Json::array({"kubernetes"}));

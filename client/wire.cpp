@@ -428,7 +428,8 @@ std::string_view ReasonOf(Code code) {
 }
 
 Json StatusToApiStatus(const Status& status) {
-  Json j = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}};
+  Json j = {
+      {"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}};
   if (status.ok()) {
     j["status"] = "Success";
     j["code"] = 200;

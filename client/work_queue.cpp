@@ -167,8 +167,9 @@ std::optional<std::string> WorkQueue::GetUntil(
     std::optional<std::chrono::steady_clock::time_point> wake = deadline;
     if (!delayed_order_.empty()) {
       auto due_in = delayed_order_.begin()->first - now;
-      auto at = real_now + std::chrono::duration_cast<
-                               std::chrono::steady_clock::duration>(due_in);
+      auto at = real_now +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                    due_in);
       if (!wake || at < *wake) wake = at;
     }
     if (wake) {
@@ -181,7 +182,8 @@ std::optional<std::string> WorkQueue::GetUntil(
 
 std::optional<std::string> WorkQueue::Get() { return GetUntil(std::nullopt); }
 
-std::optional<std::string> WorkQueue::GetFor(std::chrono::milliseconds timeout) {
+std::optional<std::string> WorkQueue::GetFor(
+    std::chrono::milliseconds timeout) {
   return GetUntil(std::chrono::steady_clock::now() + timeout);
 }
 

@@ -54,9 +54,9 @@ struct Condition {
 }  // namespace
 
 struct NamespaceController::Content {
-  std::vector<std::string> failures;     // "<resource.group>: <message>"
-  std::map<std::string, int> remaining;  // "pods." -> objects left
-  std::map<std::string, int> finalizers; // finalizer -> objects holding it
+  std::vector<std::string> failures;      // "<resource.group>: <message>"
+  std::map<std::string, int> remaining;   // "pods." -> objects left
+  std::map<std::string, int> finalizers;  // finalizer -> objects holding it
   int total = 0;
 };
 
@@ -123,8 +123,7 @@ void NamespaceController::Worker() {
 Status NamespaceController::Sync(const std::string& name) {
   StatusOr<Json> got = client_.Get(kNamespaces, name, {});
   if (!got.ok()) {
-    return got.status().code() == Code::kNotFound ? Status::Ok()
-                                                  : got.status();
+    return got.status().code() == Code::kNotFound ? Status::Ok() : got.status();
   }
   Json ns = std::move(got).value();
   if (!Terminating(ns)) return Status::Ok();
