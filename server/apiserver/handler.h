@@ -122,12 +122,21 @@ class Handler {
     api::FieldSelector fields;
   };
   ApiOr<Selection> ParseSelection(Ctx& ctx);
+  // Appends the JSON text of one listed object (a Table row, say) to `out`.
+  using RawRenderer =
+      std::function<void(nlohmann::json&& obj, std::string* out)>;
   // Lists objects of ctx.kind in ctx namespace matching `sel`; the list
-  // object (kind XList, metadata.resourceVersion/continue, items).
+  // object (kind XList, metadata.resourceVersion/continue, items). With
+  // `raw_items` the items are appended there as comma-separated JSON text
+  // instead (stored objects spliced without parsing when no selector needs
+  // to look inside and no `render` is given; else each object as `render`
+  // writes it) and the returned list has no items.
   ApiOr<nlohmann::json> ListObjects(Ctx& ctx, const Selection& sel,
                                     int64_t limit,
                                     const std::string& continue_token,
-                                    int64_t* list_revision);
+                                    int64_t* list_revision,
+                                    std::string* raw_items = nullptr,
+                                    const RawRenderer* render = nullptr);
   Response Shape(Ctx& ctx, int status, nlohmann::json obj, bool is_list);
 
   // rest_write.cpp

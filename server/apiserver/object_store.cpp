@@ -68,6 +68,47 @@ json ConvertEvent(const json& event, std::string_view to_api_version) {
   return out;
 }
 
+bool ObjectStore::AppendServed(const api::Kind& kind, std::string_view value,
+                               int64_t mod_revision, std::string* out) {
+  // Values are stored as nlohmann dumps them: keys sorted, so apiVersion
+  // comes first for every built-in kind.
+  std::string head = "{\"apiVersion\":\"" + kind.ApiVersion() + "\",";
+  if (value.substr(0, head.size()) != head) return false;
+  constexpr std::string_view kMeta = "\"metadata\":{";
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      // At depth 1 a string followed by ':' is a key of the object itself.
+      if (depth == 1 && value.substr(i, kMeta.size()) == kMeta) {
+        size_t body = i + kMeta.size();
+        out->append(value.substr(0, body));
+        out->append("\"resourceVersion\":\"");
+        out->append(std::to_string(mod_revision));
+        out->push_back('"');
+        if (body < value.size() && value[body] != '}') out->push_back(',');
+        out->append(value.substr(body));
+        return true;
+      }
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 StatusOr<json> ObjectStore::Decode(const api::Kind& kind,
                                    std::string_view value,
                                    int64_t mod_revision) {

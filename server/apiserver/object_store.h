@@ -47,6 +47,12 @@ class ObjectStore {
   static std::string Prefix(const api::Kind& kind, std::string_view ns);
   // The storage form of `obj` (resourceVersion dropped).
   static std::string Encode(const nlohmann::json& obj);
+  // Appends the served form of a stored value to `out` without parsing it
+  // (fast lists): the stored JSON with metadata.resourceVersion spliced in.
+  // False, appending nothing, when that is not possible (the stored
+  // apiVersion is not the kind's, no top-level metadata object): use Decode.
+  static bool AppendServed(const api::Kind& kind, std::string_view value,
+                           int64_t mod_revision, std::string* out);
   // The served form of a stored value read through `kind`.
   static StatusOr<nlohmann::json> Decode(const api::Kind& kind,
                                          std::string_view value,

@@ -127,7 +127,8 @@ std::string NarrowPrefix(const api::Kind& kind, const std::string& ns,
 
 ApiOr<json> Handler::ListObjects(Ctx& ctx, const Selection& sel, int64_t limit,
                                  const std::string& continue_token,
-                                 int64_t* list_revision) {
+                                 int64_t* list_revision, std::string* raw_items,
+                                 const RawRenderer* render) {
   const api::Kind& kind = *ctx.kind;
   const std::string base = "/registry/" + kind.storage_resource + "/";
   const std::string prefix = NarrowPrefix(kind, ctx.ns, sel.fields);
@@ -175,10 +176,12 @@ ApiOr<json> Handler::ListObjects(Ctx& ctx, const Selection& sel, int64_t limit,
   }
 
   json items = json::array();
+  int64_t count = 0;
   bool more = false;
   std::string last_key;
+  const bool select = !sel.labels.Empty() || !sel.fields.Empty();
   for (;;) {
-    if (limit > 0) opts.limit = limit - static_cast<int64_t>(items.size());
+    if (limit > 0) opts.limit = limit - count;
     auto page = backend_.List(prefix, opts);
     if (!page.ok()) {
       if (page.status().code() == Code::kCompacted) {
@@ -194,6 +197,18 @@ ApiOr<json> Handler::ListObjects(Ctx& ctx, const Selection& sel, int64_t limit,
     for (; i < page->kvs.size(); ++i) {
       const datastore::KeyValue& kv = page->kvs[i];
       last_key = kv.key;
+      if (raw_items != nullptr && !select && render == nullptr) {
+        // The fast path: no parsing when nothing needs to look inside.
+        size_t before = raw_items->size();
+        if (count > 0) raw_items->push_back(',');
+        if (ObjectStore::AppendServed(kind, kv.value, kv.mod_revision,
+                                      raw_items)) {
+          ++count;
+          if (limit > 0 && count >= limit) break;
+          continue;
+        }
+        raw_items->resize(before);
+      }
       auto obj = ObjectStore::Decode(kind, kv.value, kv.mod_revision);
       if (!obj.ok()) {
         log::Warn("apiserver", "list skips undecodable object")("key", kv.key);
@@ -201,10 +216,20 @@ ApiOr<json> Handler::ListObjects(Ctx& ctx, const Selection& sel, int64_t limit,
       }
       if (!sel.labels.MatchesObject(*obj) || !sel.fields.Matches(kind, *obj))
         continue;
-      items.push_back(std::move(obj).value());
-      if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) break;
+      if (raw_items != nullptr) {
+        if (count > 0) raw_items->push_back(',');
+        if (render != nullptr) {
+          (*render)(std::move(obj).value(), raw_items);
+        } else {
+          raw_items->append(obj->dump());
+        }
+      } else {
+        items.push_back(std::move(obj).value());
+      }
+      ++count;
+      if (limit > 0 && count >= limit) break;
     }
-    if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) {
+    if (limit > 0 && count >= limit) {
       more = i + 1 < page->kvs.size() || page->more;
       break;
     }
@@ -230,6 +255,63 @@ ApiOr<Response> Handler::List(Ctx& ctx) {
   if (!limit_text.empty() && (!ParseInt64(limit_text, &limit) || limit < 0)) {
     return BadRequest("limit: Invalid value: \"" + limit_text +
                       "\": must be a non-negative integer");
+  }
+  if (ctx.shape == OutputShape::kObject || ctx.shape == OutputShape::kTable) {
+    // Plain JSON: the items are written as stored, without a parse and a
+    // dump per object. Tables: each row is rendered as its object is read,
+    // with no list of whole objects in between.
+    const api::Kind& kind = *ctx.kind;
+    RawRenderer table_row = [&](json&& obj, std::string* out) {
+      out->append("{\"cells\":");
+      out->append((kind.printer ? kind.printer(kind, obj, ctx.now)
+                                : api::DefaultRowCells(kind, obj, ctx.now))
+                      .dump());
+      out->append(",\"object\":");
+      switch (ctx.include_object) {
+        case api::IncludeObject::kNone:
+          out->append("null");
+          break;
+        case api::IncludeObject::kMetadata: {
+          out->append(
+              "{\"apiVersion\":\"meta.k8s.io/v1\",\"kind\":"
+              "\"PartialObjectMetadata\",\"metadata\":");
+          auto md = obj.find("metadata");
+          out->append(md != obj.end() ? md->dump() : "{}");
+          out->push_back('}');
+          break;
+        }
+        case api::IncludeObject::kObject:
+          out->append(obj.dump());
+          break;
+      }
+      out->push_back('}');
+    };
+    bool table = ctx.shape == OutputShape::kTable;
+    std::string items;
+    API_ASSIGN_OR_RETURN(
+        json list, ListObjects(ctx, sel, limit, ctx.req.Param("continue"),
+                               nullptr, &items, table ? &table_row : nullptr));
+    std::string body;
+    if (table) {
+      json meta = json::object();
+      for (const char* key : {"resourceVersion", "continue"}) {
+        if (list["metadata"].contains(key)) meta[key] = list["metadata"][key];
+      }
+      body = "{\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":" +
+             api::ColumnDefinitionsJson(kind).dump() +
+             ",\"kind\":\"Table\",\"metadata\":" + meta.dump() + ",\"rows\":[";
+      body += items;
+      body += "]}";
+    } else {
+      body = "{\"apiVersion\":" + list["apiVersion"].dump() + ",\"items\":[";
+      body += items;
+      body += "],\"kind\":" + list["kind"].dump() +
+              ",\"metadata\":" + list["metadata"].dump() + "}";
+    }
+    Response r = Response::Text(200, std::move(body), "application/json");
+    for (const std::string& w : ctx.warnings)
+      r.headers.emplace_back("Warning", w);
+    return r;
   }
   API_ASSIGN_OR_RETURN(
       json list,
