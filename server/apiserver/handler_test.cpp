@@ -672,6 +672,52 @@ TEST_F(HandlerTest, PodsBindOnceAndAdmissionDefaults) {
   EXPECT_EQ(Call("GET", "/api/v1/namespaces/default/pods/p").status, 404);
 }
 
+TEST_F(HandlerTest, EvictionHonorsDisruptionBudgets) {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "e"}, {"labels", {{"app", "db"}}}}},
+              {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
+  const std::string pods = "/api/v1/namespaces/default/pods";
+  ASSERT_EQ(Post(pods, pod).status, 201);
+  ASSERT_EQ(Call("PATCH", pods + "/e/status", R"({"status":{"phase":"Running"}})", "application/merge-patch+json").status,
+            200);
+  json pdb = {{"apiVersion", "policy/v1"},
+              {"kind", "PodDisruptionBudget"},
+              {"metadata", {{"name", "db"}}},
+              {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "db"}}}}}}}};
+  ASSERT_EQ(Post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb).status, 201);
+  json eviction = {{"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", "e"}}}};
+  Response refused = Post(pods + "/e/eviction", eviction);
+  EXPECT_EQ(refused.status, 429) << refused.json.dump();
+  EXPECT_EQ(refused.json["details"]["causes"][0]["reason"], "DisruptionBudget");
+  ASSERT_EQ(Call("PATCH", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/db/status",
+                 R"({"status":{"disruptionsAllowed":1}})", "application/merge-patch+json")
+                .status,
+            200);
+  Response ok = Post(pods + "/e/eviction", eviction);
+  EXPECT_EQ(ok.status, 201) << ok.json.dump();
+  EXPECT_EQ(Call("GET", pods + "/e").status, 404);
+}
+
+TEST_F(HandlerTest, EventsServeInBothGroups) {
+  json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", "ev1"}}},
+             {"involvedObject", {{"kind", "Pod"}, {"name", "p"}, {"namespace", "default"}}},
+             {"reason", "Started"},
+             {"message", "hello"},
+             {"type", "Normal"}};
+  ASSERT_EQ(Post("/api/v1/namespaces/default/events", ev).status, 201);
+  Response g = Call("GET", "/apis/events.k8s.io/v1/namespaces/default/events/ev1");
+  ASSERT_EQ(g.status, 200) << g.json.dump();
+  EXPECT_EQ(g.json["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(g.json["note"], "hello");
+  EXPECT_EQ(g.json["regarding"]["name"], "p");
+  Response sel = Call("GET", "/api/v1/namespaces/default/events", "", "",
+                      {{"fieldSelector", "involvedObject.name=p,involvedObject.kind=Pod"}});
+  EXPECT_EQ(sel.json["items"].size(), 1u);
+}
+
 }  // namespace
 }  // namespace kite::apiserver
 
