@@ -10,8 +10,9 @@ ControllerManager::ControllerManager(client::Interface& client,
   NamespaceControllerOptions ns;
   ns.workers = options.namespace_workers;
   ns.clock = options.clock;
-  namespaces_ = std::make_unique<NamespaceController>(
-      client, *informers_, std::move(options.namespaced_resources), ns);
+  // One line per controller (controller.h); they start in this order.
+  Add<NamespaceController>(client, *informers_,
+                           std::move(options.namespaced_resources), ns);
 }
 
 ControllerManager::~ControllerManager() { Stop(); }
@@ -20,12 +21,17 @@ Status ControllerManager::Start() {
   if (started_) return FailedPreconditionError("controllers already started");
   started_ = true;
   KITE_RETURN_IF_ERROR(informers_->Start());
-  return namespaces_->Start();
+  for (const std::unique_ptr<Controller>& c : controllers_) {
+    KITE_RETURN_IF_ERROR(c->Start());
+  }
+  return Status::Ok();
 }
 
 void ControllerManager::Stop() {
   // Reverse start order: the loops first, then the caches they read.
-  if (namespaces_ != nullptr) namespaces_->Stop();
+  for (auto it = controllers_.rbegin(); it != controllers_.rend(); ++it) {
+    (*it)->Stop();
+  }
   informers_->Stop();
 }
 

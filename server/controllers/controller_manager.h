@@ -3,8 +3,8 @@
 //
 // The server wiring builds it with the loopback client::Interface and calls
 // Start() once the API server serves, Stop() before the API server stops.
-// Today it runs the namespace controller; the other controllers of issue 5
-// join here without touching the wiring.
+// It holds its controllers as a list of Controller (controller.h): adding
+// one is one line in the constructor, without touching the wiring.
 //
 //   controllers::ManagerOptions o;
 //   o.namespaced_resources = [&registry] {
@@ -16,15 +16,19 @@
 //   manager->Stop();
 //
 // Threading: Start()/Stop() from the owner; Stop() is idempotent and runs
-// in the destructor; it stops the controllers first, then the informers.
+// in the destructor; it stops the controllers first (in reverse order of
+// addition), then the informers.
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "client/informer.h"
 #include "client/interface.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "server/controllers/controller.h"
 #include "server/controllers/namespace_controller.h"
 
 namespace kite::controllers {
@@ -48,10 +52,20 @@ class ControllerManager {
   void Stop();
 
   client::SharedInformerFactory& informers() { return *informers_; }
+  // The controllers, in start order.
+  const std::vector<std::unique_ptr<Controller>>& controllers() const {
+    return controllers_;
+  }
 
  private:
+  // Builds a C from `args` and appends it to the list.
+  template <typename C, typename... Args>
+  void Add(Args&&... args) {
+    controllers_.push_back(std::make_unique<C>(std::forward<Args>(args)...));
+  }
+
   std::unique_ptr<client::SharedInformerFactory> informers_;
-  std::unique_ptr<NamespaceController> namespaces_;
+  std::vector<std::unique_ptr<Controller>> controllers_;
   bool started_ = false;
 };
 

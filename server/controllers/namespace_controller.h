@@ -37,6 +37,7 @@
 #include "client/work_queue.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "server/controllers/controller.h"
 
 namespace kite::controllers {
 
@@ -52,7 +53,7 @@ struct NamespaceControllerOptions {
   std::chrono::milliseconds max_retry{60000};
 };
 
-class NamespaceController {
+class NamespaceController : public Controller {
  public:
   // The finalizer this controller owns (spec.finalizers).
   static constexpr char kFinalizer[] = "kubernetes";
@@ -63,12 +64,12 @@ class NamespaceController {
                       client::SharedInformerFactory& informers,
                       ResourceLister resources,
                       NamespaceControllerOptions options = {});
-  ~NamespaceController();
+  ~NamespaceController() override;
   NamespaceController(const NamespaceController&) = delete;
   NamespaceController& operator=(const NamespaceController&) = delete;
 
-  Status Start();
-  void Stop();
+  Status Start() override;
+  void Stop() override;
 
   // Reconciles namespace `name` once. OK when there is nothing (more) to
   // do: the namespace is gone, not being deleted, or finalized and deleted.
