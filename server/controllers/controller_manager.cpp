@@ -13,6 +13,8 @@ ControllerManager::ControllerManager(client::Interface& client,
   // One line per controller (controller.h); they start in this order.
   Add<NamespaceController>(client, *informers_,
                            std::move(options.namespaced_resources), ns);
+  Add<ReplicaSetController>(
+      client, *informers_, ReplicaSetControllerOptions{.clock = options.clock});
 }
 
 ControllerManager::~ControllerManager() { Stop(); }

@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "server/controllers/controller.h"
 #include "server/controllers/namespace_controller.h"
+#include "server/controllers/replicaset_controller.h"
 
 namespace kite::controllers {
 
