@@ -82,22 +82,22 @@ void ParallelFor(int n, int parallel, Fn fn) {
 
 // Merge patch of metadata.ownerReferences with a resourceVersion
 // precondition (a conflict means someone else moved first).
-Status PatchOwnerRefs(client::Interface& client, const Json& pod,
-                      const Json& refs) {
+Status PatchOwnerRefs(client::Interface& client, const client::ResourceRef& ref,
+                      const Json& pod, const Json& refs) {
   Json patch = {{"metadata",
                  {{"resourceVersion",
                    api::GetString(pod, {"metadata", "resourceVersion"})},
                   {"ownerReferences", refs}}}};
-  auto r = client.Patch(kPodsRef.In(api::Namespace(pod)), api::Name(pod),
+  auto r = client.Patch(ref.In(api::Namespace(pod)), api::Name(pod),
                         client::PatchType::kMerge, patch.dump(), {});
   return r.status();
 }
 
 }  // namespace
 
-std::vector<Json> ClaimPods(
-    client::Interface& client, const Json& owner,
-    const std::string& api_version, const std::string& kind,
+std::vector<Json> ClaimObjects(
+    client::Interface& client, const client::ResourceRef& ref_coll,
+    const Json& owner, const std::string& api_version, const std::string& kind,
     const std::vector<std::shared_ptr<const Json>>& candidates) {
   std::vector<Json> out;
   const Json* sel_json = api::FieldPath(owner, {"spec", "selector"});
@@ -125,7 +125,7 @@ std::vector<Json> ClaimPods(
            *api::FieldPath(pod, {"metadata", "ownerReferences"})) {
         if (api::GetString(r, {"uid"}) != uid) refs.push_back(r);
       }
-      Status s = PatchOwnerRefs(client, pod, refs);
+      Status s = PatchOwnerRefs(client, ref_coll, pod, refs);
       if (!s.ok() && s.code() != Code::kNotFound) {
         log::Debug(kComponent, "release failed")("pod", client::KeyOf(pod))(
             "error", s.ToString());
@@ -140,7 +140,7 @@ std::vector<Json> ClaimPods(
       refs = *old;
     }
     refs.push_back(MakeControllerRef(owner, api_version, kind));
-    Status s = PatchOwnerRefs(client, pod, refs);
+    Status s = PatchOwnerRefs(client, ref_coll, pod, refs);
     if (s.ok()) {
       Json adopted = pod;
       adopted["metadata"]["ownerReferences"] = refs;
@@ -315,7 +315,7 @@ Status ReplicaSetController::Sync(const std::string& key) {
     if (IsPodActive(*p)) active.push_back(std::move(p));
   }
   std::vector<Json> pods =
-      ClaimPods(client_, rs, "apps/v1", "ReplicaSet", active);
+      ClaimObjects(client_, kPodsRef, rs, "apps/v1", "ReplicaSet", active);
   Status manage = Status::Ok();
   if (need_sync && !api::Has(rs, {"metadata", "deletionTimestamp"})) {
     manage = Manage(rs, key, pods);

@@ -91,12 +91,15 @@ class ReplicaSetController : public Controller {
   bool started_ = false;
 };
 
-// Shared with the Deployment controller: claims pods for `owner` (selector
-// `selector_json`, owner kind/apiVersion given) among `candidates`, adopting
-// and releasing through `client`. Returns the pods it controls afterwards.
-std::vector<Json> ClaimPods(
-    client::Interface& client, const Json& owner,
-    const std::string& api_version, const std::string& kind,
+// Shared with the Deployment controller: claims the objects of collection
+// `ref` (pods, replicasets) for `owner` (its spec.selector; kind and
+// apiVersion as given) among `candidates`: keeps those it controls that
+// match, releases those it controls that do not, adopts matching orphans
+// (through `client`, with resourceVersion preconditions). Returns the
+// objects it controls afterwards.
+std::vector<Json> ClaimObjects(
+    client::Interface& client, const client::ResourceRef& ref,
+    const Json& owner, const std::string& api_version, const std::string& kind,
     const std::vector<std::shared_ptr<const Json>>& candidates);
 
 }  // namespace kite::controllers
