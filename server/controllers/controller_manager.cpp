@@ -15,6 +15,8 @@ ControllerManager::ControllerManager(client::Interface& client,
                            std::move(options.namespaced_resources), ns);
   Add<ReplicaSetController>(
       client, *informers_, ReplicaSetControllerOptions{.clock = options.clock});
+  Add<DeploymentController>(
+      client, *informers_, DeploymentControllerOptions{.clock = options.clock});
 }
 
 ControllerManager::~ControllerManager() { Stop(); }
