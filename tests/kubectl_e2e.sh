@@ -93,7 +93,7 @@ refuse create-in-missing-namespace 'namespaces "nowhere" not found' "${K[@]}" -n
 
 echo "# reading"
 expect get-deploy-table 'NAME +READY +UP-TO-DATE +AVAILABLE +AGE' "${K[@]}" -n "$ns" get deploy
-expect get-deploy-wide 'web +0/2 +0 +0 +[0-9]+s +busybox +registry.local/busybox:latest +app=web' "${K[@]}" -n "$ns" get deploy -o wide --no-headers
+expect get-deploy-wide 'web +0/2 +[02] +0 +[0-9]+s +busybox +registry.local/busybox:latest +app=web' "${K[@]}" -n "$ns" get deploy -o wide --no-headers
 expect get-svc-nodeport '^np1 +NodePort +10\.43\.[0-9.]+ +<none> +80:30080/TCP' "${K[@]}" -n "$ns" get svc --no-headers
 expect get-svc-extname '^ext1 +ExternalName +<none> +example.com' "${K[@]}" -n "$ns" get svc --no-headers
 expect get-pod-pending '^solo +0/1 +Pending +0' "${K[@]}" -n "$ns" get pods --no-headers
