@@ -17,6 +17,8 @@ ControllerManager::ControllerManager(client::Interface& client,
       client, *informers_, ReplicaSetControllerOptions{.clock = options.clock});
   Add<DeploymentController>(
       client, *informers_, DeploymentControllerOptions{.clock = options.clock});
+  Add<DaemonSetController>(client, *informers_,
+                           DaemonSetControllerOptions{.clock = options.clock});
 }
 
 ControllerManager::~ControllerManager() { Stop(); }

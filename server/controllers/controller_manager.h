@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "server/controllers/controller.h"
+#include "server/controllers/daemonset_controller.h"
 #include "server/controllers/deployment_controller.h"
 #include "server/controllers/namespace_controller.h"
 #include "server/controllers/replicaset_controller.h"
