@@ -194,6 +194,16 @@ Status Server::StartApi() {
 
   loopback_ = std::make_unique<apiserver::LoopbackClient>(
       *handler_, apiserver::ControllerManagerUser());
+  client::LeaderElectionOptions election;
+  election.lease_name = "kite-controller-manager";
+  election.identity = Hostname().empty() ? "kite-server" : Hostname();
+  elector_ = std::make_unique<client::LeaderElector>(
+      *loopback_, election, [this] { StartControlLoops(); },
+      [this] { StopControlLoops(); });
+  return elector_->Start();
+}
+
+void Server::StartControlLoops() {
   controllers::ManagerOptions manager_opts;
   api::Registry& registry = handler_->registry();
   manager_opts.namespaced_resources = [&registry] {
@@ -201,14 +211,27 @@ Status Server::StartApi() {
   };
   controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
                                                                   manager_opts);
-  return controllers_->Start();
+  scheduler_ = std::make_unique<scheduler::Scheduler>(
+      *loopback_, controllers_->informers());
+  Status st = controllers_->Start();
+  if (st.ok()) st = scheduler_->Start();
+  if (!st.ok())
+    log::Error("server", "control loops did not start")("error", st.ToString());
+}
+
+void Server::StopControlLoops() {
+  if (scheduler_) scheduler_->Stop();
+  if (controllers_) controllers_->Stop();
+  scheduler_.reset();
+  controllers_.reset();
 }
 
 void Server::Stop() {
-  if (controllers_) {
-    controllers_->Stop();
-    controllers_.reset();
+  if (elector_) {
+    elector_->Stop();  // stops the control loops while leading
+    elector_.reset();
   }
+  StopControlLoops();
   loopback_.reset();
   if (api_) {
     api_->Stop();

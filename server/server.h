@@ -1,9 +1,11 @@
 // Server: the wiring of `kite server`. It owns every server-side component,
 // starts them in dependency order and stops them in reverse:
 //   datastore -> PKI -> request path (CRDs, allocators) -> HTTPS API server
-//   -> bootstrap objects -> admin kubeconfig -> controllers (on the loopback
-//   client)
-// (the scheduler and the in-process agent join as their issues land;
+//   -> bootstrap objects -> admin kubeconfig -> leader election ->
+//   controllers and scheduler (on the loopback client)
+// The controllers and the scheduler run while this server holds the
+// kube-system/kite-controller-manager Lease (client/leader_election.h).
+// (the in-process agent joins as its issue lands;
 // --disable-agent is accepted already and changes nothing yet).
 //
 // Threading: Start() and Stop() are called from one thread (main). Each
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "client/leader_election.h"
 #include "common/status.h"
 #include "datastore/backend.h"
 #include "server/apiserver/api_server.h"
@@ -21,6 +24,7 @@
 #include "server/apiserver/handler.h"
 #include "server/apiserver/loopback_client.h"
 #include "server/controllers/controller_manager.h"
+#include "server/scheduler/scheduler.h"
 
 namespace kite::server {
 
@@ -76,6 +80,11 @@ class Server {
 
  private:
   Status StartApi();
+  // Called by the leader elector: the controllers and the scheduler run
+  // only while this server holds the kube-system/kite-controller-manager
+  // Lease (docs/scheduler.md).
+  void StartControlLoops();
+  void StopControlLoops();
 
   Config config_;
   std::unique_ptr<datastore::Backend> store_;
@@ -84,6 +93,8 @@ class Server {
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<apiserver::LoopbackClient> loopback_;
   std::unique_ptr<controllers::ControllerManager> controllers_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::unique_ptr<client::LeaderElector> elector_;
 };
 
 }  // namespace kite::server

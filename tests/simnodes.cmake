@@ -5,3 +5,8 @@ if(KITE_BUILD_TESTS)
     $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
   set_tests_properties(simnodes_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
 endif()
+if(KITE_BUILD_TESTS)
+  add_test(NAME scheduler_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scheduler_e2e.sh
+    $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
+  set_tests_properties(scheduler_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()
