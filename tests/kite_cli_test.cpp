@@ -170,6 +170,11 @@ TEST_F(KiteCliTest, ServerServesHealthAndVersionAndStopsOnSigterm) {
   auto anon = c->Request("GET", "/api/v1/namespaces");
   ASSERT_TRUE(anon.ok());
   EXPECT_EQ(anon->status, 401) << "the API needs a client certificate";
+  // The kubeconfig is written after the API serves (bootstrap first): wait
+  // for "server ready" before looking for it.
+  for (int i = 0;
+       i < 500 && server.Log().find("server ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(access((dir_ + "/kite.yaml").c_str(), R_OK), 0)
       << "no admin kubeconfig";
   EXPECT_EQ(access((dir_ + "/server/db/state.db").c_str(), F_OK), 0)
