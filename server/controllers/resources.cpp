@@ -19,4 +19,22 @@ std::vector<client::ResourceRef> NamespacedResourcesOf(
   return out;
 }
 
+std::vector<ApiResource> GarbageCollectedResourcesOf(
+    const api::Registry& registry) {
+  std::vector<ApiResource> out;
+  std::set<std::pair<std::string, std::string>> seen;  // group, resource
+  for (const auto& kind : registry.All()) {
+    if (!kind->stored || kind->resource == "events") continue;
+    if (!kind->HasVerb("list") || !kind->HasVerb("delete") ||
+        !kind->HasVerb("get") || !kind->HasVerb("update")) {
+      continue;
+    }
+    if (!seen.insert({kind->group, kind->resource}).second) continue;
+    out.push_back({{kind->group, kind->version, kind->resource, ""},
+                   kind->kind,
+                   kind->Namespaced()});
+  }
+  return out;
+}
+
 }  // namespace kite::controllers

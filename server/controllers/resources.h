@@ -3,6 +3,7 @@
 // Thread safety: free functions; the registry is safe for concurrent use.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "api/kinds.h"
@@ -16,6 +17,20 @@ namespace kite::controllers {
 // controller empties a namespace of. Call it anew when CRDs change (the
 // namespace controller asks on every sync).
 std::vector<client::ResourceRef> NamespacedResourcesOf(
+    const api::Registry& registry);
+
+// A resource with what the garbage collector needs to know of it.
+struct ApiResource {
+  client::ResourceRef ref;  // ns empty
+  std::string kind;         // "Deployment"
+  bool namespaced = true;
+};
+
+// Every stored resource, namespaced or not, that can be listed, read,
+// updated and deleted, once per group/resource (its preferred version),
+// custom resources included, events (core and events.k8s.io) excepted: what
+// the garbage collector covers.
+std::vector<ApiResource> GarbageCollectedResourcesOf(
     const api::Registry& registry);
 
 }  // namespace kite::controllers
