@@ -108,6 +108,7 @@ int RunServer(const std::vector<std::string>& args) {
   flags.StringList("tls-san", &store.config.tls_sans,
                    "extra DNS name or IP address for the serving certificate (repeatable)");
   flags.String("service-cidr", &store.config.service_cidr, "IPv4 range of Service ClusterIPs");
+  flags.String("cluster-cidr", &store.config.cluster_cidr, "IPv4 range of pod IPs (a /24 per node)");
   flags.String("service-node-port-range", &store.config.service_node_port_range, "port range of NodePorts");
   flags.Bool("disable-agent", &store.config.disable_agent,
              "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");

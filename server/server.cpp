@@ -209,6 +209,11 @@ void Server::StartControlLoops() {
   manager_opts.namespaced_resources = [&registry] {
     return controllers::NamespacedResourcesOf(registry);
   };
+  manager_opts.gc_resources = [&registry] {
+    return controllers::GarbageCollectedResourcesOf(registry);
+  };
+  manager_opts.cluster_cidr = config_.cluster_cidr;
+  manager_opts.root_ca_pem = pki->server_ca().cert_pem;
   controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
                                                                   manager_opts);
   scheduler_ = std::make_unique<scheduler::Scheduler>(

@@ -40,6 +40,8 @@ struct Config {
   // Extra subjectAltNames of the serving certificate (DNS names or IPs).
   std::vector<std::string> tls_sans;
   std::string service_cidr = "10.43.0.0/16";
+  // IPv4 range the pod CIDRs of nodes are taken from (a /24 each).
+  std::string cluster_cidr = "10.42.0.0/16";
   std::string service_node_port_range = "30000-32767";
   // No in-process agent (there is none yet: accepted and recorded).
   bool disable_agent = false;

@@ -19,6 +19,30 @@ ControllerManager::ControllerManager(client::Interface& client,
       client, *informers_, DeploymentControllerOptions{.clock = options.clock});
   Add<DaemonSetController>(client, *informers_,
                            DaemonSetControllerOptions{.clock = options.clock});
+  if (options.gc_resources) {
+    GarbageCollectorOptions gc;
+    gc.resources = std::move(options.gc_resources);
+    gc.clock = options.clock;
+    Add<GarbageCollector>(client, *informers_, std::move(gc));
+  }
+  Add<EndpointsController>(client, *informers_,
+                           EndpointsControllerOptions{.clock = options.clock});
+  Add<ServiceAccountController>(
+      client, *informers_,
+      ServiceAccountControllerOptions{.root_ca_pem = options.root_ca_pem,
+                                      .clock = options.clock});
+  Add<NodeIpamController>(
+      client, *informers_,
+      NodeIpamControllerOptions{.cluster_cidr = options.cluster_cidr,
+                                .clock = options.clock});
+  Add<NodeLifecycleController>(
+      client, *informers_,
+      NodeLifecycleControllerOptions{.clock = options.clock});
+  Add<PodGcController>(client, *informers_,
+                       PodGcControllerOptions{.clock = options.clock});
+  Add<TtlAfterFinishedController>(
+      client, *informers_,
+      TtlAfterFinishedControllerOptions{.clock = options.clock});
 }
 
 ControllerManager::~ControllerManager() { Stop(); }

@@ -31,8 +31,15 @@
 #include "server/controllers/controller.h"
 #include "server/controllers/daemonset_controller.h"
 #include "server/controllers/deployment_controller.h"
+#include "server/controllers/endpoints_controller.h"
+#include "server/controllers/garbage_collector.h"
 #include "server/controllers/namespace_controller.h"
+#include "server/controllers/node_ipam_controller.h"
+#include "server/controllers/node_lifecycle_controller.h"
+#include "server/controllers/pod_gc_controller.h"
 #include "server/controllers/replicaset_controller.h"
+#include "server/controllers/serviceaccount_controller.h"
+#include "server/controllers/ttl_after_finished_controller.h"
 
 namespace kite::controllers {
 
@@ -41,6 +48,13 @@ struct ManagerOptions {
   ResourceLister namespaced_resources;
   Clock* clock = nullptr;  // null: RealClock()
   int namespace_workers = 2;
+  // Every resource the garbage collector covers (see
+  // GarbageCollectedResourcesOf); empty: no garbage collector.
+  std::function<std::vector<ApiResource>()> gc_resources;
+  // Pod CIDRs for nodes (node IPAM), one /24 each.
+  std::string cluster_cidr = "10.42.0.0/16";
+  // The cluster CA (PEM) for the kube-root-ca.crt ConfigMaps; empty: none.
+  std::string root_ca_pem;
 };
 
 class ControllerManager {
