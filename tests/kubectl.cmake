@@ -8,4 +8,8 @@ if(KITE_BUILD_TESTS)
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/kubectl_smoke.sh $<TARGET_FILE:kite>
       ${CMAKE_SOURCE_DIR}/../shared/acceptance/kubectl-smoke.sh api)
   set_tests_properties(kubectl_e2e kubectl_smoke_api PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+  # The lifecycle controllers (garbage collector, endpoints, serviceaccounts,
+  # node IPAM and lifecycle, jobs) through kubectl.
+  add_test(NAME lifecycle_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lifecycle_e2e.sh $<TARGET_FILE:kite>)
+  set_tests_properties(lifecycle_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
 endif()
