@@ -163,6 +163,7 @@ Status Server::StartApi() {
                                            ": " + pki.status().message());
   for (const std::string& change : pki->changes())
     log::Info("server", "tls")("change", change);
+  root_ca_pem_ = pki->server_ca().cert_pem;
   KITE_RETURN_IF_ERROR(handler_->Init());
 
   apiserver::ServingConfig serving;
@@ -213,7 +214,7 @@ void Server::StartControlLoops() {
     return controllers::GarbageCollectedResourcesOf(registry);
   };
   manager_opts.cluster_cidr = config_.cluster_cidr;
-  manager_opts.root_ca_pem = pki->server_ca().cert_pem;
+  manager_opts.root_ca_pem = root_ca_pem_;
   controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
                                                                   manager_opts);
   scheduler_ = std::make_unique<scheduler::Scheduler>(

@@ -89,6 +89,8 @@ class Server {
   void StopControlLoops();
 
   Config config_;
+  // The cluster CA the controllers publish (kube-root-ca.crt).
+  std::string root_ca_pem_;
   std::unique_ptr<datastore::Backend> store_;
   std::unique_ptr<apiserver::Handler> handler_;
   apiserver::CertificateAuthenticator authenticator_;
