@@ -58,6 +58,8 @@ EOF
 deploy() { "${K[@]}" -n "$ns" create deployment "$1" --image=registry.local/busybox:latest --replicas=0 >/dev/null; }
 
 "${K[@]}" create namespace "$ns" >/dev/null
+# Every minute: checked at the end, when at least one minute has come.
+"${K[@]}" -n "$ns" create cronjob tick --image=registry.local/busybox:latest --schedule='* * * * *' -- echo tick >/dev/null
 
 echo "# garbage collector"
 deploy gc-bg; pod bg-pod Deployment gc-bg "$(uid deploy/gc-bg)"
@@ -127,6 +129,41 @@ expect delete-service 'deleted' "${K[@]}" -n "$ns" delete svc web
 gone endpoints-go-with-service 10 "${K[@]}" -n "$ns" get endpoints web
 eventually slices-go-with-service 10 'No resources found' "${K[@]}" -n "$ns" get endpointslices -l kubernetes.io/service-name=web
 
+echo "# jobs"
+# kubelet stand-in: PHASE for every pod of job $1 that has not finished
+finish_pods() {
+  for p in $("${K[@]}" -n "$ns" get pods -l "batch.kubernetes.io/job-name=$1" \
+      --field-selector=status.phase!=Succeeded,status.phase!=Failed -o name); do
+    "${K[@]}" -n "$ns" patch "$p" --subresource=status --type=merge -p "{\"status\":{\"phase\":\"$2\"}}" >/dev/null
+  done
+}
+expect job-create 'job.batch/pi created' "${K[@]}" -n "$ns" create job pi --image=registry.local/busybox:latest -- echo 3.14
+eventually job-pod-named 10 '^pi-[a-z0-9]{5} ' "${K[@]}" -n "$ns" get pods -l job-name=pi --no-headers
+eventually job-active 10 '^pi +Running +0/1 ' "${K[@]}" -n "$ns" get job pi --no-headers
+finish_pods pi Succeeded
+expect job-complete 'condition met' "${K[@]}" -n "$ns" wait --for=condition=complete job/pi --timeout=20s
+expect job-complete-row '^pi +Complete +1/1 ' "${K[@]}" -n "$ns" get job pi --no-headers
+expect job-describe-events 'SuccessfulCreate .*Created pod: pi-[a-z0-9]{5}' "${K[@]}" -n "$ns" describe job pi
+"${K[@]}" -n "$ns" apply -f - >/dev/null <<EOF
+{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"flaky"},
+ "spec":{"backoffLimit":1,"completions":2,"parallelism":2,"template":{"spec":{"restartPolicy":"Never",
+   "containers":[{"name":"c","image":"registry.local/busybox:latest"}]}}}}
+EOF
+eventually job-parallel-pods 10 '^2$' bash -c "${K[*]} -n $ns get pods -l job-name=flaky --no-headers | wc -l"
+finish_pods flaky Failed
+expect job-backoff-failed 'condition met' "${K[@]}" -n "$ns" wait --for=condition=failed job/flaky --timeout=20s
+expect job-backoff-reason 'BackoffLimitExceeded' "${K[@]}" -n "$ns" get job flaky -o jsonpath='{.status.conditions[?(@.type=="Failed")].reason}'
+"${K[@]}" -n "$ns" apply -f - >/dev/null <<EOF
+{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"brief"},
+ "spec":{"ttlSecondsAfterFinished":0,"template":{"spec":{"restartPolicy":"Never",
+   "containers":[{"name":"c","image":"registry.local/busybox:latest"}]}}}}
+EOF
+eventually job-ttl-pod 10 '^brief-' "${K[@]}" -n "$ns" get pods -l job-name=brief --no-headers
+finish_pods brief Succeeded
+gone job-ttl-deleted 20 "${K[@]}" -n "$ns" get job brief
+expect job-delete 'deleted' "${K[@]}" -n "$ns" delete job pi
+eventually job-delete-cascades 10 'No resources found' "${K[@]}" -n "$ns" get pods -l job-name=pi
+
 echo "# node lifecycle (nodes that never post status)"
 eventually node-unknown-after-grace 70 '^Unknown NodeStatusUnknown Kubelet stopped posting node status\.$' \
   "${K[@]}" get node lc-node-a -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason} {.status.conditions[?(@.type=="Ready")].message}'
@@ -135,6 +172,15 @@ eventually node-unreachable-taints 10 'node\.kubernetes\.io/unreachable:NoSchedu
 eventually pods-on-lost-node-not-ready 10 '^False$' "${K[@]}" -n "$ns" get pod web-2 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'
 expect default-toleration-300s 'node.kubernetes.io/unreachable:300' "${K[@]}" -n "$ns" get pod web-2 \
   -o jsonpath='{range .spec.tolerations[*]}{.key}:{.tolerationSeconds} {end}'
+
+echo "# cronjobs"
+eventually cronjob-created-a-job 75 '^tick-[0-9]+ ' "${K[@]}" -n "$ns" get jobs --no-headers
+eventually cronjob-active 10 '^tick +\* \* \* \* \* +<none> +False +1 +[0-9]+s' "${K[@]}" -n "$ns" get cronjob tick --no-headers
+expect cronjob-job-owned 'tick-[0-9]+:CronJob/tick' "${K[@]}" -n "$ns" get jobs \
+  -o jsonpath='{range .items[*]}{.metadata.name}:{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} {end}'
+expect cronjob-describe 'SuccessfulCreate .*Created job tick-[0-9]+' "${K[@]}" -n "$ns" describe cronjob tick
+expect create-job-from-cronjob 'job.batch/manual created' "${K[@]}" -n "$ns" create job manual --from=cronjob/tick
+eventually job-from-cronjob-runs 10 '^manual-' "${K[@]}" -n "$ns" get pods -l job-name=manual --no-headers
 
 echo
 echo "$pass passed, $fail failed"

@@ -40,6 +40,10 @@ ControllerManager::ControllerManager(client::Interface& client,
       NodeLifecycleControllerOptions{.clock = options.clock});
   Add<PodGcController>(client, *informers_,
                        PodGcControllerOptions{.clock = options.clock});
+  Add<JobController>(client, *informers_,
+                     JobControllerOptions{.clock = options.clock});
+  Add<CronJobController>(client, *informers_,
+                         CronJobControllerOptions{.clock = options.clock});
   Add<TtlAfterFinishedController>(
       client, *informers_,
       TtlAfterFinishedControllerOptions{.clock = options.clock});
