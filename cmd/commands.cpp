@@ -112,6 +112,9 @@ int RunServer(const std::vector<std::string>& args) {
   flags.String("service-node-port-range", &store.config.service_node_port_range, "port range of NodePorts");
   flags.Bool("disable-agent", &store.config.disable_agent,
              "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");
+  flags.StringList("disable", &store.config.disable,
+                   "do not deploy the default manifest NAME (e.g. local-storage, kube-dns) and delete its objects "
+                   "(repeatable)");
   if (Status st = store.Parse(flags, args); !st.ok()) return Fail(st);
   if (flags.help()) {
     std::cout << flags.Usage();

@@ -13,6 +13,7 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "datastore/open.h"
+#include "manifests/manifests.h"
 #include "server/apiserver/bootstrap.h"
 #include "server/controllers/resources.h"
 #include "tls/cluster_pki.h"
@@ -193,6 +194,7 @@ Status Server::StartApi() {
                                  st.message());
   }
 
+  KITE_RETURN_IF_ERROR(StartDeployer());
   loopback_ = std::make_unique<apiserver::LoopbackClient>(
       *handler_, apiserver::ControllerManagerUser());
   client::LeaderElectionOptions election;
@@ -202,6 +204,37 @@ Status Server::StartApi() {
       *loopback_, election, [this] { StartControlLoops(); },
       [this] { StopControlLoops(); });
   return elector_->Start();
+}
+
+// The manifest deployer (DESIGN.md §8): the compiled-in defaults are
+// written to <data_dir>/server/manifests, then everything there is applied
+// and kept applied, as a user in system:masters (manifests hold RBAC,
+// CRDs, anything).
+Status Server::StartDeployer() {
+  std::string dir = config_.data_dir + "/server/manifests";
+  std::vector<controllers::ManifestFile> defaults;
+  for (const manifests::Manifest& m : manifests::Defaults())
+    defaults.push_back({std::string(m.name), std::string(m.content)});
+  if (Status st = controllers::WriteDefaultManifests(RealEnv(), dir, defaults,
+                                                     config_.disable);
+      !st.ok()) {
+    return Status(st.code(),
+                  "default manifests in " + dir + ": " + st.message());
+  }
+  auto source = controllers::OpenManifestDirectory(dir);
+  if (!source.ok()) return source.status();
+  manifest_source_ = std::move(source).value();
+  apiserver::UserInfo user;
+  user.name = "system:kite-deployer";
+  user.groups = {"system:masters", "system:authenticated"};
+  user.authenticated = true;
+  deployer_client_ =
+      std::make_unique<apiserver::LoopbackClient>(*handler_, user);
+  controllers::ManifestDeployerOptions opts;
+  opts.disabled = config_.disable;
+  deployer_ = std::make_unique<controllers::ManifestDeployer>(
+      *deployer_client_, handler_->registry(), *manifest_source_, opts);
+  return deployer_->Start();
 }
 
 void Server::StartControlLoops() {
@@ -233,6 +266,12 @@ void Server::StopControlLoops() {
 }
 
 void Server::Stop() {
+  if (deployer_) {
+    deployer_->Stop();
+    deployer_.reset();
+  }
+  manifest_source_.reset();
+  deployer_client_.reset();
   if (elector_) {
     elector_->Stop();  // stops the control loops while leading
     elector_.reset();

@@ -1,7 +1,8 @@
 // Server: the wiring of `kite server`. It owns every server-side component,
 // starts them in dependency order and stops them in reverse:
 //   datastore -> PKI -> request path (CRDs, allocators) -> HTTPS API server
-//   -> bootstrap objects -> admin kubeconfig -> leader election ->
+//   -> bootstrap objects -> admin kubeconfig -> manifest deployer
+//   (<data_dir>/server/manifests, on every server) -> leader election ->
 //   controllers and scheduler (on the loopback client)
 // The controllers and the scheduler run while this server holds the
 // kube-system/kite-controller-manager Lease (client/leader_election.h).
@@ -24,6 +25,7 @@
 #include "server/apiserver/handler.h"
 #include "server/apiserver/loopback_client.h"
 #include "server/controllers/controller_manager.h"
+#include "server/controllers/manifest_deployer.h"
 #include "server/scheduler/scheduler.h"
 
 namespace kite::server {
@@ -43,6 +45,10 @@ struct Config {
   // IPv4 range the pod CIDRs of nodes are taken from (a /24 each).
   std::string cluster_cidr = "10.42.0.0/16";
   std::string service_node_port_range = "30000-32767";
+  // Default manifests not to deploy (base names: "local-storage"); their
+  // files are removed from <data_dir>/server/manifests and their objects
+  // deleted.
+  std::vector<std::string> disable;
   // No in-process agent (there is none yet: accepted and recorded).
   bool disable_agent = false;
 };
@@ -87,6 +93,7 @@ class Server {
   // Lease (docs/scheduler.md).
   void StartControlLoops();
   void StopControlLoops();
+  Status StartDeployer();
 
   Config config_;
   // The cluster CA the controllers publish (kube-root-ca.crt).
@@ -99,6 +106,9 @@ class Server {
   std::unique_ptr<controllers::ControllerManager> controllers_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<client::LeaderElector> elector_;
+  std::unique_ptr<apiserver::LoopbackClient> deployer_client_;
+  std::unique_ptr<controllers::ManifestSource> manifest_source_;
+  std::unique_ptr<controllers::ManifestDeployer> deployer_;
 };
 
 }  // namespace kite::server

@@ -13,3 +13,9 @@ if(KITE_BUILD_TESTS)
   add_test(NAME lifecycle_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lifecycle_e2e.sh $<TARGET_FILE:kite>)
   set_tests_properties(lifecycle_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
 endif()
+# The manifest deployer (issue 5): files in <data-dir>/server/manifests are
+# applied, kept in step and removed, defaults written, --disable honoured.
+if(KITE_BUILD_TESTS)
+  add_test(NAME manifests_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/manifests_e2e.sh $<TARGET_FILE:kite>)
+  set_tests_properties(manifests_e2e PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+endif()
