@@ -19,3 +19,15 @@ if(KITE_BUILD_TESTS)
   add_test(NAME manifests_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/manifests_e2e.sh $<TARGET_FILE:kite>)
   set_tests_properties(manifests_e2e PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
 endif()
+# Scheduler and controllers on three simulated nodes (issue 5 item 5): the
+# shared acceptance script at level `controllers`, and node lifecycle (a
+# node that stops renewing its Lease). Skipped (77) when kubectl or ../shared
+# is missing.
+if(KITE_BUILD_TESTS)
+  foreach(part smoke lifecycle)
+    add_test(NAME controllers_e2e_${part}
+      COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/controllers_e2e.sh $<TARGET_FILE:kite>
+        $<TARGET_FILE:kite-simnodes> ${CMAKE_SOURCE_DIR}/../shared/acceptance/kubectl-smoke.sh ${part})
+    set_tests_properties(controllers_e2e_${part} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+  endforeach()
+endif()
