@@ -66,13 +66,14 @@ for i in range(n):
                                  "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}})
 print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 EOF
-"${K[@]}" create -f "$work/pods.json" >/dev/null
+"${K[@]}" create --validate=false -f "$work/pods.json" >/dev/null
 unbound() { "${K[@]}" get pods -n bench --field-selector spec.nodeName= -o name | wc -l; }
 running() { "${K[@]}" get pods -n bench --field-selector status.phase=Running -o name | wc -l; }
 echo "scheduler.sh: $(unbound) pods pending; removing the taint" >&2
 
 t0=$(date +%s.%N)
 "${K[@]}" taint nodes --all kite.io/hold- >/dev/null
+echo "scheduler.sh: taints removed after $(echo "$(date +%s.%N) - $t0" | bc -l) s" >&2
 while [ "$(unbound)" -gt 0 ]; do sleep 0.2; done
 t1=$(date +%s.%N)
 while [ "$(running)" -lt "$PODS" ]; do sleep 0.2; done

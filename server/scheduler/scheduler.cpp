@@ -1,5 +1,6 @@
 #include "server/scheduler/scheduler.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -102,7 +103,22 @@ void Scheduler::RemovePodLocked(const std::string& key) {
 
 void Scheduler::MoveAllToActiveLocked() {
   ++move_epoch_;
-  for (const auto& key : unschedulable_) queue_.Add(key);
+  auto now = clock_.Monotonic();
+  for (const auto& key : unschedulable_) {
+    auto b = backoff_.find(key);
+    if (b == backoff_.end()) {
+      queue_.Add(key);
+      continue;
+    }
+    std::chrono::nanoseconds wait = std::min<std::chrono::nanoseconds>(
+        std::chrono::seconds(1LL << std::clamp(b->second.attempts - 1, 0, 4)),
+        std::chrono::seconds(10));
+    auto due = b->second.last + wait;
+    if (due > now)
+      queue_.AddAfter(key, due - now);
+    else
+      queue_.Add(key);
+  }
   unschedulable_.clear();
 }
 
@@ -112,6 +128,7 @@ void Scheduler::OnPod(const Json& pod) {
   if (!node.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
     unschedulable_.erase(key);
+    backoff_.erase(key);
     if (Terminal(pod)) {
       if (pods_by_key_.count(key)) {
         RemovePodLocked(key);
@@ -148,6 +165,7 @@ void Scheduler::OnPodDelete(const Json& pod) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     unschedulable_.erase(key);
+    backoff_.erase(key);
     if (pods_by_key_.count(key)) {
       RemovePodLocked(key);
       MoveAllToActiveLocked();
@@ -221,17 +239,53 @@ void Scheduler::Submit(std::function<void()> task) {
   tasks_cv_.notify_one();
 }
 
+void Scheduler::SubmitFailure(std::shared_ptr<const Json> pod,
+                              std::string message) {
+  std::string key = client::KeyOf(*pod);
+  {
+    std::lock_guard<std::mutex> lock(tasks_mu_);
+    if (stopping_) return;
+    auto [it, inserted] = pending_failures_.try_emplace(key);
+    it->second = {std::move(pod), std::move(message)};
+    if (!inserted) return;  // already waiting: it will write the latest
+    failure_order_.push_back(key);
+  }
+  tasks_cv_.notify_one();
+}
+
 void Scheduler::BinderLoop() {
   for (;;) {
     std::function<void()> task;
+    std::shared_ptr<const Json> failed_pod;
+    std::string message;
     {
       std::unique_lock<std::mutex> lock(tasks_mu_);
-      tasks_cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      tasks_cv_.wait(lock, [&] {
+        return stopping_ || !tasks_.empty() || !failure_order_.empty();
+      });
       if (stopping_) return;
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      if (!tasks_.empty()) {
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      } else {
+        std::string key = std::move(failure_order_.front());
+        failure_order_.pop_front();
+        auto it = pending_failures_.find(key);
+        failed_pod = std::move(it->second.first);
+        message = std::move(it->second.second);
+        pending_failures_.erase(it);
+      }
     }
-    task();
+    if (task) {
+      task();
+      continue;
+    }
+    {
+      // Bound (or being bound) meanwhile: the failure is history.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pods_by_key_.count(client::KeyOf(*failed_pod))) continue;
+    }
+    RecordFailure(*failed_pod, message);
   }
 }
 
@@ -300,8 +354,7 @@ void Scheduler::ScheduleOne(const std::string& key) {
   auto parsed = ParsePod(*pod);
   if (!parsed.ok()) {
     ++failed_;
-    std::string msg = parsed.status().message();
-    Submit([this, pod, msg] { RecordFailure(*pod, msg); });
+    SubmitFailure(pod, parsed.status().message());
     std::lock_guard<std::mutex> lock(mu_);
     unschedulable_.insert(key);
     return;
@@ -318,6 +371,9 @@ void Scheduler::ScheduleOne(const std::string& key) {
       AddPodLocked(assumed, true);
     } else {
       unschedulable_.insert(key);
+      Backoff& b = backoff_[key];
+      ++b.attempts;
+      b.last = clock_.Monotonic();
     }
   }
   if (assumed) {
@@ -326,7 +382,7 @@ void Scheduler::ScheduleOne(const std::string& key) {
   }
   ++failed_;
   queue_.AddAfter(key, options_.unschedulable_retry);
-  Submit([this, pod, msg = d.message] { RecordFailure(*pod, msg); });
+  SubmitFailure(pod, d.message);
 }
 
 void Scheduler::Bind(std::shared_ptr<const PodInfo> pod, std::string node) {

@@ -105,7 +105,10 @@ class Scheduler {
   void RecordFailure(const Json& pod, const std::string& message);
   void RecordEvent(const Json& pod, const std::string& type,
                    const std::string& reason, const std::string& message);
+  // Bindings go first; failure records are coalesced per pod (only the
+  // latest message of a pod waiting to be recorded is written).
   void Submit(std::function<void()> task);
+  void SubmitFailure(std::shared_ptr<const Json> pod, std::string message);
   void BinderLoop();
   bool Ours(const Json& pod) const;
 
@@ -120,6 +123,13 @@ class Scheduler {
   std::map<std::string, std::string> node_keys_;  // NodeSchedulingKey
   std::map<std::string, CachedPod> pods_by_key_;  // bound or assumed
   std::set<std::string> unschedulable_;
+  // Per-pod back-off after failed attempts (1 s doubling to 10 s, as
+  // kube-scheduler): a cluster change re-queues a pod only once it is due.
+  struct Backoff {
+    int attempts = 0;
+    Clock::MonoTime last{};
+  };
+  std::map<std::string, Backoff> backoff_;
   uint64_t move_epoch_ = 0;  // bumped by MoveAllToActiveLocked
   std::mt19937 rng_{12345};
 
@@ -128,6 +138,9 @@ class Scheduler {
   std::mutex tasks_mu_;
   std::condition_variable tasks_cv_;
   std::deque<std::function<void()>> tasks_;
+  std::deque<std::string> failure_order_;
+  std::map<std::string, std::pair<std::shared_ptr<const Json>, std::string>>
+      pending_failures_;
   bool stopping_ = false;
 
   std::mutex events_mu_;
