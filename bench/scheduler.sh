@@ -3,7 +3,8 @@
 # pods (issue 5 item 2). Starts `kite server --disable-agent` on 127.0.0.1
 # and a free port in a temp dir and NODES simulated nodes (kite-simnodes,
 # node identities), taints every node kite.io/hold=true:NoSchedule, creates
-# PODS pods (100m cpu each, 30 ReplicaSet-like owners) with kubectl - all
+# PODS pods (100m cpu each, 30 app labels, no owners: the garbage
+# collector would take pods of owners that do not exist) with kubectl - all
 # stay Pending - then removes the taint from every node in one kubectl call
 # and measures the seconds until every pod is bound (bind_per_s = PODS /
 # that) and until every pod is Running (reported by the simulated nodes).
@@ -58,10 +59,7 @@ for i in range(n):
     owner = i % 30
     items.append({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p-%d" % i, "namespace": "bench",
-                     "labels": {"app": "a%d" % owner},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                         "name": "rs-%d" % owner, "uid": "00000000-0000-0000-0000-%012d" % owner,
-                         "controller": True}]},
+                     "labels": {"app": "a%d" % owner}},
         "spec": {"containers": [{"name": "c", "image": "registry.local/app:1",
                                  "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}})
 print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
