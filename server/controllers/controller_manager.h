@@ -41,6 +41,7 @@
 #include "server/controllers/pod_gc_controller.h"
 #include "server/controllers/replicaset_controller.h"
 #include "server/controllers/serviceaccount_controller.h"
+#include "server/controllers/statefulset_controller.h"
 #include "server/controllers/ttl_after_finished_controller.h"
 
 namespace kite::controllers {
