@@ -19,6 +19,9 @@ ControllerManager::ControllerManager(client::Interface& client,
       client, *informers_, DeploymentControllerOptions{.clock = options.clock});
   Add<DaemonSetController>(client, *informers_,
                            DaemonSetControllerOptions{.clock = options.clock});
+  Add<StatefulSetController>(
+      client, *informers_,
+      StatefulSetControllerOptions{.clock = options.clock});
   if (options.gc_resources) {
     GarbageCollectorOptions gc;
     gc.resources = std::move(options.gc_resources);
