@@ -10,3 +10,10 @@ if(KITE_BUILD_TESTS)
     $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
   set_tests_properties(scheduler_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
 endif()
+# The workload controllers (ReplicaSet, Deployment, DaemonSet, StatefulSet)
+# through kubectl on simulated nodes (issue 5 item 3).
+if(KITE_BUILD_TESTS)
+  add_test(NAME workloads_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/workloads_e2e.sh
+    $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
+  set_tests_properties(workloads_e2e PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()

@@ -222,9 +222,20 @@ StatusOr<std::string> SimNodes::AddNode() {
   }
   KITE_RETURN_IF_ERROR(Register(*node));
   std::string name = node->name;
-  std::lock_guard<std::mutex> lock(mu_);
-  by_name_[name] = node.get();
-  nodes_.push_back(std::move(node));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_name_[name] = node.get();
+    nodes_.push_back(std::move(node));
+  }
+  // Pods bound to the node between its registration and now (a DaemonSet
+  // binds at once) were skipped by the handler: look at them again.
+  if (informer_ != nullptr && queue_ != nullptr) {
+    for (const auto& pod : informer_->List()) {
+      if (api::GetString(*pod, {"spec", "nodeName"}) == name) {
+        queue_->Add(client::KeyOf(*pod));
+      }
+    }
+  }
   return name;
 }
 
