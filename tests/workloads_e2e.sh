@@ -163,6 +163,10 @@ until_true 30 running_count 3 app=agent && ok ds-tainted-node-loses-pod || bad d
 expect ds-set-image 'image updated' "${K[@]}" set image ds/agent agent=registry.local/agent:2
 expect ds-rollout-status-2 'successfully rolled out' "${K[@]}" rollout status ds/agent --timeout=60s
 expect ds-image-2 '^(registry.local/agent:2 ?){3}$' "${K[@]}" get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.containers[0].image}{" "}{end}'
+expect ds-history '^2 ' "${K[@]}" rollout history ds/agent
+expect ds-undo 'rolled back' "${K[@]}" rollout undo ds/agent
+expect ds-rollout-status-undo 'successfully rolled out' "${K[@]}" rollout status ds/agent --timeout=60s
+expect ds-image-1 '^(registry.local/agent:1 ?){3}$' "${K[@]}" get pods -l app=agent -o jsonpath='{range .items[*]}{.spec.containers[0].image}{" "}{end}'
 
 echo "# StatefulSet"
 cat >"$work/sts.yaml" <<EOF
@@ -199,6 +203,10 @@ expect sts-set-image 'image updated' "${K[@]}" set image sts/db db=registry.loca
 expect sts-rollout-status-2 'partitioned roll out complete: 3 new pods have been updated|rolling update complete 3 pods at revision db-' "${K[@]}" rollout status sts/db --timeout=90s
 expect sts-revisions '^2$' bash -c "${K[*]} get controllerrevisions -l app=db --no-headers | wc -l"
 expect sts-history '^2 ' "${K[@]}" rollout history sts/db
+expect sts-undo 'rolled back' "${K[@]}" rollout undo sts/db
+expect sts-rollout-status-undo 'roll out complete|rolling update complete' "${K[@]}" rollout status sts/db --timeout=90s
+expect sts-image-1 '^(registry.local/db:1 ?){3}$' "${K[@]}" get pods -l app=db -o jsonpath='{range .items[*]}{.spec.containers[0].image}{" "}{end}'
+expect sts-history-after-undo '^3 ' "${K[@]}" rollout history sts/db
 expect sts-scale 'scaled' "${K[@]}" scale sts db --replicas=1
 until_true 60 running_count 1 app=db && ok sts-scaled-down || bad sts-scaled-down "$("${K[@]}" get pods -l app=db)"
 expect sts-highest-gone-first '^db-0$' "${K[@]}" get pods -l app=db -o jsonpath='{.items[*].metadata.name}'

@@ -166,6 +166,7 @@ DaemonSetController::DaemonSetController(
       sets_(informers.For(kDaemonSetsRef)),
       nodes_(informers.For(kNodesRef)),
       pods_(informers.For(kPodsRef)),
+      revisions_(informers.For(kControllerRevisionsRef)),
       options_(options),
       clock_(options.clock != nullptr ? *options.clock : RealClock()),
       expectations_(clock_),
@@ -240,7 +241,8 @@ void DaemonSetController::Worker() {
   while (!queue_->ShuttingDown() &&
          !(sets_.WaitForSync(std::chrono::milliseconds(200)) &&
            nodes_.WaitForSync(std::chrono::milliseconds(200)) &&
-           pods_.WaitForSync(std::chrono::milliseconds(200)))) {
+           pods_.WaitForSync(std::chrono::milliseconds(200)) &&
+           revisions_.WaitForSync(std::chrono::milliseconds(200)))) {
   }
   while (std::optional<std::string> key = queue_->Get()) {
     Status s = Sync(*key);
@@ -267,6 +269,11 @@ Status DaemonSetController::Sync(const std::string& key) {
   if (tmpl == nullptr) return Status::Ok();
   const Json pod_spec = tmpl->value("spec", Json::object());
   const std::string hash = ShortHash(tmpl->dump());
+  if (!api::Has(ds, {"metadata", "deletionTimestamp"})) {
+    auto rev = EnsureControllerRevision(client_, revisions_, ds, "DaemonSet",
+                                        *tmpl, hash);
+    if (!rev.ok()) return rev.status();
+  }
   const int64_t min_ready = api::GetInt(ds, {"spec", "minReadySeconds"});
   api::Time now = clock_.Now();
 

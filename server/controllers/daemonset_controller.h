@@ -25,7 +25,9 @@
 // Status: desiredNumberScheduled, currentNumberScheduled,
 // numberMisscheduled, numberReady, updatedNumberScheduled, numberAvailable,
 // numberUnavailable, observedGeneration (what `kubectl get ds` and
-// `kubectl rollout status ds` read). Events SuccessfulCreate and
+// `kubectl rollout status ds` read). Every template is kept as a
+// ControllerRevision (workload.h), which `kubectl rollout history/undo ds`
+// use. Events SuccessfulCreate and
 // SuccessfulDelete.
 //
 // Threading: informer threads only enqueue; `workers` threads reconcile;
@@ -82,6 +84,7 @@ class DaemonSetController : public Controller {
   client::Informer& sets_;
   client::Informer& nodes_;
   client::Informer& pods_;
+  client::Informer& revisions_;
   DaemonSetControllerOptions options_;
   Clock& clock_;
   Expectations expectations_;

@@ -111,39 +111,6 @@ void StatefulSetController::Worker() {
   }
 }
 
-StatusOr<std::string> StatefulSetController::EnsureRevision(
-    const Json& sts, const Json& tmpl, const std::string& hash) {
-  const std::string ns = api::Namespace(sts);
-  const std::string name = api::Name(sts) + "-" + hash;
-  if (revisions_.Get(ns, name) != nullptr) return name;
-  int64_t max = 0;
-  std::string uid = api::GetString(sts, {"metadata", "uid"});
-  for (const auto& r : revisions_.ListNamespace(ns)) {
-    const Json* ref = ControllerRef(*r);
-    if (ref != nullptr && api::GetString(*ref, {"uid"}) == uid) {
-      max = std::max(max, api::GetInt(*r, {"revision"}));
-    }
-  }
-  Json labels = api::FieldPath(sts, {"spec", "selector", "matchLabels"})
-                    ? *api::FieldPath(sts, {"spec", "selector", "matchLabels"})
-                    : Json::object();
-  labels[kRevisionLabel] = hash;
-  Json cr = {
-      {"apiVersion", "apps/v1"},
-      {"kind", "ControllerRevision"},
-      {"metadata",
-       {{"name", name},
-        {"namespace", ns},
-        {"labels", labels},
-        {"ownerReferences",
-         Json::array({MakeControllerRef(sts, "apps/v1", "StatefulSet")})}}},
-      {"data", {{"spec", {{"template", tmpl}}}}},
-      {"revision", max + 1}};
-  auto c = client_.Create(kControllerRevisionsRef.In(ns), cr, {});
-  if (!c.ok() && c.status().code() != Code::kAlreadyExists) return c.status();
-  return name;
-}
-
 std::optional<Json> StatefulSetController::RevisionTemplate(
     const std::string& ns, const std::string& name) {
   std::shared_ptr<const Json> r = revisions_.Get(ns, name);
@@ -155,9 +122,7 @@ std::optional<Json> StatefulSetController::RevisionTemplate(
     if (!g.ok()) return std::nullopt;
     got = *g;
   }
-  const Json* t = api::FieldPath(got, {"data", "spec", "template"});
-  if (t == nullptr) return std::nullopt;
-  return *t;
+  return TemplateOfRevision(got);
 }
 
 Status StatefulSetController::CreatePod(const Json& sts, const Json& tmpl,
@@ -287,8 +252,10 @@ Status StatefulSetController::Sync(const std::string& key) {
       api::GetString(sts, {"spec", "podManagementPolicy"}) == "Parallel";
   const bool deleting = api::Has(sts, {"metadata", "deletionTimestamp"});
 
-  KITE_ASSIGN_OR_RETURN(std::string update_rev,
-                        EnsureRevision(sts, tmpl, ShortHash(tmpl.dump())));
+  KITE_ASSIGN_OR_RETURN(
+      std::string update_rev,
+      EnsureControllerRevision(client_, revisions_, sts, "StatefulSet", tmpl,
+                               ShortHash(tmpl.dump())));
   std::string current_rev = api::GetString(sts, {"status", "currentRevision"});
   if (current_rev.empty()) current_rev = update_rev;
 

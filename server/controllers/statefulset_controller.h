@@ -69,9 +69,6 @@ class StatefulSetController : public Controller {
  private:
   void OnPod(const Json& pod);
   void Worker();
-  // Makes sure a ControllerRevision holds `tmpl`; returns its name.
-  StatusOr<std::string> EnsureRevision(const Json& sts, const Json& tmpl,
-                                       const std::string& hash);
   // The pod template stored in revision `name` (nullopt when unknown).
   std::optional<Json> RevisionTemplate(const std::string& ns,
                                        const std::string& name);

@@ -205,6 +205,65 @@ bool RemoveCondition(Json& status, const std::string& type) {
   return false;
 }
 
+StatusOr<std::string> EnsureControllerRevision(
+    client::Interface& client, client::Informer& revisions, const Json& owner,
+    const std::string& kind, const Json& tmpl, const std::string& hash) {
+  const std::string ns = api::Namespace(owner);
+  const std::string name = api::Name(owner) + "-" + hash;
+  const std::string uid = api::GetString(owner, {"metadata", "uid"});
+  int64_t max = 0;
+  std::shared_ptr<const Json> existing;
+  for (const auto& r : revisions.ListNamespace(ns)) {
+    const Json* ref = ControllerRef(*r);
+    if (ref == nullptr || api::GetString(*ref, {"uid"}) != uid) continue;
+    int64_t n = api::GetInt(*r, {"revision"});
+    if (api::Name(*r) == name) {
+      existing = r;
+    } else {
+      max = std::max(max, n);
+    }
+  }
+  if (existing != nullptr) {
+    if (api::GetInt(*existing, {"revision"}) > max) return name;
+    // An old template back in use: it becomes the newest revision.
+    Json patch = {{"revision", max + 1}};
+    auto p = client.Patch(kControllerRevisionsRef.In(ns), name,
+                          client::PatchType::kMerge, patch.dump(), {});
+    if (!p.ok() && p.status().code() != Code::kNotFound) return p.status();
+    return name;
+  }
+  Json labels = Json::object();
+  if (const Json* ml =
+          api::FieldPath(owner, {"spec", "selector", "matchLabels"});
+      ml != nullptr && ml->is_object()) {
+    labels = *ml;
+  }
+  labels["controller-revision-hash"] = hash;
+  Json data_tmpl = tmpl;
+  data_tmpl["$patch"] = "replace";
+  Json cr = {{"apiVersion", "apps/v1"},
+             {"kind", "ControllerRevision"},
+             {"metadata",
+              {{"name", name},
+               {"namespace", ns},
+               {"labels", labels},
+               {"ownerReferences",
+                Json::array({MakeControllerRef(owner, "apps/v1", kind)})}}},
+             {"data", {{"spec", {{"template", data_tmpl}}}}},
+             {"revision", max + 1}};
+  auto c = client.Create(kControllerRevisionsRef.In(ns), cr, {});
+  if (!c.ok() && c.status().code() != Code::kAlreadyExists) return c.status();
+  return name;
+}
+
+std::optional<Json> TemplateOfRevision(const Json& revision) {
+  const Json* t = api::FieldPath(revision, {"data", "spec", "template"});
+  if (t == nullptr || !t->is_object()) return std::nullopt;
+  Json out = *t;
+  out.erase("$patch");
+  return out;
+}
+
 Expectations::Expectations(Clock& clock, std::chrono::seconds ttl)
     : clock_(clock), ttl_(ttl) {}
 

@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "api/object.h"
+#include "client/informer.h"
 #include "client/interface.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -85,6 +87,20 @@ const Json* FindCondition(const Json& obj, const std::string& type);
 // when the status did not change. Returns true when anything changed.
 bool SetCondition(Json& status, Json cond);
 bool RemoveCondition(Json& status, const std::string& type);
+
+// Makes sure the ControllerRevision "<owner>-<hash>" (in the owner's
+// namespace, controlled by it, labelled with the owner's selector
+// matchLabels plus controller-revision-hash=<hash>) holds `tmpl` as the
+// strategic-merge patch `kubectl rollout undo` applies to DaemonSets and
+// StatefulSets: {"spec":{"template":{...,"$patch":"replace"}}}. A new one
+// gets the owner's highest revision number + 1, and so does an older one
+// that comes back (a rollback), as in Kubernetes. `revisions` is the
+// controllerrevisions informer. Returns the revision's name.
+StatusOr<std::string> EnsureControllerRevision(
+    client::Interface& client, client::Informer& revisions, const Json& owner,
+    const std::string& kind, const Json& tmpl, const std::string& hash);
+// The pod template a ControllerRevision holds (nullopt when it has none).
+std::optional<Json> TemplateOfRevision(const Json& revision);
 
 // How many pods a controller still waits to see created or deleted in its
 // informer, per controller key (ControllerExpectations of Kubernetes).
