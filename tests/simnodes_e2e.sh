@@ -69,7 +69,9 @@ expect create-bound-pod 'created' "${K[@]}" apply -f "$work/pod.yaml"
 running() { [ "$("${K[@]}" get pod "$1" -o jsonpath='{.status.phase}')" = Running ]; }
 until_true 30 running bound && ok pod-running || bad pod-running "$("${K[@]}" get pod bound -o yaml)"
 expect pod-ready '^bound +1/1 +Running +0 ' "${K[@]}" get pod bound --no-headers
-expect pod-ip '^10\.42\.1\.[0-9]+ 127\.0\.0\.3$' "${K[@]}" get pod bound -o jsonpath='{.status.podIP} {.status.hostIP}'
+cidr=$("${K[@]}" get node sim-1 -o jsonpath='{.spec.podCIDR}')
+prefix=${cidr%.*}; prefix=${prefix:-10.42.1}
+expect pod-ip-in-node-cidr "^${prefix//./\\.}\\.[0-9]+ 127\\.0\\.0\\.3\$" "${K[@]}" get pod bound -o jsonpath='{.status.podIP} {.status.hostIP}'
 expect wait-ready 'condition met' "${K[@]}" wait --for=condition=Ready pod/bound --timeout=20s
 
 cat >"$work/job-pod.yaml" <<EOF

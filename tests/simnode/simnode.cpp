@@ -354,11 +354,29 @@ std::chrono::milliseconds SimNodes::Sync(const std::string& key) {
     auto due = state.seen + options_.ready_delay;
     if (now < due)
       return std::chrono::ceil<milliseconds>(due - now) + milliseconds(1);
+    std::string prefix;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      prefix = node->cidr_prefix;
+    }
+    if (prefix.empty()) {
+      // The node's spec.podCIDR (from the node IPAM controller), e.g.
+      // "10.42.3.0/24" -> "10.42.3."; until it has one: 10.42.<index>.
+      auto n = node->api->Get(kNodes, node->name, {});
+      std::string cidr = n.ok() ? api::GetString(*n, {"spec", "podCIDR"}) : "";
+      size_t dot = cidr.rfind('.');
+      if (cidr.find('/') != std::string::npos && dot != std::string::npos) {
+        prefix = cidr.substr(0, dot + 1);
+        std::lock_guard<std::mutex> lock(mu_);
+        node->cidr_prefix = prefix;
+      } else {
+        prefix = "10.42." + std::to_string(node->index % 256) + ".";
+      }
+    }
     std::string pod_ip;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      pod_ip = "10.42." + std::to_string(node->index % 256) + "." +
-               std::to_string(node->next_ip);
+      pod_ip = prefix + std::to_string(node->next_ip);
       node->next_ip = node->next_ip >= 254 ? 2 : node->next_ip + 1;
     }
     // A pod that is Running already (a restart of the simulator) keeps its

@@ -12,7 +12,8 @@
 // - reports every pod bound to it (spec.nodeName) as Running after
 //   `ready_delay`: phase Running, conditions PodScheduled, Initialized,
 //   ContainersReady, Ready and PodReadyToStartContainers True, hostIP,
-//   podIP 10.42.<node>.<n>, containerStatuses ready and started with a
+//   podIP from the node's spec.podCIDR (10.42.<node index>.<n> while it has
+//   none), containerStatuses ready and started with a
 //   running state; pods whose restartPolicy is not Always "exit" after
 //   `run_duration` with the exit code of the annotation
 //   simnode.kite.io/exit-code (default 0: Succeeded, else Failed);
@@ -105,7 +106,8 @@ class SimNodes {
     client::Interface* api = nullptr;
     bool renew = true;  // guarded by mu_
     bool was_renewing = true;
-    int next_ip = 2;  // guarded by mu_
+    int next_ip = 2;          // guarded by mu_
+    std::string cidr_prefix;  // "10.42.3." once spec.podCIDR is known; mu_
   };
   struct PodState {
     std::chrono::steady_clock::time_point seen;
