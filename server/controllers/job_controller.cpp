@@ -125,6 +125,8 @@ Status JobController::Sync(const std::string& key) {
   std::shared_ptr<const Json> cached = jobs_.Get(key);
   if (cached == nullptr) {
     expectations_.Forget(key);
+    std::lock_guard<std::mutex> lock(mu_);
+    last_failure_.erase(key);
     return Status::Ok();
   }
   Json job = *cached;
@@ -156,6 +158,10 @@ Status JobController::Sync(const std::string& key) {
                     : Json::object();
   const Json old_status = status;
   succeeded = std::max(succeeded, IntOr(status, {"succeeded"}, 0));
+  if (failed > IntOr(status, {"failed"}, 0)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_failure_[key] = now_t;  // a failure not counted before
+  }
   failed = std::max(failed, IntOr(status, {"failed"}, 0));
 
   const int64_t parallelism = IntOr(job, {"spec", "parallelism"}, 1);
@@ -242,7 +248,23 @@ Status JobController::Sync(const std::string& key) {
                        ? std::min(parallelism, completions - succeeded)
                        : (succeeded > 0 ? 0 : parallelism);
     want = std::max<int64_t>(want, 0);
-    if (expectations_.Satisfied(key)) {
+    // Replacements for failed pods wait out the back-off.
+    std::optional<std::chrono::nanoseconds> wait;
+    if (failed > 0 && active_count < want) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = last_failure_.find(key); it != last_failure_.end()) {
+        auto delay = options_.failure_backoff;
+        for (int64_t i = 1; i < failed && delay < options_.max_failure_backoff;
+             ++i) {
+          delay *= 2;
+        }
+        delay = std::min(delay, options_.max_failure_backoff);
+        if (now_t < it->second + delay) wait = it->second + delay - now_t;
+      }
+    }
+    if (wait) {
+      queue_->AddAfter(key, *wait);
+    } else if (expectations_.Satisfied(key)) {
       if (active_count < want) {
         int64_t n = want - active_count;
         expectations_.ExpectCreations(key, static_cast<int>(n));

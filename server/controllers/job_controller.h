@@ -13,13 +13,15 @@
 //   BackoffLimitExceeded; active pods are deleted;
 // - running longer than activeDeadlineSeconds: Failed, DeadlineExceeded;
 // - spec.suspend: active pods are deleted, condition Suspended.
+// After a pod failure, replacements wait 10 s doubling per failure (at most
+// 10 min) from when the failure was seen (kept in memory: a restart skips
+// the rest of a wait).
 // Status (active, ready, succeeded, failed, terminating, startTime,
 // completionTime, conditions) is written through the status subresource;
 // events SuccessfulCreate / SuccessfulDelete / Completed /
 // BackoffLimitExceeded / DeadlineExceeded are recorded on the Job. Succeeded
-// and failed never decrease (pods may be garbage collected). Not done: the
-// pod-failure back-off delay, Indexed completion mode, podFailurePolicy and
-// the job-tracking finalizer.
+// and failed never decrease (pods may be garbage collected). Not done:
+// Indexed completion mode, podFailurePolicy and the job-tracking finalizer.
 //
 // Level-triggered over shared informers of jobs and pods; a restart
 // re-counts from the pods. Expectations keep it from creating twice before
@@ -29,7 +31,10 @@
 // reconcile. Start()/Stop() from the owner; Stop() is idempotent.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +54,10 @@ inline const client::ResourceRef kJobsRef{"batch", "v1", "jobs", ""};
 struct JobControllerOptions {
   int workers = 2;
   Clock* clock = nullptr;  // null: RealClock()
+  // Replacement pods after failures wait failure_backoff * 2^(failed-1),
+  // at most max_failure_backoff, from the last failure seen.
+  std::chrono::seconds failure_backoff{10};
+  std::chrono::seconds max_failure_backoff{600};
 };
 
 class JobController : public Controller {
@@ -80,6 +89,8 @@ class JobController : public Controller {
   Expectations expectations_;
   std::vector<std::thread> workers_;
   bool started_ = false;
+  std::mutex mu_;
+  std::map<std::string, api::Time> last_failure_;  // by job key, when seen
 };
 
 // True when the Job has a Complete or Failed condition with status True.

@@ -140,6 +140,8 @@ TEST_F(JobControllerTest, FailsWhenBackoffLimitIsExceeded) {
   CreateJob({{"backoffLimit", 1}});
   for (int round = 0; round < 10; ++round) {
     SyncFresh();
+    clock_.Advance(std::chrono::seconds(11));  // past the failure back-off
+    SyncFresh();
     if (IsJobFinished(Job())) break;
     std::vector<Json> pods = Pods();
     WaitPodsCached(pods.size());
@@ -168,6 +170,47 @@ TEST_F(JobControllerTest, FailsWhenBackoffLimitIsExceeded) {
   std::vector<std::string> reasons = Reasons();
   EXPECT_NE(std::find(reasons.begin(), reasons.end(), "BackoffLimitExceeded"),
             reasons.end());
+}
+
+TEST_F(JobControllerTest, ReplacesFailedPodsAfterADoublingBackOff) {
+  CreateJob({{"backoffLimit", 6}});
+  SyncFresh();
+  ASSERT_EQ(Pods().size(), 1u);
+  WaitPodsCached(1);
+  SetPhase(Pods()[0], "Failed");
+  auto all_failed_cached = [&] {
+    for (int i = 0; i < 1000; ++i) {
+      bool all = true;
+      for (const auto& p : informers_.For(kPodsRef).ListNamespace("demo")) {
+        if (api::GetString(*p, {"status", "phase"}) != "Failed") all = false;
+      }
+      if (all) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  all_failed_cached();
+  SyncFresh();  // the failure is seen now: 10 s to wait
+  EXPECT_EQ(Pods().size(), 1u);
+  clock_.Advance(std::chrono::seconds(9));
+  SyncFresh();
+  EXPECT_EQ(Pods().size(), 1u);
+  clock_.Advance(std::chrono::seconds(2));
+  SyncFresh();
+  ASSERT_EQ(Pods().size(), 2u);
+  WaitPodsCached(2);
+  for (const Json& p : Pods()) {
+    if (api::GetString(p, {"status", "phase"}) != "Failed")
+      SetPhase(p, "Failed");
+  }
+  all_failed_cached();
+  SyncFresh();  // the second failure: 20 s
+  clock_.Advance(std::chrono::seconds(15));
+  SyncFresh();
+  EXPECT_EQ(Pods().size(), 2u);
+  clock_.Advance(std::chrono::seconds(6));
+  SyncFresh();
+  EXPECT_EQ(Pods().size(), 3u);
+  EXPECT_EQ(Job()["status"]["failed"], 2);
 }
 
 TEST_F(JobControllerTest, ActiveDeadlineFailsTheJobAndDeletesItsPods) {
