@@ -85,7 +85,12 @@ json PlainScalar(const std::string& s) {
     uint64_t u = 0;
     auto [p2, ec2] = std::from_chars(b, s.data() + s.size(), u);
     if (ec2 == std::errc() && p2 == s.data() + s.size()) return u;
-    return std::strtod(s.c_str(), nullptr);
+    // Beyond 64 bits a float, as in Kubernetes; beyond a double's range
+    // (ParseFloat fails there) the scalar stays a string, never infinity
+    // (which JSON cannot hold: it would be stored as null).
+    double d = std::strtod(s.c_str(), nullptr);
+    if (std::isfinite(d)) return d;
+    return s;
   }
   if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
     int base = s[1] == 'x' ? 16 : 8;

@@ -760,4 +760,20 @@ TEST(ObjectStoreTest, AppendServedEqualsDecode) {
 }
 
 }  // namespace
+// Found by tests/fuzz/yaml_fuzz: a plain YAML integer beyond a double's
+// range became infinity, which JSON stores as null. Kubernetes keeps such a
+// scalar as a string.
+TEST_F(HandlerTest, YamlNumbersBeyondADoubleStayStrings) {
+  std::string big = "1" + std::string(400, '0');
+  Response r = Call("POST", kCms,
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "
+                    "big}\ndata:\n  big: " +
+                        big + "\n",
+                    "application/yaml");
+  ASSERT_EQ(r.status, 201) << r.json.dump();
+  EXPECT_EQ(r.json["data"]["big"], big);
+  Response g = Call("GET", std::string(kCms) + "/big");
+  EXPECT_EQ(g.json["data"]["big"], big);
+}
+
 }  // namespace kite::apiserver

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "datastore/memory_backend.h"
 #include "fuzz_check.h"
 #include "server/apiserver/bootstrap.h"
@@ -147,6 +148,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (requests.size() > 16) return 0;  // keeps one input fast
 
+  static const bool quiet = [] {
+    log::SetLevel(log::Level::kError);  // no bootstrap lines per input
+    return true;
+  }();
+  (void)quiet;
   FakeClock clock;
   datastore::MemoryBackend store;
   auto h = apiserver::Handler::Create(store, clock, apiserver::HandlerConfig{},
