@@ -291,6 +291,33 @@ TEST(QuantityTest, ErrorsAndComparison) {
   EXPECT_EQ(Quantity::Parse("64Mi")->Value(), 67108864);
 }
 
+// Found by tests/fuzz/quantity_fuzz: near the kept range (2^120) the
+// canonical form of an accepted quantity did not parse again, and comparing
+// quantities of different scales overflowed.
+TEST(QuantityTest, LargeValuesKeepACanonicalFormAndCompare) {
+  for (const char* in : {"2456789012345678901234451201.01008901",
+                         "245678901234567890123445120101008901",
+                         "1000000000000000000000000000000000000"}) {
+    auto q = Quantity::Parse(in);
+    ASSERT_TRUE(q.ok()) << in << ": " << q.status().ToString();
+    auto again = Quantity::Parse(q->String());
+    ASSERT_TRUE(again.ok()) << q->String() << ": " << again.status().ToString();
+    EXPECT_EQ(again->String(), q->String());
+    EXPECT_EQ(again->Compare(*q), 0) << in;
+  }
+  auto big = *Quantity::Parse("1000000000000000000000000000000000000");
+  auto nano = *Quantity::Parse("1n");
+  auto mid = *Quantity::Parse("100000000000000000000000000");
+  auto mid_plus = *Quantity::Parse("100000000000000000000000000.000000001");
+  EXPECT_GT(big.Compare(nano), 0);
+  EXPECT_LT(nano.Compare(big), 0);
+  EXPECT_LT(mid.Compare(mid_plus), 0);
+  EXPECT_GT(mid_plus.Compare(mid), 0);
+  EXPECT_GT(big.Compare(mid_plus), 0);
+  EXPECT_LT(Quantity::Parse("-1.5")->Compare(*Quantity::Parse("-1")), 0);
+  EXPECT_GT(Quantity::Parse("-1")->Compare(*Quantity::Parse("-1.5")), 0);
+}
+
 TEST(HumanDurationTest, MatchesKubernetes) {
   using std::chrono::hours;
   using std::chrono::minutes;

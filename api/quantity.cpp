@@ -138,20 +138,20 @@ StatusOr<Quantity> Quantity::Parse(std::string_view str) {
   if (!InterpretSuffix(suffix, &suf)) return InvalidArgumentError(kErrSuffix);
 
   // Build the exact decimal: digits of whole+frac, scale -len(frac).
+  // Leading and trailing zeros are dropped (the scale absorbs the trailing
+  // ones) so that zero runs do not count against the kept range: the
+  // canonical form, which may append up to two zeros, parses again.
   i128 unscaled = 0;
   int scale = -static_cast<int>(frac.size());
-  auto push_digits = [&](std::string_view d) -> bool {
-    for (char c : d) {
-      if (!MulCheck(unscaled, 10, &unscaled)) return false;
-      unscaled += c - '0';
-    }
-    return true;
-  };
-  // Drop leading zeros so long zero runs do not count against the range.
-  size_t lead = 0;
-  while (lead < whole.size() && whole[lead] == '0') ++lead;
-  if (!push_digits(whole.substr(lead)) || !push_digits(frac)) {
-    return InvalidArgumentError("quantity is too large");
+  std::string digits = std::string(whole) + std::string(frac);
+  size_t lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) lead = digits.size();
+  size_t last = digits.size();
+  while (last > lead && digits[last - 1] == '0') --last, ++scale;
+  for (size_t i = lead; i < last; ++i) {
+    if (!MulCheck(unscaled, 10, &unscaled))
+      return InvalidArgumentError("quantity is too large");
+    unscaled += digits[i] - '0';
   }
   if (suf.base == 10) {
     scale += suf.exponent;
@@ -207,13 +207,17 @@ int Quantity::Sign() const {
 }
 
 int Quantity::Compare(const Quantity& o) const {
-  int s = std::min(scale_, o.scale_);
-  i128 a = unscaled_, b = o.unscaled_;
-  // Scales differ by at most a few dozen; values stay within int128 because
-  // parsed magnitudes are below 2^120 and scales are bounded below by -9.
-  for (int i = scale_; i > s; --i) a *= 10;
-  for (int i = o.scale_; i > s; --i) b *= 10;
-  return a < b ? -1 : (a > b ? 1 : 0);
+  if (scale_ == o.scale_) {
+    return unscaled_ < o.unscaled_ ? -1 : (unscaled_ > o.unscaled_ ? 1 : 0);
+  }
+  if (scale_ > o.scale_) return -o.Compare(*this);
+  // This one has the finer scale. Scaling the other up could overflow
+  // (magnitudes reach 2^120), so divide this one down to the other's scale
+  // instead: this = q + r/d with |r/d| < 1 and r of this one's sign.
+  i128 d = Pow10(std::min(o.scale_ - scale_, 38));
+  i128 q = unscaled_ / d, r = unscaled_ % d;
+  if (q != o.unscaled_) return q < o.unscaled_ ? -1 : 1;
+  return r < 0 ? -1 : (r > 0 ? 1 : 0);
 }
 
 namespace {
