@@ -405,6 +405,9 @@ TEST_F(SqliteTest, CompactionBoundsTheFileAndGivesPagesBack) {
   };
   churn("/f/", 75);
   EXPECT_GT(b->CompactRevision(), 0);
+  // The batch that crosses the bound is compacted by the next one: history
+  // may sit above the bound by one batch until another write comes.
+  ASSERT_TRUE(b->Create("/after-churn", "x").ok());
   EXPECT_LE(b->HistoryBytes(), 1 << 20);
   // ~4.8 MB written; history is bounded by 1 MiB: the file stays small.
   EXPECT_LT(PageCount(path_), 1000) << "4 KiB pages";
