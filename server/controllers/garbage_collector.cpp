@@ -324,7 +324,16 @@ StatusOr<GarbageCollector::OwnerState> GarbageCollector::CheckOwner(
     std::lock_guard<std::mutex> lock(mu_);
     auto it = nodes_.find(o.uid);
     if (it != nodes_.end() && !it->second.deleting) return OwnerState::kSolid;
+    // Confirmed gone before: uids are never reused, so it stays gone (saves
+    // a GET per dependent when a big owner goes).
+    if (gone_.count(o.uid)) return OwnerState::kDangling;
   }
+  auto gone = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gone_.size() >= 100000) gone_.clear();
+    gone_.insert(o.uid);
+    return OwnerState::kDangling;
+  };
   std::optional<ApiResource> res = Resolve(o.api_version, o.kind);
   if (!res) {
     // An unknown kind is never taken for absent (a CRD may come back).
@@ -336,10 +345,10 @@ StatusOr<GarbageCollector::OwnerState> GarbageCollector::CheckOwner(
   StatusOr<Json> owner =
       client_.Get(res->ref.In(res->namespaced ? ns : ""), o.name, {});
   if (!owner.ok()) {
-    if (owner.status().code() == Code::kNotFound) return OwnerState::kDangling;
+    if (owner.status().code() == Code::kNotFound) return gone();
     return owner.status();
   }
-  if (Uid(*owner) != o.uid) return OwnerState::kDangling;
+  if (Uid(*owner) != o.uid) return gone();
   if (Deleting(*owner) && HasFinalizer(*owner, kForegroundFinalizer)) {
     return OwnerState::kWaiting;
   }

@@ -145,6 +145,7 @@ class GarbageCollector : public Controller {
   std::map<std::string, Node> nodes_;                        // by uid
   std::map<std::string, std::set<std::string>> dependents_;  // owner uid ->
   std::vector<ApiResource> resources_;  // as of the last scan
+  std::set<std::string> gone_;          // owner uids confirmed absent
 };
 
 }  // namespace kite::controllers
