@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "api/selectors.h"
@@ -417,6 +418,15 @@ Status DaemonSetController::Sync(const std::string& key) {
   if (status != old_status) {
     Status s = UpdateStatus(ds, status);
     if (result.ok()) result = s;
+  }
+  if (result.ok()) {
+    // Revisions some pod still runs stay, as does the template's own.
+    std::set<std::string> keep = {api::Name(ds) + "-" + hash};
+    for (const auto& p : candidates) {
+      std::string h = api::GetString(*p, {"metadata", "labels", kHashLabel});
+      if (!h.empty()) keep.insert(api::Name(ds) + "-" + h);
+    }
+    result = CleanupControllerRevisions(client_, revisions_, ds, keep);
   }
   return result;
 }

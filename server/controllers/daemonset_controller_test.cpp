@@ -235,5 +235,49 @@ TEST_F(DaemonSetControllerTest, RollingUpdateReplacesEveryPod) {
   EXPECT_GE(min_nodes, 3u);
 }
 
+TEST_F(DaemonSetControllerTest, RevisionsKeptAsControllerRevisionsUpToLimit) {
+  AddNode(Node("n1"));
+  Run();
+  Json ds = MakeDs("agent");
+  ds["spec"]["revisionHistoryLimit"] = 1;
+  ASSERT_TRUE(fake_.Create(kDaemonSetsRef.In("demo"), ds, {}).ok());
+  auto revisions = [&] {
+    std::map<int64_t, std::string> out;  // revision -> hash label
+    auto l = fake_.List(kControllerRevisionsRef.In("demo"), {});
+    for (const Json& r : (*l)["items"]) {
+      out[r["revision"].get<int64_t>()] =
+          api::GetString(r, {"metadata", "labels", "controller-revision-hash"});
+    }
+    return out;
+  };
+  for (int v = 2; v <= 4; ++v) {
+    ASSERT_TRUE(Eventually([&] {
+      return api::GetInt(GetDs("agent"),
+                         {"status", "updatedNumberScheduled"}) == 1 &&
+             api::GetInt(GetDs("agent"), {"status", "numberAvailable"}) == 1 &&
+             api::GetInt(GetDs("agent"), {"status", "observedGeneration"}) ==
+                 v - 1;
+    }));
+    ASSERT_TRUE(fake_
+                    .Patch(kDaemonSetsRef.In("demo"), "agent",
+                           client::PatchType::kMerge,
+                           R"({"spec":{"template":{"spec":{"containers":)"
+                           R"([{"name":"c","image":"agent:)" +
+                               std::to_string(v) + R"("}]}}}})",
+                           {})
+                    .ok());
+  }
+  // The newest (what the pod runs) and one more; the rest deleted.
+  ASSERT_TRUE(Eventually([&] {
+    auto r = revisions();
+    auto pods = fake_.List(kPodsRef.In("demo"), {});
+    return r.size() == 2u && r.count(4) && r.count(3) &&
+           (*pods)["items"].size() == 1u &&
+           api::GetString((*pods)["items"][0],
+                          {"metadata", "labels", "controller-revision-hash"}) ==
+               r[4];
+  }));
+}
+
 }  // namespace
 }  // namespace kite::controllers

@@ -211,32 +211,6 @@ Status StatefulSetController::DeletePod(const Json& sts, const Json& pod) {
   return d.status();
 }
 
-Status StatefulSetController::CleanupRevisions(const Json& sts,
-                                               const std::string& current,
-                                               const std::string& update) {
-  int64_t limit = api::GetInt(sts, {"spec", "revisionHistoryLimit"}, 10);
-  std::string uid = api::GetString(sts, {"metadata", "uid"});
-  std::vector<std::shared_ptr<const Json>> mine;
-  for (auto& r : revisions_.ListNamespace(api::Namespace(sts))) {
-    const Json* ref = ControllerRef(*r);
-    std::string n = api::Name(*r);
-    if (ref != nullptr && api::GetString(*ref, {"uid"}) == uid &&
-        n != current && n != update) {
-      mine.push_back(r);
-    }
-  }
-  if (static_cast<int64_t>(mine.size()) <= limit) return Status::Ok();
-  std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) {
-    return api::GetInt(*a, {"revision"}) < api::GetInt(*b, {"revision"});
-  });
-  for (size_t i = 0; i + limit < mine.size(); ++i) {
-    auto d = client_.Delete(kControllerRevisionsRef.In(api::Namespace(sts)),
-                            api::Name(*mine[i]), {});
-    if (!d.ok() && d.status().code() != Code::kNotFound) return d.status();
-  }
-  return Status::Ok();
-}
-
 Status StatefulSetController::Sync(const std::string& key) {
   std::shared_ptr<const Json> cached = sets_.Get(key);
   if (cached == nullptr) return Status::Ok();
@@ -400,7 +374,8 @@ Status StatefulSetController::Sync(const std::string& key) {
     }
   }
   if (result.ok()) {
-    Status c = CleanupRevisions(sts, current_rev, update_rev);
+    Status c = CleanupControllerRevisions(client_, revisions_, sts,
+                                          {current_rev, update_rev});
     if (!c.ok()) result = c;
   }
   return result;

@@ -75,8 +75,6 @@ class StatefulSetController : public Controller {
   Status CreatePod(const Json& sts, const Json& tmpl,
                    const std::string& revision, int64_t ordinal);
   Status DeletePod(const Json& sts, const Json& pod);
-  Status CleanupRevisions(const Json& sts, const std::string& current,
-                          const std::string& update);
 
   client::Interface& client_;
   client::Informer& sets_;

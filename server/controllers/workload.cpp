@@ -1,7 +1,9 @@
 #include "server/controllers/workload.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
 
@@ -254,6 +256,32 @@ StatusOr<std::string> EnsureControllerRevision(
   auto c = client.Create(kControllerRevisionsRef.In(ns), cr, {});
   if (!c.ok() && c.status().code() != Code::kAlreadyExists) return c.status();
   return name;
+}
+
+Status CleanupControllerRevisions(client::Interface& client,
+                                  client::Informer& revisions,
+                                  const Json& owner,
+                                  const std::set<std::string>& keep) {
+  int64_t limit = api::GetInt(owner, {"spec", "revisionHistoryLimit"}, 10);
+  std::string uid = api::GetString(owner, {"metadata", "uid"});
+  std::vector<std::shared_ptr<const Json>> old;
+  for (auto& r : revisions.ListNamespace(api::Namespace(owner))) {
+    const Json* ref = ControllerRef(*r);
+    if (ref != nullptr && api::GetString(*ref, {"uid"}) == uid &&
+        !keep.count(api::Name(*r))) {
+      old.push_back(r);
+    }
+  }
+  if (static_cast<int64_t>(old.size()) <= limit) return Status::Ok();
+  std::sort(old.begin(), old.end(), [](const auto& a, const auto& b) {
+    return api::GetInt(*a, {"revision"}) < api::GetInt(*b, {"revision"});
+  });
+  for (size_t i = 0; i + static_cast<size_t>(limit) < old.size(); ++i) {
+    auto d = client.Delete(kControllerRevisionsRef.In(api::Namespace(owner)),
+                           api::Name(*old[i]), {});
+    if (!d.ok() && d.status().code() != Code::kNotFound) return d.status();
+  }
+  return Status::Ok();
 }
 
 std::optional<Json> TemplateOfRevision(const Json& revision) {

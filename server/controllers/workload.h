@@ -99,6 +99,12 @@ bool RemoveCondition(Json& status, const std::string& type);
 StatusOr<std::string> EnsureControllerRevision(
     client::Interface& client, client::Informer& revisions, const Json& owner,
     const std::string& kind, const Json& tmpl, const std::string& hash);
+// Deletes the owner's oldest ControllerRevisions beyond
+// spec.revisionHistoryLimit (default 10), never those named in `keep`.
+Status CleanupControllerRevisions(client::Interface& client,
+                                  client::Informer& revisions,
+                                  const Json& owner,
+                                  const std::set<std::string>& keep);
 // The pod template a ControllerRevision holds (nullopt when it has none).
 std::optional<Json> TemplateOfRevision(const Json& revision);
 
