@@ -110,6 +110,8 @@ int RunServer(const std::vector<std::string>& args) {
   flags.String("service-cidr", &store.config.service_cidr, "IPv4 range of Service ClusterIPs");
   flags.String("cluster-cidr", &store.config.cluster_cidr, "IPv4 range of pod IPs (a /24 per node)");
   flags.String("service-node-port-range", &store.config.service_node_port_range, "port range of NodePorts");
+  flags.String("token-file", &store.config.token_file,
+               "static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"]");
   flags.Bool("disable-agent", &store.config.disable_agent,
              "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");
   flags.StringList("disable", &store.config.disable,

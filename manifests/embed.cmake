@@ -1,7 +1,11 @@
-# cmake -DOUT=<file.cpp> -DFILES=<a.yaml;b.yaml> -P embed.cmake
-# Writes the definition of kite::manifests::Defaults() (manifests.h) holding
-# the bytes of each file, in the order given. Bytes are written as hex
+# cmake -DOUT=<file.cpp> -DFILES=<a.yaml;b.yaml> [-DFUNCTION=Rbac] -P embed.cmake
+# Writes the definition of kite::manifests::Defaults() (or FUNCTION; both
+# declared in manifests.h) holding the bytes of each file, in the order
+# given. Bytes are written as hex
 # escapes so no content can break the C++ source.
+if(NOT FUNCTION)
+  set(FUNCTION Defaults)
+endif()
 set(body "")
 set(entries "")
 set(i 0)
@@ -30,7 +34,7 @@ std::string_view View(const unsigned char* data, size_t size) {
 
 ${body}}  // namespace
 
-std::vector<Manifest> Defaults() {
+std::vector<Manifest> ${FUNCTION}() {
   return {
 ${entries}  };
 }

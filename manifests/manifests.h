@@ -26,4 +26,9 @@ struct Manifest {
 // that lives as long as the process.
 std::vector<Manifest> Defaults();
 
+// manifests/rbac/*.yaml, sorted by name: the bootstrap RBAC policy (roles
+// and bindings every cluster has) the API server reconciles at every start
+// (server/apiserver/rbac.h). Not part of Defaults().
+std::vector<Manifest> Rbac();
+
 }  // namespace kite::manifests

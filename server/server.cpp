@@ -15,6 +15,8 @@
 #include "datastore/open.h"
 #include "manifests/manifests.h"
 #include "server/apiserver/bootstrap.h"
+#include "server/apiserver/node_authorizer.h"
+#include "server/apiserver/service_account.h"
 #include "server/controllers/resources.h"
 #include "tls/cluster_pki.h"
 #include "tls/pki.h"
@@ -153,10 +155,48 @@ Status Server::StartApi() {
                                       &handler_config.services.node_port_max));
   std::string advertise = AdvertiseAddress(config_.bind_address);
 
-  auto handler =
-      apiserver::Handler::Create(*store_, RealClock(), handler_config, nullptr);
+  // Authentication: client certificates, then static tokens.
+  authenticator_.Add(std::make_unique<apiserver::CertificateAuthenticator>());
+  if (!config_.token_file.empty()) {
+    auto csv = RealEnv().ReadFile(config_.token_file);
+    if (!csv.ok())
+      return Status(csv.status().code(), "--token-file " + config_.token_file +
+                                             ": " + csv.status().message());
+    auto tokens = apiserver::TokenFileAuthenticator::Parse(*csv);
+    if (!tokens.ok())
+      return Status(tokens.status().code(), "--token-file " +
+                                                config_.token_file + ": " +
+                                                tokens.status().message());
+    authenticator_.Add(std::move(tokens).value());
+  }
+  // ServiceAccount tokens, signed with the server's own key.
+  KITE_RETURN_IF_ERROR(RealEnv().MakeDirs(pki_opts.dir, 0700));
+  auto sa_key = apiserver::LoadOrCreateServiceAccountKey(
+      pki_opts.dir + "/service-account.key");
+  if (!sa_key.ok())
+    return Status(sa_key.status().code(), "the ServiceAccount signing key: " +
+                                              sa_key.status().message());
+  auto sa_tokens =
+      apiserver::ServiceAccountTokens::Create(*sa_key, *store_, RealClock());
+  if (!sa_tokens.ok()) return sa_tokens.status();
+  apiserver::ServiceAccountTokens* sa_tokens_ptr = sa_tokens->get();
+  authenticator_.Add(std::move(sa_tokens).value());
+  // Authorization: system:masters, the node authorizer, then RBAC, each
+  // from watch-fed indexes.
+  auto rbac = apiserver::RbacAuthorizer::Create(*store_);
+  if (!rbac.ok()) return rbac.status();
+  apiserver::RbacAuthorizer* rbac_ptr = rbac->get();
+  auto nodes = apiserver::NodeAuthorizer::Create(*store_);
+  if (!nodes.ok()) return nodes.status();
+  auto authorizer = std::make_unique<apiserver::ChainAuthorizer>();
+  authorizer->Add(std::move(nodes).value());
+  authorizer->Add(std::move(rbac).value());
+
+  auto handler = apiserver::Handler::Create(
+      *store_, RealClock(), handler_config, std::move(authorizer));
   if (!handler.ok()) return handler.status();
   handler_ = std::move(handler).value();
+  handler_->SetTokenIssuer(sa_tokens_ptr);
   pki_opts.service_ip = handler_->service_allocator().FirstIp();
   auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), **random, pki_opts);
   if (!pki.ok())
@@ -166,6 +206,15 @@ Status Server::StartApi() {
     log::Info("server", "tls")("change", change);
   root_ca_pem_ = pki->server_ca().cert_pem;
   KITE_RETURN_IF_ERROR(handler_->Init());
+  // The bootstrap RBAC policy, before anyone is served by it.
+  std::vector<std::string_view> policy;
+  for (const manifests::Manifest& f : manifests::Rbac())
+    policy.push_back(f.content);
+  KITE_RETURN_IF_ERROR(apiserver::ReconcileRbacPolicy(
+      *handler_, apiserver::SystemUser(), policy));
+  if (!rbac_ptr->WaitForRevision(store_->CurrentRevision(),
+                                 std::chrono::seconds(30)))
+    return DeadlineExceededError("the RBAC index did not catch up");
 
   apiserver::ServingConfig serving;
   serving.bind_address = config_.bind_address;

@@ -24,6 +24,7 @@
 #include "server/apiserver/auth.h"
 #include "server/apiserver/handler.h"
 #include "server/apiserver/loopback_client.h"
+#include "server/apiserver/rbac.h"
 #include "server/controllers/controller_manager.h"
 #include "server/controllers/manifest_deployer.h"
 #include "server/scheduler/scheduler.h"
@@ -49,6 +50,8 @@ struct Config {
   // files are removed from <data_dir>/server/manifests and their objects
   // deleted.
   std::vector<std::string> disable;
+  // Static bearer tokens (kube-apiserver's --token-file format); empty: none.
+  std::string token_file;
   // No in-process agent (there is none yet: accepted and recorded).
   bool disable_agent = false;
 };
@@ -100,7 +103,7 @@ class Server {
   std::string root_ca_pem_;
   std::unique_ptr<datastore::Backend> store_;
   std::unique_ptr<apiserver::Handler> handler_;
-  apiserver::CertificateAuthenticator authenticator_;
+  apiserver::ChainAuthenticator authenticator_;
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<apiserver::LoopbackClient> loopback_;
   std::unique_ptr<controllers::ControllerManager> controllers_;

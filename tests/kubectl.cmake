@@ -12,6 +12,9 @@ if(KITE_BUILD_TESTS)
   # node IPAM and lifecycle, jobs) through kubectl.
   add_test(NAME lifecycle_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lifecycle_e2e.sh $<TARGET_FILE:kite>)
   set_tests_properties(lifecycle_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+  # Authentication and authorization refusals over TLS (issue 4).
+  add_test(NAME security_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/security_e2e.sh $<TARGET_FILE:kite>)
+  set_tests_properties(security_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
 endif()
 # The manifest deployer (issue 5): files in <data-dir>/server/manifests are
 # applied, kept in step and removed, defaults written, --disable honoured.

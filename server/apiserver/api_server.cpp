@@ -91,6 +91,12 @@ Status ApiServer::Start() {
     req.accept = hreq.get_header_value("Accept");
     req.user_agent = hreq.get_header_value("User-Agent");
     req.body = hreq.body;
+    req.impersonate_user = hreq.get_header_value("Impersonate-User");
+    for (size_t i = 0, n = hreq.get_header_value_count("Impersonate-Group");
+         i < n; ++i) {
+      req.impersonate_groups.push_back(
+          hreq.get_header_value("Impersonate-Group", i));
+    }
     auto user = authenticator_.Authenticate(CredentialsOf(hreq));
     if (user.ok()) {
       req.user = std::move(user).value();

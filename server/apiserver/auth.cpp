@@ -25,10 +25,186 @@ StatusOr<UserInfo> CertificateAuthenticator::Authenticate(
     return Status(Code::kUnauthenticated,
                   "client certificate refused: " + c.cert_error);
   }
-  if (!c.bearer_token.empty()) {
-    return Status(Code::kUnauthenticated, "bearer tokens are not accepted yet");
+  return Status(Code::kNotFound, "no client certificate");
+}
+
+namespace {
+
+// Splits one CSV line (fields may be double-quoted, "" inside quotes is a
+// quote). False for an unterminated quote.
+bool SplitCsv(std::string_view line, std::vector<std::string>* fields) {
+  fields->clear();
+  std::string cur;
+  bool quoted = false, was_quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char ch = line[i];
+    if (quoted) {
+      if (ch == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cur += ch;
+      }
+    } else if (ch == '"' && cur.empty() && !was_quoted) {
+      quoted = was_quoted = true;
+    } else if (ch == ',') {
+      fields->push_back(std::move(cur));
+      cur.clear();
+      was_quoted = false;
+    } else {
+      cur += ch;
+    }
   }
-  return Status(Code::kUnauthenticated, "no credentials");
+  if (quoted) return false;
+  fields->push_back(std::move(cur));
+  return true;
+}
+
+std::string Trim(std::string s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  size_t e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+void AddAuthenticatedGroup(UserInfo& u) {
+  if (std::find(u.groups.begin(), u.groups.end(), "system:authenticated") ==
+      u.groups.end()) {
+    u.groups.push_back("system:authenticated");
+  }
+}
+
+// Compares without leaking where the first difference is.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= a[i] ^ b[i];
+  return diff == 0;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<TokenFileAuthenticator>> TokenFileAuthenticator::Parse(
+    std::string_view csv) {
+  auto out =
+      std::unique_ptr<TokenFileAuthenticator>(new TokenFileAuthenticator);
+  size_t pos = 0;
+  int line_no = 0;
+  std::vector<std::string> f;
+  while (pos < csv.size()) {
+    size_t eol = csv.find('\n', pos);
+    if (eol == std::string_view::npos) eol = csv.size();
+    std::string line = Trim(std::string(csv.substr(pos, eol - pos)));
+    pos = eol + 1;
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    std::string where = "token file line " + std::to_string(line_no);
+    if (!SplitCsv(line, &f))
+      return InvalidArgumentError(where + ": unterminated quote");
+    if (f.size() < 3)
+      return InvalidArgumentError(where + ": want token,user,uid[,groups]");
+    for (std::string& x : f) x = Trim(std::move(x));
+    if (f[0].empty()) return InvalidArgumentError(where + ": empty token");
+    if (f[1].empty()) return InvalidArgumentError(where + ": empty user name");
+    UserInfo u;
+    u.name = f[1];
+    u.uid = f[2];
+    for (size_t i = 3; i < f.size(); ++i) {
+      std::string_view groups = f[i];
+      size_t start = 0;
+      while (start <= groups.size()) {
+        size_t comma = groups.find(',', start);
+        if (comma == std::string_view::npos) comma = groups.size();
+        std::string g = Trim(std::string(groups.substr(start, comma - start)));
+        if (!g.empty()) u.groups.push_back(g);
+        start = comma + 1;
+      }
+    }
+    u.authenticated = true;
+    AddAuthenticatedGroup(u);
+    for (const auto& [tok, existing] : out->tokens_) {
+      if (tok == f[0])
+        return InvalidArgumentError(where + ": token listed twice");
+    }
+    out->tokens_.emplace_back(f[0], std::move(u));
+  }
+  return out;
+}
+
+StatusOr<UserInfo> TokenFileAuthenticator::Authenticate(
+    const Credentials& c) const {
+  if (c.bearer_token.empty()) return Status(Code::kNotFound, "no bearer token");
+  for (const auto& [tok, user] : tokens_) {
+    if (SameSecret(tok, c.bearer_token)) return user;
+  }
+  return Status(Code::kNotFound, "token not in the token file");
+}
+
+void ChainAuthenticator::Add(std::unique_ptr<Authenticator> authenticator) {
+  chain_.push_back(std::move(authenticator));
+}
+
+StatusOr<UserInfo> ChainAuthenticator::Authenticate(
+    const Credentials& c) const {
+  std::string reasons;
+  for (const auto& a : chain_) {
+    auto user = a->Authenticate(c);
+    if (user.ok()) {
+      AddAuthenticatedGroup(*user);
+      user->authenticated = true;
+      return user;
+    }
+    if (user.status().code() != Code::kNotFound) return user.status();
+    if (!reasons.empty()) reasons += "; ";
+    reasons += user.status().message();
+  }
+  if (c.bearer_token.empty() && !c.cert_verified && c.cert_error.empty())
+    return Status(Code::kUnauthenticated, "no credentials");
+  return Status(Code::kUnauthenticated,
+                reasons.empty() ? "no authenticator" : reasons);
+}
+
+void ChainAuthorizer::Add(std::unique_ptr<Authorizer> authorizer) {
+  chain_.push_back(std::move(authorizer));
+}
+
+Status ChainAuthorizer::Authorize(const Attributes& a) const {
+  if (a.user == nullptr || !a.user->authenticated) {
+    // Anonymous requests reach only the public paths, which the request
+    // path serves before asking.
+    return Status(Code::kPermissionDenied, "anonymous requests are refused");
+  }
+  for (const std::string& g : a.user->groups) {
+    if (g == "system:masters") return Status::Ok();
+  }
+  std::string reasons;
+  for (const auto& z : chain_) {
+    Status st = z->Authorize(a);
+    if (st.ok()) return st;
+    if (!st.message().empty()) {
+      if (!reasons.empty()) reasons += "; ";
+      reasons += st.message();
+    }
+  }
+  return Status(Code::kPermissionDenied, reasons);
+}
+
+json ChainAuthorizer::RulesFor(const UserInfo& user,
+                               std::string_view namespace_) const {
+  json out = {{"resourceRules", json::array()},
+              {"nonResourceRules", json::array()}};
+  for (const auto& z : chain_) {
+    json r = z->RulesFor(user, namespace_);
+    for (const char* k : {"resourceRules", "nonResourceRules"}) {
+      if (r.contains(k) && r[k].is_array()) {
+        for (json& x : r[k]) out[k].push_back(std::move(x));
+      }
+    }
+  }
+  return out;
 }
 
 Attributes AttributesOf(const UserInfo& user, const RequestInfo& info) {
@@ -80,6 +256,7 @@ namespace {
 UserInfo UserFromSpec(const json& spec) {
   UserInfo u;
   u.name = api::GetString(spec, {"user"});
+  u.uid = api::GetString(spec, {"uid"});
   if (const json* g = api::Field(spec, "groups"); g && g->is_array()) {
     for (const json& x : *g) {
       if (x.is_string()) u.groups.push_back(x.get<std::string>());
@@ -111,11 +288,7 @@ json Decide(const Authorizer& authz, const UserInfo& user, const json& spec,
   }
   Status st = authz.Authorize(a);
   json status = {{"allowed", st.ok()}};
-  if (st.ok()) {
-    status["reason"] = "kite allows every authenticated user";
-  } else {
-    status["reason"] = st.message();
-  }
+  if (!st.ok() && !st.message().empty()) status["reason"] = st.message();
   return status;
 }
 
@@ -138,8 +311,10 @@ StatusOr<json> AnswerReview(const Authorizer& authz, const UserInfo& requester,
   } else if (kind == "SelfSubjectReview") {
     json groups = json::array();
     for (const auto& g : requester.groups) groups.push_back(g);
-    review["status"] = {
-        {"userInfo", {{"username", requester.name}, {"groups", groups}}}};
+    json info = {{"username", requester.name}, {"groups", groups}};
+    if (!requester.uid.empty()) info["uid"] = requester.uid;
+    if (!requester.extra.empty()) info["extra"] = requester.extra;
+    review["status"] = {{"userInfo", std::move(info)}};
   } else if (kind == "TokenReview") {
     review["status"] = {{"authenticated", false},
                         {"error", "kite does not issue bearer tokens yet"}};

@@ -2,11 +2,14 @@
 // before the REST handlers (DESIGN.md §5).
 //
 // Authenticator turns what the client proved (a verified client
-// certificate today; bearer tokens arrive with ServiceAccounts and join
-// tokens) into a UserInfo, or refuses with 401. Authorizer decides whether a
-// user may do what a RequestInfo describes, or refuses with 403. Today's
-// policy: any authenticated user may do anything (AllowAuthenticated); RBAC
-// replaces it without touching the request path.
+// certificate, a bearer token) into a UserInfo, or refuses with 401. The
+// server runs a chain (ChainAuthenticator): client certificates, the static
+// token file, ServiceAccount tokens, and room for bootstrap (join) tokens;
+// the first that recognises the credential decides. Authorizer decides
+// whether a user may do what a RequestInfo describes, or refuses with 403:
+// the server chains system:masters, the node authorizer and RBAC
+// (ChainAuthorizer, rbac.h); AllowAuthenticated remains for unit tests of
+// the request path.
 //
 // The access-review kinds (SelfSubjectAccessReview, SubjectAccessReview,
 // LocalSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview) are
@@ -50,11 +53,41 @@ class Authenticator {
 };
 
 // x509 client certificates signed by the cluster's client CA: CN is the
-// user, O the groups, plus system:authenticated.
+// user, O the groups, plus system:authenticated. NotFound when no
+// certificate was presented.
 class CertificateAuthenticator : public Authenticator {
  public:
   StatusOr<UserInfo> Authenticate(
       const Credentials& credentials) const override;
+};
+
+// Static bearer tokens, the --token-file of kube-apiserver: one CSV line per
+// token, `token,user,uid[,"group1,group2"]` (blank lines and lines starting
+// with # ignored). NotFound for a request without a bearer token or with
+// one not in the file.
+class TokenFileAuthenticator : public Authenticator {
+ public:
+  // InvalidArgument naming the line for a malformed file.
+  static StatusOr<std::unique_ptr<TokenFileAuthenticator>> Parse(
+      std::string_view csv);
+  StatusOr<UserInfo> Authenticate(
+      const Credentials& credentials) const override;
+
+ private:
+  std::vector<std::pair<std::string, UserInfo>> tokens_;
+};
+
+// Asks each authenticator in turn: the first answer other than NotFound
+// ("not my kind of credential") decides. Nothing recognised: 401 with the
+// reasons. Authenticated users always carry system:authenticated.
+class ChainAuthenticator : public Authenticator {
+ public:
+  void Add(std::unique_ptr<Authenticator> authenticator);
+  StatusOr<UserInfo> Authenticate(
+      const Credentials& credentials) const override;
+
+ private:
+  std::vector<std::unique_ptr<Authenticator>> chain_;
 };
 
 // The attributes an authorization decision looks at (the resource ones
@@ -65,7 +98,8 @@ struct Attributes {
                      // method otherwise
   bool resource_request = false;
   std::string group, version, resource, subresource, namespace_, name;
-  std::string path;  // non-resource requests
+  std::string path;            // non-resource requests
+  std::string field_selector;  // list/watch ?fieldSelector= (node authorizer)
 };
 Attributes AttributesOf(const UserInfo& user, const RequestInfo& info);
 
@@ -86,6 +120,20 @@ class AllowAuthenticated : public Authorizer {
   Status Authorize(const Attributes& attributes) const override;
   nlohmann::json RulesFor(const UserInfo& user,
                           std::string_view namespace_) const override;
+};
+
+// The server's authorizer: members of system:masters may do anything;
+// otherwise the first authorizer that allows decides (node, then RBAC).
+// RulesFor unions the members' rules.
+class ChainAuthorizer : public Authorizer {
+ public:
+  void Add(std::unique_ptr<Authorizer> authorizer);
+  Status Authorize(const Attributes& attributes) const override;
+  nlohmann::json RulesFor(const UserInfo& user,
+                          std::string_view namespace_) const override;
+
+ private:
+  std::vector<std::unique_ptr<Authorizer>> chain_;
 };
 
 // /healthz, /livez, /readyz (and their sub-paths), /version.

@@ -58,6 +58,8 @@
 
 namespace kite::apiserver {
 
+class ServiceAccountTokens;
+
 struct HandlerConfig {
   ServiceNetworkConfig services;
   // "host:port" clients reach the server at (APIVersions document).
@@ -85,6 +87,10 @@ class Handler {
   // Ends every open watch (shutdown); their streams report done.
   void CancelWatches();
 
+  // Serve serviceaccounts/token (TokenRequest) with `tokens` (outlives the
+  // handler). Without it the subresource answers 405. Call before serving.
+  void SetTokenIssuer(ServiceAccountTokens* tokens) { tokens_ = tokens; }
+
   api::Registry& registry() { return registry_; }
   ServiceAllocator& service_allocator() { return *services_; }
   datastore::Backend& backend() { return backend_; }
@@ -109,6 +115,10 @@ class Handler {
           std::unique_ptr<ServiceAllocator> services);
 
   Response Dispatch(const Request& req, const RequestInfo& info);
+  // Checks Impersonate-* of `req` (the requester needs the impersonate verb
+  // on users/groups/serviceaccounts): a refusal to answer with, or nullopt
+  // with `*as` set to the identity to act as.
+  std::optional<Response> Impersonate(const Request& req, UserInfo* as);
   ApiOr<Response> ServeNonResource(const Request& req, const RequestInfo& info);
   ApiOr<Response> ServeDiscovery(const Request& req, const RequestInfo& info);
   ApiOr<Response> ServeResource(Ctx& ctx);
@@ -201,6 +211,7 @@ class Handler {
   ApiOr<Response> Eviction(Ctx& ctx);
   ApiOr<Response> Finalize(Ctx& ctx);
   ApiOr<Response> Virtual(Ctx& ctx);
+  ApiOr<Response> IssueToken(Ctx& ctx);
 
   // Namespace lifecycle admission for creates in a namespace.
   ApiStatus CheckNamespaceOpen(Ctx& ctx, const std::string& ns,
@@ -216,6 +227,7 @@ class Handler {
   ObjectStore store_;
   std::unique_ptr<ServiceAllocator> services_;
   Strategies strategies_;
+  ServiceAccountTokens* tokens_ = nullptr;
 
   std::mutex watches_mu_;
   // Open watches, removed by their streams' close callbacks.

@@ -120,7 +120,9 @@ class LoopbackWatch : public client::WatchStream {
 UserInfo ControllerManagerUser() {
   UserInfo u;
   u.name = "system:kube-controller-manager";
-  u.groups = {"system:authenticated"};
+  // In-process components act as system:masters (docs/security.md): they are
+  // part of the server, and RBAC must not be able to lock them out.
+  u.groups = {"system:masters", "system:authenticated"};
   u.authenticated = true;
   return u;
 }

@@ -28,7 +28,10 @@ class WatchStream;
 struct UserInfo {
   std::string name;  // "system:admin"
   std::vector<std::string>
-      groups;  // {"system:masters", "system:authenticated"}
+      groups;       // {"system:masters", "system:authenticated"}
+  std::string uid;  // token-file users, ServiceAccounts (their uid)
+  // Extra attributes (ServiceAccount tokens: the bound pod's name and uid).
+  std::map<std::string, std::vector<std::string>> extra;
   bool authenticated = false;
 };
 
@@ -44,6 +47,10 @@ struct Request {
   // A body already decoded into JSON (loopback); used instead of `body`.
   std::optional<nlohmann::json> object;
   UserInfo user;
+  // Impersonate-User / Impersonate-Group headers (kubectl --as, --as-group):
+  // the request acts as this identity when `user` may impersonate it.
+  std::string impersonate_user;
+  std::vector<std::string> impersonate_groups;
 
   // The first value of query parameter `name`, or "".
   std::string Param(std::string_view name) const {

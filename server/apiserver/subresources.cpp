@@ -9,6 +9,7 @@
 #include "api/validation.h"
 #include "common/log.h"
 #include "server/apiserver/handler.h"
+#include "server/apiserver/service_account.h"
 
 namespace kite::apiserver {
 
@@ -49,6 +50,7 @@ ApiOr<Response> Handler::ServeSubresource(Ctx& ctx) {
     return Binding(ctx, ctx.info.name, std::move(body));
   }
   if (sub == "eviction") return Eviction(ctx);
+  if (sub == "token" && tokens_ != nullptr) return IssueToken(ctx);
   if (sub == "token") {
     return ApiError(405, "MethodNotAllowed",
                     "kite does not issue ServiceAccount tokens yet: "
@@ -345,6 +347,119 @@ ApiOr<Response> Handler::Virtual(Ctx& ctx) {
                              std::move(body));
   if (!review.ok()) return MethodNotSupported(kind, "create");
   return Response::Json(201, std::move(review).value());
+}
+
+}  // namespace kite::apiserver
+
+namespace kite::apiserver {
+
+ApiOr<Response> Handler::IssueToken(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  const std::string& name = ctx.info.name;
+  API_ASSIGN_OR_RETURN(
+      json body,
+      DecodeBody(ctx.req, "authentication.k8s.io/v1", "TokenRequest"));
+  if (!body.is_object() ||
+      api::GetString(body, {"kind"}, "TokenRequest") != "TokenRequest") {
+    return BadRequest("the body of a token request must be a TokenRequest");
+  }
+  auto sa = store_.Get(kind, ctx.ns, name);
+  if (!sa.ok()) {
+    if (sa.status().code() == Code::kNotFound) return NotFound(kind, name);
+    return ApiError(sa.status());
+  }
+  api::Kind tr_kind;
+  tr_kind.group = "authentication.k8s.io";
+  tr_kind.kind = "TokenRequest";
+  tr_kind.resource = "tokenrequests";
+  json spec = body.value("spec", json::object());
+  if (!spec.is_object()) spec = json::object();
+  TokenSpec ts;
+  ts.namespace_ = ctx.ns;
+  ts.service_account = name;
+  ts.service_account_uid = api::GetString(sa->object, {"metadata", "uid"});
+  api::FieldErrors errs;
+  if (spec.contains("expirationSeconds")) {
+    const json& e = spec["expirationSeconds"];
+    if (!e.is_number_integer()) {
+      errs.push_back({api::FieldErrorType::kInvalid, "spec.expirationSeconds",
+                      e.dump(), true, "must be an integer"});
+    } else if (e.get<int64_t>() < 600) {
+      errs.push_back({api::FieldErrorType::kInvalid, "spec.expirationSeconds",
+                      e.dump(), true,
+                      "may not specify a duration less than 10 minutes"});
+    } else if (e.get<int64_t>() > (int64_t{1} << 32)) {
+      errs.push_back({api::FieldErrorType::kInvalid, "spec.expirationSeconds",
+                      e.dump(), true,
+                      "may not specify a duration larger than 2^32 seconds"});
+    } else {
+      ts.expiration = std::chrono::seconds(e.get<int64_t>());
+    }
+  }
+  if (const json* aud = api::Field(spec, "audiences"); aud && aud->is_array()) {
+    for (const json& a : *aud) {
+      if (a.is_string() && !a.get<std::string>().empty())
+        ts.audiences.push_back(a.get<std::string>());
+    }
+  }
+  const json* ref = api::Field(spec, "boundObjectRef");
+  if (ref != nullptr && ref->is_object()) {
+    ts.bound_kind = api::GetString(*ref, {"kind"});
+    ts.bound_name = api::GetString(*ref, {"name"});
+    std::string want_uid = api::GetString(*ref, {"uid"});
+    std::string resource = ts.bound_kind == "Pod"      ? "pods"
+                           : ts.bound_kind == "Secret" ? "secrets"
+                           : ts.bound_kind == "Node"   ? "nodes"
+                                                       : "";
+    if (resource.empty()) {
+      errs.push_back({api::FieldErrorType::kNotSupported,
+                      "spec.boundObjectRef.kind", "\"" + ts.bound_kind + "\"",
+                      true, "supported values: \"Pod\", \"Secret\", \"Node\""});
+    } else if (ts.bound_name.empty()) {
+      errs.push_back({api::FieldErrorType::kRequired,
+                      "spec.boundObjectRef.name", "", false, ""});
+    } else {
+      auto bound_kind = registry_.Lookup("", "v1", resource);
+      auto bound = store_.Get(*bound_kind, resource == "nodes" ? "" : ctx.ns,
+                              ts.bound_name);
+      if (!bound.ok()) {
+        if (bound.status().code() == Code::kNotFound)
+          return NotFound(*bound_kind, ts.bound_name);
+        return ApiError(bound.status());
+      }
+      ts.bound_uid = api::GetString(bound->object, {"metadata", "uid"});
+      if (!want_uid.empty() && want_uid != ts.bound_uid) {
+        return Conflict(*bound_kind, ts.bound_name,
+                        "the UID in the bound object reference (" + want_uid +
+                            ") does not match the UID in record (" +
+                            ts.bound_uid +
+                            "). The object might have been "
+                            "deleted and then recreated");
+      }
+    }
+  }
+  if (!errs.empty()) return Invalid(tr_kind, name, errs);
+  auto issued = tokens_->Issue(ts);
+  if (!issued.ok()) return ApiError(issued.status());
+  json out = {{"apiVersion", "authentication.k8s.io/v1"},
+              {"kind", "TokenRequest"},
+              {"metadata",
+               {{"name", name},
+                {"namespace", ctx.ns},
+                {"creationTimestamp", api::FormatTime(ctx.now)}}}};
+  spec["audiences"] = ts.audiences.empty()
+                          ? std::vector<std::string>{kServiceAccountIssuer}
+                          : ts.audiences;
+  spec["expirationSeconds"] = ts.expiration.count();
+  if (!ts.bound_kind.empty()) {
+    spec["boundObjectRef"]["uid"] = ts.bound_uid;
+    if (!spec["boundObjectRef"].contains("apiVersion"))
+      spec["boundObjectRef"]["apiVersion"] = "v1";
+  }
+  out["spec"] = std::move(spec);
+  out["status"] = {{"token", issued->token},
+                   {"expirationTimestamp", api::FormatTime(issued->expires)}};
+  return Response::Json(201, std::move(out));
 }
 
 }  // namespace kite::apiserver

@@ -1,0 +1,337 @@
+#include "server/apiserver/rbac.h"
+
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "datastore/memory_backend.h"
+#include "manifests/manifests.h"
+#include "server/apiserver/bootstrap.h"
+#include "server/apiserver/handler.h"
+
+namespace kite::apiserver {
+namespace {
+
+using nlohmann::json;
+
+Attributes Res(const UserInfo& u, std::string verb, std::string group,
+               std::string resource, std::string sub = "", std::string ns = "",
+               std::string name = "") {
+  Attributes a;
+  a.user = &u;
+  a.verb = std::move(verb);
+  a.resource_request = true;
+  a.group = std::move(group);
+  a.resource = std::move(resource);
+  a.subresource = std::move(sub);
+  a.namespace_ = std::move(ns);
+  a.name = std::move(name);
+  return a;
+}
+
+Attributes Path(const UserInfo& u, std::string path) {
+  Attributes a;
+  a.user = &u;
+  a.verb = "get";
+  a.path = std::move(path);
+  return a;
+}
+
+TEST(PolicyRuleTest, MatchesAsUpstream) {
+  UserInfo u;
+  auto rule = PolicyRule::FromJson(json::parse(
+      R"({"verbs":["get","list"],"apiGroups":[""],"resources":["pods","*/log"]})"));
+  EXPECT_TRUE(rule.Allows(Res(u, "get", "", "pods")));
+  EXPECT_FALSE(rule.Allows(Res(u, "delete", "", "pods")));
+  EXPECT_FALSE(rule.Allows(Res(u, "get", "apps", "pods")));
+  EXPECT_FALSE(rule.Allows(Res(u, "get", "", "pods", "status")));
+  EXPECT_TRUE(rule.Allows(Res(u, "get", "", "pods", "log")));
+  EXPECT_TRUE(rule.Allows(Res(u, "get", "", "deployments", "log")));
+  EXPECT_FALSE(rule.Allows(Path(u, "/api")));
+
+  auto named = PolicyRule::FromJson(json::parse(
+      R"({"verbs":["*"],"apiGroups":["*"],"resources":["configmaps"],"resourceNames":["a"]})"));
+  EXPECT_TRUE(named.Allows(Res(u, "update", "", "configmaps", "", "ns", "a")));
+  EXPECT_FALSE(named.Allows(Res(u, "update", "", "configmaps", "", "ns", "b")));
+  EXPECT_FALSE(named.Allows(Res(u, "list", "", "configmaps", "", "ns", "")));
+
+  auto sub = PolicyRule::FromJson(json::parse(
+      R"({"verbs":["create"],"apiGroups":[""],"resources":["pods/eviction"]})"));
+  EXPECT_TRUE(sub.Allows(Res(u, "create", "", "pods", "eviction")));
+  EXPECT_FALSE(sub.Allows(Res(u, "create", "", "pods")));
+
+  auto urls = PolicyRule::FromJson(json::parse(
+      R"({"verbs":["get"],"nonResourceURLs":["/apis/*","/version"]})"));
+  EXPECT_TRUE(urls.Allows(Path(u, "/apis/apps/v1")));
+  EXPECT_TRUE(urls.Allows(Path(u, "/version")));
+  EXPECT_FALSE(urls.Allows(Path(u, "/version/x")));
+  EXPECT_FALSE(urls.Allows(Path(u, "/api")));
+  EXPECT_FALSE(urls.Allows(Res(u, "get", "", "pods")));
+}
+
+TEST(TokenFileTest, ParsesKubeApiserverFormat) {
+  auto a = TokenFileAuthenticator::Parse(
+      "# comment\n"
+      "t0k3n,alice,1001,\"dev,ops\"\n"
+      "\n"
+      "other,bob,1002\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  Credentials c;
+  c.bearer_token = "t0k3n";
+  auto u = (*a)->Authenticate(c);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->name, "alice");
+  EXPECT_EQ(u->uid, "1001");
+  EXPECT_EQ(u->groups,
+            (std::vector<std::string>{"dev", "ops", "system:authenticated"}));
+  c.bearer_token = "t0k3m";
+  EXPECT_EQ((*a)->Authenticate(c).status().code(), Code::kNotFound);
+  EXPECT_FALSE(TokenFileAuthenticator::Parse("tok,alice\n").ok());
+  EXPECT_FALSE(TokenFileAuthenticator::Parse("tok,alice,1,\"a\n").ok());
+  EXPECT_FALSE(TokenFileAuthenticator::Parse("a,b,1\na,c,2\n").ok());
+
+  ChainAuthenticator chain;
+  chain.Add(std::make_unique<CertificateAuthenticator>());
+  chain.Add(std::move(a).value());
+  Credentials none;
+  EXPECT_EQ(chain.Authenticate(none).status().code(), Code::kUnauthenticated);
+  c.bearer_token = "other";
+  ASSERT_TRUE(chain.Authenticate(c).ok());
+  EXPECT_EQ(chain.Authenticate(c)->name, "bob");
+  c.bearer_token = "forged";
+  EXPECT_EQ(chain.Authenticate(c).status().code(), Code::kUnauthenticated);
+}
+
+class RbacTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto rbac = RbacAuthorizer::Create(store_);
+    ASSERT_TRUE(rbac.ok());
+    rbac_ = rbac->get();
+    auto chain = std::make_unique<ChainAuthorizer>();
+    chain->Add(std::move(rbac).value());
+    auto h =
+        Handler::Create(store_, RealClock(), HandlerConfig{}, std::move(chain));
+    ASSERT_TRUE(h.ok());
+    handler_ = std::move(h).value();
+    ASSERT_TRUE(handler_->Init().ok());
+    ASSERT_TRUE(Bootstrap(*handler_, BootstrapConfig{"127.0.0.1", 6443}).ok());
+    ASSERT_TRUE(Reconcile().ok());
+    Sync();
+    alice_.name = "alice";
+    alice_.groups = {"system:authenticated"};
+    alice_.authenticated = true;
+  }
+  Status Reconcile() {
+    std::vector<std::string_view> files;
+    for (const auto& f : manifests::Rbac()) files.push_back(f.content);
+    return ReconcileRbacPolicy(*handler_, SystemUser(), files);
+  }
+  void Sync() {
+    ASSERT_TRUE(rbac_->WaitForRevision(store_.CurrentRevision(),
+                                       std::chrono::seconds(10)));
+  }
+  Response Call(const UserInfo& u, const std::string& method,
+                const std::string& path, json body = nullptr) {
+    Request req;
+    req.method = method;
+    req.path = path;
+    req.user = u;
+    req.content_type = "application/json";
+    if (!body.is_null()) req.object = std::move(body);
+    return handler_->Serve(req);
+  }
+  void Admin(const std::string& method, const std::string& path,
+             json body = nullptr) {
+    Response r = Call(SystemUser(), method, path, std::move(body));
+    ASSERT_LT(r.status, 300) << path << ": " << r.json.dump();
+    Sync();
+  }
+  json Bind(const std::string& ns, const std::string& name,
+            const std::string& role_kind, const std::string& role) {
+    return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+            {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
+            {"metadata", {{"name", name}, {"namespace", ns}}},
+            {"roleRef",
+             {{"apiGroup", "rbac.authorization.k8s.io"},
+              {"kind", role_kind},
+              {"name", role}}},
+            {"subjects",
+             {{{"apiGroup", "rbac.authorization.k8s.io"},
+               {"kind", "User"},
+               {"name", "alice"}}}}};
+  }
+
+  datastore::MemoryBackend store_;
+  RbacAuthorizer* rbac_ = nullptr;
+  std::unique_ptr<Handler> handler_;
+  UserInfo alice_;
+};
+
+TEST_F(RbacTest, BootstrapPolicyGivesTheUpstreamDefaults) {
+  // Every authenticated user: discovery and self reviews, nothing else.
+  EXPECT_EQ(Call(alice_, "GET", "/api").status, 200);
+  EXPECT_EQ(Call(alice_, "GET", "/apis/apps/v1").status, 200);
+  Response denied = Call(alice_, "GET", "/api/v1/namespaces/default/pods");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.json["message"],
+            "pods is forbidden: User \"alice\" cannot list resource \"pods\" "
+            "in API group \"\" in the namespace \"default\"");
+  EXPECT_EQ(Call(alice_, "GET", "/metrics").status, 403);
+  json ssar = {
+      {"apiVersion", "authorization.k8s.io/v1"},
+      {"kind", "SelfSubjectAccessReview"},
+      {"spec",
+       {{"resourceAttributes",
+         {{"verb", "list"}, {"resource", "pods"}, {"namespace", "default"}}}}}};
+  Response r =
+      Call(alice_, "POST",
+           "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", ssar);
+  ASSERT_EQ(r.status, 201) << r.json.dump();
+  EXPECT_EQ(r.json["status"]["allowed"], false);
+  // The aggregated roles hold their parts' rules.
+  auto idx_rules = rbac_->RulesFor(SystemUser(), "");
+  EXPECT_FALSE(idx_rules["resourceRules"].empty());
+}
+
+TEST_F(RbacTest, BindingsGrantAndRevoke) {
+  Admin("POST", "/api/v1/namespaces",
+        {{"apiVersion", "v1"},
+         {"kind", "Namespace"},
+         {"metadata", {{"name", "team"}}}});
+  Admin("POST",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+        Bind("team", "alice-view", "ClusterRole", "view"));
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/team/pods").status, 200);
+  EXPECT_EQ(
+      Call(alice_, "GET", "/apis/apps/v1/namespaces/team/deployments").status,
+      200);
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/default/pods").status, 403);
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/team/secrets").status, 403);
+  Response create = Call(alice_, "POST", "/api/v1/namespaces/team/configmaps",
+                         {{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"metadata", {{"name", "x"}}}});
+  EXPECT_EQ(create.status, 403);
+  // Nothing was created.
+  EXPECT_EQ(
+      Call(SystemUser(), "GET", "/api/v1/namespaces/team/configmaps/x").status,
+      404);
+  // view has no write verbs in what RulesFor lists.
+  json rules = rbac_->RulesFor(alice_, "team");
+  for (const json& r : rules["resourceRules"]) {
+    for (const json& v : r["verbs"]) {
+      EXPECT_TRUE(v == "get" || v == "list" || v == "watch" || v == "create")
+          << r.dump();
+      if (v == "create") {
+        EXPECT_EQ(r["apiGroups"][0].get<std::string>().find("authori") == 0 ||
+                      r["apiGroups"][0] == "authentication.k8s.io",
+                  true)
+            << r.dump();
+      }
+    }
+  }
+
+  // admin (aggregated from edit, itself from view) may write and bind.
+  Admin("POST",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+        Bind("team", "alice-admin", "ClusterRole", "admin"));
+  EXPECT_EQ(create.status, 403);
+  EXPECT_EQ(Call(alice_, "POST", "/api/v1/namespaces/team/configmaps",
+                 {{"apiVersion", "v1"},
+                  {"kind", "ConfigMap"},
+                  {"metadata", {{"name", "x"}}}})
+                .status,
+            201);
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/team/secrets").status, 200);
+  EXPECT_EQ(
+      Call(alice_, "GET",
+           "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings")
+          .status,
+      200);
+  // Still nothing cluster-wide.
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/nodes").status, 403);
+
+  Admin("DELETE",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/"
+        "alice-admin");
+  Admin("DELETE",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/"
+        "alice-view");
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/team/pods").status, 403);
+}
+
+TEST_F(RbacTest, RolesWithResourceNamesAndGroups) {
+  Admin("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+         {"kind", "ClusterRole"},
+         {"metadata", {{"name", "one-map"}}},
+         {"rules",
+          {{{"verbs", {"get"}},
+            {"apiGroups", {""}},
+            {"resources", {"configmaps"}},
+            {"resourceNames", {"allowed"}}}}}});
+  json b = Bind("", "ops-one-map", "ClusterRole", "one-map");
+  b["subjects"][0]["kind"] = "Group";
+  b["subjects"][0]["name"] = "ops";
+  Admin("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", b);
+  UserInfo ops = alice_;
+  ops.groups.push_back("ops");
+  EXPECT_EQ(
+      Call(ops, "GET", "/api/v1/namespaces/default/configmaps/allowed").status,
+      404);  // allowed, and there is none
+  EXPECT_EQ(
+      Call(ops, "GET", "/api/v1/namespaces/default/configmaps/other").status,
+      403);
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces/default/configmaps/allowed")
+                .status,
+            403);
+}
+
+TEST_F(RbacTest, ReconcileRestoresShippedRulesAndKeepsUserChanges) {
+  const std::string path =
+      "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:basic-user";
+  Response got = Call(SystemUser(), "GET", path);
+  ASSERT_EQ(got.status, 200);
+  json role = got.json;
+  json extra = {
+      {"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"namespaces"}}};
+  role["rules"] = json::array({extra});  // shipped rules gone, one added
+  Admin("PUT", path, role);
+  EXPECT_EQ(Call(alice_, "GET", "/api/v1/namespaces").status, 403);
+  ASSERT_TRUE(Reconcile().ok());
+  Sync();
+  json after = Call(SystemUser(), "GET", path).json;
+  EXPECT_EQ(after["rules"].size(), 3u) << after.dump();
+  EXPECT_EQ(after["rules"][0], extra);
+
+  // autoupdate "false": left as the user made it.
+  after["metadata"]["annotations"]
+       ["rbac.authorization.kubernetes.io/autoupdate"] = "false";
+  after["rules"] = json::array({extra});
+  Admin("PUT", path, after);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Call(SystemUser(), "GET", path).json["rules"].size(), 1u);
+}
+
+TEST_F(RbacTest, ServiceAccountSubjects) {
+  Admin("POST",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+        {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+         {"kind", "RoleBinding"},
+         {"metadata", {{"name", "robot-view"}, {"namespace", "default"}}},
+         {"roleRef",
+          {{"apiGroup", "rbac.authorization.k8s.io"},
+           {"kind", "ClusterRole"},
+           {"name", "view"}}},
+         {"subjects", {{{"kind", "ServiceAccount"}, {"name", "robot"}}}}});
+  UserInfo sa;
+  sa.name = "system:serviceaccount:default:robot";
+  sa.groups = {"system:serviceaccounts", "system:serviceaccounts:default",
+               "system:authenticated"};
+  sa.authenticated = true;
+  EXPECT_EQ(Call(sa, "GET", "/api/v1/namespaces/default/pods").status, 200);
+  EXPECT_EQ(Call(sa, "GET", "/api/v1/namespaces/kube-system/pods").status, 403);
+}
+
+}  // namespace
+}  // namespace kite::apiserver
