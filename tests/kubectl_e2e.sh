@@ -88,7 +88,7 @@ expect create-pdb 'poddisruptionbudget.policy/pdb1 created' "${K[@]}" -n "$ns" c
 expect create-ingress 'ingress.networking.k8s.io/ing1 created' "${K[@]}" -n "$ns" create ingress ing1 --rule="example.com/*=svc1:80"
 expect run 'pod/solo created' "${K[@]}" -n "$ns" run solo --image=registry.local/busybox:latest --labels=tier=solo --env=MODE=test --port=8080 -- sleep 3600
 expect expose 'service/solo-exposed exposed' "${K[@]}" -n "$ns" expose pod solo --port=80 --target-port=8080 --name=solo-exposed
-refuse create-token 'MethodNotAllowed|not served' "${K[@]}" -n "$ns" create token robot
+expect create-token '^ey[^.]+\.[^.]+\.' "${K[@]}" -n "$ns" create token robot
 refuse create-in-missing-namespace 'namespaces "nowhere" not found' "${K[@]}" -n nowhere create configmap x
 
 echo "# reading"

@@ -9,7 +9,9 @@
 // system:node:<name> (O=system:nodes) signed by
 // <data-dir>/server/tls/client-ca, as real agents hold; the server URL then
 // comes from --server or the kubeconfig, and the pod watch uses the
-// kubeconfig's identity when one is given, else node 0's.
+// kubeconfig's identity when one is given, else a harness identity
+// (kite-simnodes in system:masters: a watch of every node's pods is more
+// than any one node may read).
 //
 // Commands, one per line on stdin or appended to --control-file:
 //   stop-lease NAME     the node stops renewing its Lease (and its status)
@@ -169,9 +171,16 @@ class NodeIdentities {
   // A client authenticating as system:node:<name>.
   StatusOr<std::unique_ptr<kite::client::Interface>> For(
       const std::string& name, int max_connections) {
+    return As("system:node:" + name, {"system:nodes"}, max_connections);
+  }
+
+  // A client authenticating as user `cn` in groups `orgs`.
+  StatusOr<std::unique_ptr<kite::client::Interface>> As(
+      const std::string& cn, std::vector<std::string> orgs,
+      int max_connections) {
     kite::tls::CertSpec spec;
-    spec.common_name = "system:node:" + name;
-    spec.organizations = {"system:nodes"};
+    spec.common_name = cn;
+    spec.organizations = std::move(orgs);
     spec.client_auth = true;
     auto now = kite::RealClock().Now();
     spec.not_before = now - kite::tls::kBackdate;
@@ -247,7 +256,11 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<kite::client::Interface> shared;
   if (ids && base->cert_pem.empty() && base->bearer_token.empty()) {
-    auto c = ids->For(f.prefix + "-0", 8);
+    // The shared pod watch serves every simulated node, which no node
+    // identity may do (the node authorizer wants fieldSelector
+    // spec.nodeName=<that node>): it is the harness's own, an admin. Each
+    // node's writes still use its own identity.
+    auto c = ids->As("kite-simnodes", {"system:masters"}, 8);
     if (!c.ok()) {
       std::cerr << "kite-simnodes: " << c.status().ToString() << "\n";
       return 1;
