@@ -143,12 +143,11 @@ class RbacAuthorizer::Objects : public StoreCache::Sink {
     objects_.erase(key);
   }
   void Synced(const std::string&) override {
-    std::shared_ptr<const Index> next;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      next = Build();
-    }
-    std::lock_guard<std::mutex> lock(index_mu_);
+    // Built and published under mu_: two prefixes' threads finishing
+    // batches at once must not publish an older index after a newer one.
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<const Index> next = Build();
+    std::lock_guard<std::mutex> index_lock(index_mu_);
     index_ = std::move(next);
   }
   std::shared_ptr<const Index> index() const {
