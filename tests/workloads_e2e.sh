@@ -158,7 +158,11 @@ echo "add-node" >>"$work/control"
 until_true 30 "${K[@]}" get node sim-3 && ok node-joins || bad node-joins "$(cat "$work/sim.log")"
 until_true 30 running_count 4 app=agent && ok ds-late-node-gets-pod || bad ds-late-node-gets-pod "$("${K[@]}" get pods -l app=agent -o wide)"
 expect ds-late-node-pod 'sim-3' "${K[@]}" get pods -l app=agent -o wide
-expect ds-taint 'tainted' "${K[@]}" taint node sim-0 dedicated=db:NoSchedule
+# NoSchedule keeps the running daemon; NoExecute takes it away.
+expect ds-taint-noschedule 'tainted' "${K[@]}" taint node sim-0 dedicated=db:NoSchedule
+sleep 1
+expect ds-noschedule-keeps-pod 'sim-0' "${K[@]}" get pods -l app=agent -o wide
+expect ds-taint-noexecute 'tainted' "${K[@]}" taint node sim-0 dedicated=db:NoExecute
 until_true 30 running_count 3 app=agent && ok ds-tainted-node-loses-pod || bad ds-tainted-node-loses-pod "$("${K[@]}" get pods -l app=agent -o wide)"
 expect ds-set-image 'image updated' "${K[@]}" set image ds/agent agent=registry.local/agent:2
 expect ds-rollout-status-2 'successfully rolled out' "${K[@]}" rollout status ds/agent --timeout=60s

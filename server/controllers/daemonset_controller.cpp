@@ -128,7 +128,8 @@ int64_t ResolveMaxUnavailable(const Json& ds, int64_t desired) {
 
 }  // namespace
 
-bool DaemonPodFitsNode(const Json& pod_spec, const Json& node) {
+bool DaemonPodFitsNode(const Json& pod_spec, const Json& node,
+                       bool already_running) {
   if (api::Has(node, {"metadata", "deletionTimestamp"})) return false;
   std::map<std::string, std::string> labels = api::Labels(node);
   for (const auto& [k, v] :
@@ -150,7 +151,10 @@ bool DaemonPodFitsNode(const Json& pod_spec, const Json& node) {
       taints != nullptr && taints->is_array()) {
     for (const Json& taint : *taints) {
       std::string effect = api::GetString(taint, {"effect"});
-      if (effect != "NoSchedule" && effect != "NoExecute") continue;
+      if (effect != "NoExecute" &&
+          (effect != "NoSchedule" || already_running)) {
+        continue;
+      }
       bool tolerated = false;
       for (const Json& t : tolerations)
         tolerated = tolerated || Tolerates(t, taint);
@@ -304,6 +308,8 @@ Status DaemonSetController::Sync(const std::string& key) {
       by_node.erase(it);
     }
     if (!fits) {
+      // Kept where only a NoSchedule taint now stands in the way.
+      if (!pods.empty() && DaemonPodFitsNode(pod_spec, *node, true)) continue;
       if (!pods.empty()) ++misscheduled;
       for (Json& p : pods) to_delete.push_back(std::move(p));
       continue;

@@ -15,7 +15,8 @@
 // scheduler runs.
 //
 // Nodes that join later get their pod when the node informer reports them;
-// pods on nodes that stop qualifying are deleted, as are extra pods on one
+// pods on nodes that stop qualifying are deleted (a NoSchedule taint
+// alone keeps a running pod), as are extra pods on one
 // node and Failed pods (recreated on the next pass). Rolling update: pods
 // whose controller-revision-hash label is not the template's are replaced
 // while at most maxUnavailable (default 1; an int or a percentage of the
@@ -56,8 +57,11 @@ struct DaemonSetControllerOptions {
 
 // True when a pod with `pod_spec` may run on `node` by the DaemonSet rules
 // above (nodeSelector, required node affinity, taints vs tolerations
-// including the DaemonSet defaults).
-bool DaemonPodFitsNode(const Json& pod_spec, const Json& node);
+// including the DaemonSet defaults). With `already_running`, NoSchedule
+// taints are ignored: as in Kubernetes they keep new daemon pods away but do
+// not evict one that runs there (NoExecute does).
+bool DaemonPodFitsNode(const Json& pod_spec, const Json& node,
+                       bool already_running = false);
 
 class DaemonSetController : public Controller {
  public:

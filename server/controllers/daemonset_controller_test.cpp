@@ -68,6 +68,14 @@ TEST(DaemonPodFitsNodeTest, SelectorAffinityAndTaints) {
        {{"key", "node.kubernetes.io/unschedulable"},
         {"effect", "NoSchedule"}}});
   EXPECT_TRUE(DaemonPodFitsNode(Json::object(), Node("a", {}, not_ready)));
+  // A NoSchedule taint keeps new daemons away but not a running one;
+  // NoExecute does both.
+  EXPECT_TRUE(
+      DaemonPodFitsNode(Json::object(), Node("a", {}, no_schedule), true));
+  Json no_execute = Json::array(
+      {{{"key", "dedicated"}, {"value", "db"}, {"effect", "NoExecute"}}});
+  EXPECT_FALSE(
+      DaemonPodFitsNode(Json::object(), Node("a", {}, no_execute), true));
   // PreferNoSchedule does not keep a daemon away.
   Json soft = Json::array({{{"key", "x"}, {"effect", "PreferNoSchedule"}}});
   EXPECT_TRUE(DaemonPodFitsNode(Json::object(), Node("a", {}, soft)));
