@@ -300,7 +300,11 @@ TEST_F(DeploymentControllerTest, ProgressDeadlineExceeded) {
   ASSERT_TRUE(Eventually([&] {
     Json now = GetD("web");
     const Json* p = FindCondition(now, "Progressing");
-    return CountPods() == 2 && p && (*p)["status"] == "True";
+    // Status must have settled (the ReplicaSet reports both pods): a later
+    // change would count as progress and restart the deadline.
+    return CountPods() == 2 && p && (*p)["status"] == "True" &&
+           api::GetInt(now, {"status", "replicas"}) == 2 &&
+           api::GetInt(now, {"status", "updatedReplicas"}) == 2;
   }));
   clock_.Advance(std::chrono::seconds(31));
   ASSERT_TRUE(Eventually([&] {
