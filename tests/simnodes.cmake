@@ -17,3 +17,10 @@ if(KITE_BUILD_TESTS)
     $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
   set_tests_properties(workloads_e2e PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()
+# Work asked for just before a SIGKILL of the server is finished once by the
+# restarted server (issue 5 item 3: controllers lose nothing on restart).
+if(KITE_BUILD_TESTS)
+  add_test(NAME restart_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/restart_e2e.sh
+    $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
+  set_tests_properties(restart_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+endif()
