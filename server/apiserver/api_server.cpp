@@ -31,7 +31,9 @@ Credentials CredentialsOf(const httplib::Request& req) {
 
 void WriteJsonError(httplib::Response& res, const ApiError& e) {
   res.status = e.code();
-  res.set_content(e.status().dump(), "application/json");
+  res.set_content(
+      e.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "application/json");
 }
 
 void WriteResponse(Response&& r, httplib::Response& res) {
@@ -56,7 +58,11 @@ void WriteResponse(Response&& r, httplib::Response& res) {
   if (r.raw) {
     res.set_content(*r.raw, r.content_type);
   } else {
-    res.set_content(r.json.dump(), r.content_type);
+    // Bytes that are not UTF-8 (a path or body echoed in an error message)
+    // become U+FFFD, as Go's encoding/json does, instead of failing.
+    res.set_content(
+        r.json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        r.content_type);
   }
 }
 

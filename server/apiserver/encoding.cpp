@@ -243,7 +243,49 @@ StatusOr<json> ParseJson(std::string_view text) {
   }
 }
 
+namespace {
+
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or values
+// beyond U+10FFFF).
+bool IsUtf8(std::string_view s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace
+
 StatusOr<json> YamlToJson(std::string_view text) {
+  // Kubernetes' YAML parser refuses bytes that are not UTF-8; yaml-cpp would
+  // pass them into strings that JSON cannot hold.
+  if (!IsUtf8(text)) return InvalidArgumentError("yaml: invalid UTF-8");
   // JSON is YAML; parse it as JSON when it looks like it (faster, exact).
   std::string trimmed = Trim(text);
   if (!trimmed.empty() && (trimmed[0] == '{' || trimmed[0] == '[')) {

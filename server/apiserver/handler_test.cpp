@@ -776,4 +776,32 @@ TEST_F(HandlerTest, YamlNumbersBeyondADoubleStayStrings) {
   EXPECT_EQ(g.json["data"]["big"], big);
 }
 
+// Found by tests/fuzz: bytes that are not UTF-8 in a YAML body went into
+// stored strings, and echoed in an error message (from a JSON body or a
+// path) they made the answer impossible to serialize.
+// What the HTTPS transport (api_server.cpp) writes.
+std::string DumpJson(const json& v) {
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TEST_F(HandlerTest, BytesThatAreNotUtf8AreRefusedOrReplaced) {
+  Response yaml = Call("POST", kCms,
+                       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: "
+                       "u}\ndata: {k: \"\xd0\xcc\"}\n",
+                       "application/yaml");
+  EXPECT_EQ(yaml.status, 400) << DumpJson(yaml.json);
+  EXPECT_EQ(Call("GET", std::string(kCms) + "/u").status, 404);
+
+  Response body = Call("POST", kCms, "{\"apiVersion\":\"v1\xdf\xd3\"}");
+  EXPECT_EQ(body.status, 400);
+  Response path = Call("GET", std::string(kCms) + "/a\xff");
+  EXPECT_EQ(path.status, 404);
+  for (const Response* r : {&body, &path}) {
+    std::string wire = DumpJson(r->json);
+    EXPECT_TRUE(json::parse(wire).is_object()) << wire;
+  }
+  EXPECT_NE(DumpJson(path.json).find("\xef\xbf\xbd"), std::string::npos)
+      << "U+FFFD replaces the byte";
+}
+
 }  // namespace kite::apiserver

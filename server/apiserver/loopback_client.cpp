@@ -258,7 +258,9 @@ StatusOr<client::RawResponse> LoopbackClient::Do(
   client::RawResponse out;
   out.code = r.status;
   out.content_type = r.content_type;
-  out.body = r.raw ? *r.raw : r.json.dump();
+  out.body = r.raw ? *r.raw
+                   : r.json.dump(-1, ' ', false,
+                                 nlohmann::json::error_handler_t::replace);
   return out;
 }
 
