@@ -286,6 +286,13 @@ StatusOr<json> YamlToJson(std::string_view text) {
   // Kubernetes' YAML parser refuses bytes that are not UTF-8; yaml-cpp would
   // pass them into strings that JSON cannot hold.
   if (!IsUtf8(text)) return InvalidArgumentError("yaml: invalid UTF-8");
+  // Nor does it allow control characters; yaml-cpp loops forever on some
+  // (NUL inside a quoted scalar).
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7F)
+      return InvalidArgumentError("yaml: control characters are not allowed");
+  }
   // JSON is YAML; parse it as JSON when it looks like it (faster, exact).
   std::string trimmed = Trim(text);
   if (!trimmed.empty() && (trimmed[0] == '{' || trimmed[0] == '[')) {

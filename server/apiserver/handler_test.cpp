@@ -791,6 +791,11 @@ TEST_F(HandlerTest, BytesThatAreNotUtf8AreRefusedOrReplaced) {
                        "application/yaml");
   EXPECT_EQ(yaml.status, 400) << DumpJson(yaml.json);
   EXPECT_EQ(Call("GET", std::string(kCms) + "/u").status, 404);
+  // A NUL in a quoted scalar made yaml-cpp loop forever.
+  Response nul = Call("POST", kCms,
+                      std::string("{\"kind\":\"Co\0\0\"}\n", 16),
+                      "application/yaml");
+  EXPECT_EQ(nul.status, 400);
 
   Response body = Call("POST", kCms, "{\"apiVersion\":\"v1\xdf\xd3\"}");
   EXPECT_EQ(body.status, 400);
