@@ -280,6 +280,80 @@ bool IsUtf8(std::string_view s) {
   return true;
 }
 
+// True when a "---" line starts a document after some content: a second
+// document (a leading "---" only marks the first).
+bool HasSecondDocument(std::string_view text) {
+  bool content = false;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(
+        pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    bool separator =
+        line.substr(0, 3) == "---" && (line.size() == 3 || line[3] == ' ' ||
+                                       line[3] == '\t' || line[3] == '\r');
+    if (separator && content) return true;
+    std::string body = Trim(line);
+    if (!separator && !body.empty() && body[0] != '#') content = true;
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return false;
+}
+
+// When `text` opens with a flow collection ('{' or '['), the offset just
+// past its matching close, honouring quoted scalars and comments; npos when
+// it does not open with one or never closes (the parser then reports it).
+size_t FlowCollectionEnd(std::string_view text) {
+  if (text.empty() || (text[0] != '{' && text[0] != '['))
+    return std::string::npos;
+  int depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i)
+        if (text[i] == '\\') ++i;
+    } else if (c == '\'') {
+      for (++i; i < text.size(); ++i) {
+        if (text[i] != '\'') continue;
+        if (i + 1 < text.size() && text[i + 1] == '\'') {
+          ++i;  // '' is an escaped quote
+          continue;
+        }
+        break;
+      }
+    } else if (c == '#' && i > 0 &&
+               (text[i - 1] == ' ' || text[i - 1] == '\t' ||
+                text[i - 1] == '\n')) {
+      while (i < text.size() && text[i] != '\n') ++i;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return std::string::npos;
+}
+
+// Anything but blanks, line breaks, comments or a document end marker
+// after `from`.
+bool HasContentAfter(std::string_view text, size_t from) {
+  for (size_t i = from; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+    if (c == '#') {
+      while (i < text.size() && text[i] != '\n') ++i;
+      continue;
+    }
+    if (text.substr(i, 3) == "..." || text.substr(i, 3) == "---") {
+      i += 2;
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<json> YamlToJson(std::string_view text) {
@@ -301,19 +375,28 @@ StatusOr<json> YamlToJson(std::string_view text) {
   }
   KITE_RETURN_IF_ERROR(
       CheckJsonTextDepth(text));  // also bounds flow-style YAML
-  std::vector<YAML::Node> docs;
+  // One document only. yaml-cpp's LoadAll loops forever on some text after
+  // a document (a stray '}' after a flow mapping), so only the first is
+  // parsed and what follows it is checked here.
+  if (HasSecondDocument(text))
+    return InvalidArgumentError("yaml: the body holds more than one document");
+  if (size_t end = FlowCollectionEnd(trimmed);
+      end != std::string::npos && HasContentAfter(trimmed, end)) {
+    return InvalidArgumentError(
+        "yaml: did not find expected <document start> after the flow "
+        "collection");
+  }
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    doc = YAML::Load(std::string(text));
   } catch (const std::exception& e) {
     return InvalidArgumentError(std::string("yaml: ") + e.what());
   }
-  if (docs.size() > 1)
-    return InvalidArgumentError("yaml: the body holds more than one document");
-  if (docs.empty()) return json(nullptr);
+  if (!doc.IsDefined() || doc.IsNull()) return json(nullptr);
   json out;
   size_t budget = 0;
   try {
-    KITE_RETURN_IF_ERROR(ConvertYaml(docs[0], &out, 0, &budget));
+    KITE_RETURN_IF_ERROR(ConvertYaml(doc, &out, 0, &budget));
   } catch (const std::exception& e) {
     return InvalidArgumentError(std::string("yaml: ") + e.what());
   }

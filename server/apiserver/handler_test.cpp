@@ -673,27 +673,41 @@ TEST_F(HandlerTest, PodsBindOnceAndAdmissionDefaults) {
 }
 
 TEST_F(HandlerTest, EvictionHonorsDisruptionBudgets) {
-  json pod = {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"name", "e"}, {"labels", {{"app", "db"}}}}},
-              {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
+  json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "e"}, {"labels", {{"app", "db"}}}}},
+      {"spec",
+       {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
   const std::string pods = "/api/v1/namespaces/default/pods";
   ASSERT_EQ(Post(pods, pod).status, 201);
-  ASSERT_EQ(Call("PATCH", pods + "/e/status", R"({"status":{"phase":"Running"}})", "application/merge-patch+json").status,
-            200);
+  ASSERT_EQ(
+      Call("PATCH", pods + "/e/status", R"({"status":{"phase":"Running"}})",
+           "application/merge-patch+json")
+          .status,
+      200);
   json pdb = {{"apiVersion", "policy/v1"},
               {"kind", "PodDisruptionBudget"},
               {"metadata", {{"name", "db"}}},
-              {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "db"}}}}}}}};
-  ASSERT_EQ(Post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb).status, 201);
-  json eviction = {{"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", "e"}}}};
+              {"spec",
+               {{"minAvailable", 1},
+                {"selector", {{"matchLabels", {{"app", "db"}}}}}}}};
+  ASSERT_EQ(Post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb)
+                .status,
+            201);
+  json eviction = {{"apiVersion", "policy/v1"},
+                   {"kind", "Eviction"},
+                   {"metadata", {{"name", "e"}}}};
   Response refused = Post(pods + "/e/eviction", eviction);
   EXPECT_EQ(refused.status, 429) << refused.json.dump();
   EXPECT_EQ(refused.json["details"]["causes"][0]["reason"], "DisruptionBudget");
-  ASSERT_EQ(Call("PATCH", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/db/status",
-                 R"({"status":{"disruptionsAllowed":1}})", "application/merge-patch+json")
-                .status,
-            200);
+  ASSERT_EQ(
+      Call("PATCH",
+           "/apis/policy/v1/namespaces/default/poddisruptionbudgets/db/status",
+           R"({"status":{"disruptionsAllowed":1}})",
+           "application/merge-patch+json")
+          .status,
+      200);
   Response ok = Post(pods + "/e/eviction", eviction);
   EXPECT_EQ(ok.status, 201) << ok.json.dump();
   EXPECT_EQ(Call("GET", pods + "/e").status, 404);
@@ -703,18 +717,21 @@ TEST_F(HandlerTest, EventsServeInBothGroups) {
   json ev = {{"apiVersion", "v1"},
              {"kind", "Event"},
              {"metadata", {{"name", "ev1"}}},
-             {"involvedObject", {{"kind", "Pod"}, {"name", "p"}, {"namespace", "default"}}},
+             {"involvedObject",
+              {{"kind", "Pod"}, {"name", "p"}, {"namespace", "default"}}},
              {"reason", "Started"},
              {"message", "hello"},
              {"type", "Normal"}};
   ASSERT_EQ(Post("/api/v1/namespaces/default/events", ev).status, 201);
-  Response g = Call("GET", "/apis/events.k8s.io/v1/namespaces/default/events/ev1");
+  Response g =
+      Call("GET", "/apis/events.k8s.io/v1/namespaces/default/events/ev1");
   ASSERT_EQ(g.status, 200) << g.json.dump();
   EXPECT_EQ(g.json["apiVersion"], "events.k8s.io/v1");
   EXPECT_EQ(g.json["note"], "hello");
   EXPECT_EQ(g.json["regarding"]["name"], "p");
-  Response sel = Call("GET", "/api/v1/namespaces/default/events", "", "",
-                      {{"fieldSelector", "involvedObject.name=p,involvedObject.kind=Pod"}});
+  Response sel = Call(
+      "GET", "/api/v1/namespaces/default/events", "", "",
+      {{"fieldSelector", "involvedObject.name=p,involvedObject.kind=Pod"}});
   EXPECT_EQ(sel.json["items"].size(), 1u);
 }
 
@@ -792,10 +809,26 @@ TEST_F(HandlerTest, BytesThatAreNotUtf8AreRefusedOrReplaced) {
   EXPECT_EQ(yaml.status, 400) << DumpJson(yaml.json);
   EXPECT_EQ(Call("GET", std::string(kCms) + "/u").status, 404);
   // A NUL in a quoted scalar made yaml-cpp loop forever.
-  Response nul = Call("POST", kCms,
-                      std::string("{\"kind\":\"Co\0\0\"}\n", 16),
+  Response nul = Call("POST", kCms, std::string("{\"kind\":\"Co\0\0\"}\n", 16),
                       "application/yaml");
   EXPECT_EQ(nul.status, 400);
+  // Text after a flow mapping made yaml-cpp's LoadAll loop forever.
+  Response stray = Call(
+      "POST", kCms, "{\"apiVersion\":\"v1\",\"kind\"},\"data\":{\"a\":\"b\"}}",
+      "application/yaml");
+  EXPECT_EQ(stray.status, 400) << DumpJson(stray.json);
+  Response two = Call("POST", kCms,
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+                      "---\napiVersion: v1\nkind: ConfigMap\n",
+                      "application/yaml");
+  EXPECT_EQ(two.status, 400) << DumpJson(two.json);
+  Response one = Call("POST", kCms,
+                      "---\napiVersion: v1  # a comment\nkind: ConfigMap\n"
+                      "metadata: {name: yaml-one}\ndata: {k: '[v}'}\n...\n",
+                      "application/yaml");
+  EXPECT_EQ(one.status, 201) << DumpJson(one.json);
+  EXPECT_EQ(Call("GET", std::string(kCms) + "/yaml-one").json["data"]["k"],
+            "[v}");
 
   Response body = Call("POST", kCms, "{\"apiVersion\":\"v1\xdf\xd3\"}");
   EXPECT_EQ(body.status, 400);
