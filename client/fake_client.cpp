@@ -598,7 +598,7 @@ StatusOr<Json> FakeClient::UpdateLocked(const ResourceRef& ref, const Json& obj,
     if (SpecPart(next) != SpecPart(cur)) {
       md["generation"] = api::GetInt(cur, {"metadata", "generation"}, 0) + 1;
     }
-  } else if (subresource == "status") {
+  } else if (subresource == "status" || subresource == "approval") {
     next = cur;
     CopyMember(obj, next, "status");
   } else if (subresource == "finalize" && is_ns) {

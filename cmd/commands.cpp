@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cmd/flags.h"
+#include "cmd/join_commands.h"
 #include "common/env.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -24,6 +25,9 @@ constexpr char kUsage[] =
     "\n"
     "commands:\n"
     "  server                         run the control plane (datastore, HTTPS API server)\n"
+    "  agent --server URL --token T   join this node: verify the server, get node certificates\n"
+    "  token create|list|delete       join tokens of the running server (admin kubeconfig)\n"
+    "  certificate rotate             reissue the server's leaf certificates (restart to use)\n"
     "  datastore snapshot FILE        write an online snapshot of the SQLite datastore\n"
     "  datastore restore FILE         replace the datastore with a snapshot (server stopped)\n"
     "  datastore compact              drop all history and shrink the file (server stopped)\n"
@@ -112,6 +116,8 @@ int RunServer(const std::vector<std::string>& args) {
   flags.String("service-node-port-range", &store.config.service_node_port_range, "port range of NodePorts");
   flags.String("token-file", &store.config.token_file,
                "static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"]");
+  flags.Bool("secrets-encryption", &store.config.secrets_encryption,
+             "store Secret values encrypted (AES-256-GCM, key in <data-dir>/server/cred/encryption-key)");
   flags.Bool("disable-agent", &store.config.disable_agent,
              "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");
   flags.StringList("disable", &store.config.disable,
@@ -185,6 +191,9 @@ int Main(int argc, char** argv) {
   }
   if (command == "server") return RunServer(args);
   if (command == "datastore") return RunDatastore(args);
+  if (command == "agent") return RunAgent(args);
+  if (command == "token") return RunToken(args);
+  if (command == "certificate") return RunCertificate(args);
   std::fprintf(stderr, "kite: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
   return 2;
 }

@@ -18,6 +18,7 @@
 #include "server/apiserver/node_authorizer.h"
 #include "server/apiserver/service_account.h"
 #include "server/controllers/resources.h"
+#include "server/node_certificates.h"
 #include "tls/cluster_pki.h"
 #include "tls/pki.h"
 
@@ -78,7 +79,48 @@ Status ParsePortRange(const std::string& text, int* lo, int* hi) {
   return Status::Ok();
 }
 
+// The first address of an IPv4 CIDR ("10.43.0.0/16" -> "10.43.0.1").
+StatusOr<std::string> FirstIpOf(const std::string& cidr) {
+  in_addr a{};
+  std::string base = cidr.substr(0, cidr.find('/'));
+  if (inet_pton(AF_INET, base.c_str(), &a) != 1) {
+    return InvalidArgumentError("--service-cidr: bad IPv4 range \"" + cidr +
+                                "\"");
+  }
+  a.s_addr = htonl(ntohl(a.s_addr) + 1);
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return std::string(buf);
+}
+
 }  // namespace
+
+StatusOr<std::vector<std::string>> RotateCertificates(Config config) {
+  if (config.data_dir.empty()) config.data_dir = DefaultDataDir();
+  KITE_ASSIGN_OR_RETURN(auto random, tls::Random::Create());
+  tls::ClusterPkiOptions o;
+  o.dir = config.data_dir + "/server/tls";
+  if (!RealEnv().Exists(o.dir + "/server-ca.crt")) {
+    return FailedPreconditionError("no server certificates in " + o.dir +
+                                   " (has kite server run with this data dir?)");
+  }
+  o.hostname = Hostname();
+  o.node_ips = HostIpv4Addresses();
+  if (!IsWildcard(config.bind_address) &&
+      std::find(o.node_ips.begin(), o.node_ips.end(), config.bind_address) ==
+          o.node_ips.end()) {
+    o.node_ips.push_back(config.bind_address);
+  }
+  o.extra_sans = config.tls_sans;
+  KITE_ASSIGN_OR_RETURN(o.service_ip, FirstIpOf(config.service_cidr));
+  o.rotate = true;
+  auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), *random, o);
+  if (!pki.ok()) {
+    return Status(pki.status().code(),
+                  "certificates in " + o.dir + ": " + pki.status().message());
+  }
+  return pki->changes();
+}
 
 std::string DefaultDataDir() {
   if (::geteuid() == 0) return "/var/lib/kite";
@@ -125,6 +167,25 @@ Status Server::Start() {
   log::Info("server", "datastore open")("endpoint", endpoint)(
       "revision", store_->CurrentRevision());
 
+  auto random = tls::Random::Create();
+  if (!random.ok()) return random.status();
+  random_ = std::move(random).value();
+  std::string key_path = config_.data_dir + "/server/cred/encryption-key";
+  auto key = apiserver::LoadEncryptionKey(RealEnv(), *random_, key_path,
+                                          config_.secrets_encryption);
+  if (key.ok()) {
+    encrypted_ = std::make_unique<apiserver::EncryptingBackend>(
+        *store_, *random_, *key, config_.secrets_encryption);
+    log::Info("server", config_.secrets_encryption
+                            ? "secrets encrypted at rest"
+                            : "secrets stored in plain text; encrypted ones "
+                              "stay readable")("key", key_path);
+  } else if (key.status().code() != Code::kNotFound) {
+    Stop();
+    return Status(key.status().code(), "secrets encryption key: " +
+                                           key.status().message());
+  }
+
   if (Status st = StartApi(); !st.ok()) {
     Stop();
     return st;
@@ -135,8 +196,6 @@ Status Server::Start() {
 }
 
 Status Server::StartApi() {
-  auto random = tls::Random::Create();
-  if (!random.ok()) return random.status();
   tls::ClusterPkiOptions pki_opts;
   pki_opts.dir = config_.data_dir + "/server/tls";
   pki_opts.hostname = Hostname();
@@ -155,6 +214,9 @@ Status Server::StartApi() {
                                       &handler_config.services.node_port_max));
   std::string advertise = AdvertiseAddress(config_.bind_address);
 
+  // What the request path stores through: Secrets encrypted when asked.
+  datastore::Backend& backend =
+      encrypted_ ? static_cast<datastore::Backend&>(*encrypted_) : *store_;
   // Authentication: client certificates, then static tokens.
   authenticator_.Add(std::make_unique<apiserver::CertificateAuthenticator>());
   if (!config_.token_file.empty()) {
@@ -177,28 +239,37 @@ Status Server::StartApi() {
     return Status(sa_key.status().code(), "the ServiceAccount signing key: " +
                                               sa_key.status().message());
   auto sa_tokens =
-      apiserver::ServiceAccountTokens::Create(*sa_key, *store_, RealClock());
+      apiserver::ServiceAccountTokens::Create(*sa_key, backend, RealClock());
   if (!sa_tokens.ok()) return sa_tokens.status();
   apiserver::ServiceAccountTokens* sa_tokens_ptr = sa_tokens->get();
   authenticator_.Add(std::move(sa_tokens).value());
+  // Join (bootstrap) tokens, from their Secrets through the loopback client
+  // (decrypted when Secrets are encrypted at rest).
+  authenticator_.Add(std::make_unique<apiserver::BootstrapTokenAuthenticator>(
+      [this](const std::string& name) {
+        return loopback_->Get({"", "v1", "secrets",
+                               apiserver::kBootstrapTokenNamespace},
+                              name, {});
+      },
+      RealClock()));
   // Authorization: system:masters, the node authorizer, then RBAC, each
   // from watch-fed indexes.
-  auto rbac = apiserver::RbacAuthorizer::Create(*store_);
+  auto rbac = apiserver::RbacAuthorizer::Create(backend);
   if (!rbac.ok()) return rbac.status();
   apiserver::RbacAuthorizer* rbac_ptr = rbac->get();
-  auto nodes = apiserver::NodeAuthorizer::Create(*store_);
+  auto nodes = apiserver::NodeAuthorizer::Create(backend);
   if (!nodes.ok()) return nodes.status();
   auto authorizer = std::make_unique<apiserver::ChainAuthorizer>();
   authorizer->Add(std::move(nodes).value());
   authorizer->Add(std::move(rbac).value());
 
   auto handler = apiserver::Handler::Create(
-      *store_, RealClock(), handler_config, std::move(authorizer));
+      backend, RealClock(), handler_config, std::move(authorizer));
   if (!handler.ok()) return handler.status();
   handler_ = std::move(handler).value();
   handler_->SetTokenIssuer(sa_tokens_ptr);
   pki_opts.service_ip = handler_->service_allocator().FirstIp();
-  auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), **random, pki_opts);
+  auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), *random_, pki_opts);
   if (!pki.ok())
     return Status(pki.status().code(), "certificates in " + pki_opts.dir +
                                            ": " + pki.status().message());
@@ -215,6 +286,8 @@ Status Server::StartApi() {
   if (!rbac_ptr->WaitForRevision(store_->CurrentRevision(),
                                  std::chrono::seconds(30)))
     return DeadlineExceededError("the RBAC index did not catch up");
+  loopback_ = std::make_unique<apiserver::LoopbackClient>(
+      *handler_, apiserver::ControllerManagerUser());
 
   apiserver::ServingConfig serving;
   serving.bind_address = config_.bind_address;
@@ -222,6 +295,7 @@ Status Server::StartApi() {
   serving.cert_pem = pki->serving().cert_pem;
   serving.key_pem = pki->serving().key_pem;
   serving.client_ca_pem = pki->client_ca().cert_pem;
+  serving.cacerts_pem = pki->server_ca().cert_pem;
   api_ = std::make_unique<apiserver::ApiServer>(serving, *handler_,
                                                 authenticator_);
   KITE_RETURN_IF_ERROR(api_->Start());
@@ -243,9 +317,17 @@ Status Server::StartApi() {
                                  st.message());
   }
 
+  std::string token_path = config_.data_dir + "/server/token";
+  auto token = EnsureServerToken(RealEnv(), *random_, *loopback_, token_path,
+                                 pki->server_ca_hash());
+  if (!token.ok()) {
+    return Status(token.status().code(),
+                  "join token " + token_path + ": " + token.status().message());
+  }
+  log::Info("server", "join token")("file", token_path)("id", token->id);
+  csr_callbacks_ = NodeCsrCallbacks(*pki, *random_, RealClock());
+
   KITE_RETURN_IF_ERROR(StartDeployer());
-  loopback_ = std::make_unique<apiserver::LoopbackClient>(
-      *handler_, apiserver::ControllerManagerUser());
   client::LeaderElectionOptions election;
   election.lease_name = "kite-controller-manager";
   election.identity = Hostname().empty() ? "kite-server" : Hostname();
@@ -288,6 +370,7 @@ Status Server::StartDeployer() {
 
 void Server::StartControlLoops() {
   controllers::ManagerOptions manager_opts;
+  manager_opts.csr = csr_callbacks_;
   api::Registry& registry = handler_->registry();
   manager_opts.namespaced_resources = [&registry] {
     return controllers::NamespacedResourcesOf(registry);
@@ -326,12 +409,13 @@ void Server::Stop() {
     elector_.reset();
   }
   StopControlLoops();
-  loopback_.reset();
   if (api_) {
     api_->Stop();
     api_.reset();
   }
+  loopback_.reset();
   handler_.reset();
+  encrypted_.reset();
   store_.reset();  // closing the backend flushes and releases its lock
 }
 

@@ -22,12 +22,15 @@
 #include "datastore/backend.h"
 #include "server/apiserver/api_server.h"
 #include "server/apiserver/auth.h"
+#include "server/apiserver/bootstrap_token.h"
 #include "server/apiserver/handler.h"
 #include "server/apiserver/loopback_client.h"
 #include "server/apiserver/rbac.h"
+#include "server/apiserver/secrets_encryption.h"
 #include "server/controllers/controller_manager.h"
 #include "server/controllers/manifest_deployer.h"
 #include "server/scheduler/scheduler.h"
+#include "tls/pki.h"
 
 namespace kite::server {
 
@@ -54,6 +57,9 @@ struct Config {
   std::string token_file;
   // No in-process agent (there is none yet: accepted and recorded).
   bool disable_agent = false;
+  // Store Secrets encrypted with AES-256-GCM under
+  // <data_dir>/server/cred/encryption-key (secrets_encryption.h).
+  bool secrets_encryption = false;
 };
 
 // /var/lib/kite for root, ~/.kite for everyone else.
@@ -67,6 +73,12 @@ std::string DatastoreEndpoint(const Config& config);
 // when it is a specific one, else the first non-loopback IPv4 address of the
 // host, else 127.0.0.1.
 std::string AdvertiseAddress(const std::string& bind_address);
+
+// `kite certificate rotate`: reissues every leaf certificate of the server
+// PKI in <data_dir>/server/tls (not the CAs), with the SANs the server would
+// give them. Returns what was written. A running server keeps serving the
+// old certificates until it restarts.
+StatusOr<std::vector<std::string>> RotateCertificates(Config config);
 
 class Server {
  public:
@@ -101,9 +113,14 @@ class Server {
   Config config_;
   // The cluster CA the controllers publish (kube-root-ca.crt).
   std::string root_ca_pem_;
+  // How the CSR controller checks and signs node certificates.
+  controllers::CsrCallbacks csr_callbacks_;
   std::unique_ptr<datastore::Backend> store_;
+  // Wraps store_ for the request path when a Secrets key exists.
+  std::unique_ptr<apiserver::EncryptingBackend> encrypted_;
   std::unique_ptr<apiserver::Handler> handler_;
   apiserver::ChainAuthenticator authenticator_;
+  std::unique_ptr<tls::Random> random_;
   std::unique_ptr<apiserver::ApiServer> api_;
   std::unique_ptr<apiserver::LoopbackClient> loopback_;
   std::unique_ptr<controllers::ControllerManager> controllers_;

@@ -34,3 +34,9 @@ if(KITE_BUILD_TESTS)
     set_tests_properties(controllers_e2e_${part} PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
   endforeach()
 endif()
+
+# Node join, join tokens, certificate rotation, Secrets at rest (issue 4).
+if(KITE_BUILD_TESTS)
+  add_test(NAME join_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/join_e2e.sh $<TARGET_FILE:kite>)
+  set_tests_properties(join_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
+endif()

@@ -663,6 +663,21 @@ StatusOr<std::string> CreateCsr(Random& random, const std::string& key_pem,
   w.subject = names.Release();
   mbedtls_x509write_csr_set_key(&w, key.get());
   mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
+  if (!subject.dns_names.empty() || !subject.ip_addresses.empty()) {
+    auto san = SanDer(subject.dns_names, subject.ip_addresses);
+    if (!san.ok()) {
+      mbedtls_x509write_csr_free(&w);
+      return san.status();
+    }
+    int ret = mbedtls_x509write_csr_set_extension(
+        &w, MBEDTLS_OID_SUBJECT_ALT_NAME,
+        MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+        reinterpret_cast<const unsigned char*>(san->data()), san->size());
+    if (ret != 0) {
+      mbedtls_x509write_csr_free(&w);
+      return InternalError("CSR subjectAltName: " + MbedError(ret));
+    }
+  }
   std::vector<unsigned char> out(4096);
   int ret = mbedtls_x509write_csr_pem(&w, out.data(), out.size(),
                                       Random::Generate, &random);
@@ -693,6 +708,88 @@ Status ParseAndCheckCsr(const std::string& csr_pem, Csr* csr) {
   return Status::Ok();
 }
 
+// Reads the subjectAltName of a CSR's extensionRequest attribute from the
+// raw CertificationRequestInfo (mbedTLS 2.28 does not parse CSR extensions).
+Status ReadCsrSans(const mbedtls_x509_buf& cri, CsrInfo* info) {
+  unsigned char* p = cri.p;
+  const unsigned char* end = cri.p + cri.len;
+  size_t len = 0;
+  auto bad = [] { return InvalidArgumentError("CSR: malformed attributes"); };
+  constexpr int kSeq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+  constexpr int kSet = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SET;
+  if (mbedtls_asn1_get_tag(&p, end, &len, kSeq) != 0) return bad();
+  end = p + len;
+  // version, subject, subjectPKInfo
+  for (int tag : {MBEDTLS_ASN1_INTEGER, kSeq, kSeq}) {
+    if (mbedtls_asn1_get_tag(&p, end, &len, tag) != 0) return bad();
+    p += len;
+  }
+  if (p >= end) return Status::Ok();
+  if (mbedtls_asn1_get_tag(
+          &p, end, &len,
+          MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0) != 0) {
+    return bad();
+  }
+  const unsigned char* attrs_end = p + len;
+  while (p < attrs_end) {
+    if (mbedtls_asn1_get_tag(&p, attrs_end, &len, kSeq) != 0) return bad();
+    const unsigned char* attr_end = p + len;
+    mbedtls_x509_buf oid{};
+    if (mbedtls_asn1_get_tag(&p, attr_end, &oid.len, MBEDTLS_ASN1_OID) != 0)
+      return bad();
+    oid.p = p;
+    p += oid.len;
+    if (!KITE_OID_IS(oid, MBEDTLS_OID_PKCS9_CSR_EXT_REQ)) {
+      p = const_cast<unsigned char*>(attr_end);
+      continue;
+    }
+    if (mbedtls_asn1_get_tag(&p, attr_end, &len, kSet) != 0) return bad();
+    if (mbedtls_asn1_get_tag(&p, attr_end, &len, kSeq) != 0) return bad();
+    const unsigned char* exts_end = p + len;
+    while (p < exts_end) {
+      if (mbedtls_asn1_get_tag(&p, exts_end, &len, kSeq) != 0) return bad();
+      const unsigned char* ext_end = p + len;
+      mbedtls_x509_buf ext_oid{};
+      if (mbedtls_asn1_get_tag(&p, ext_end, &ext_oid.len, MBEDTLS_ASN1_OID) !=
+          0)
+        return bad();
+      ext_oid.p = p;
+      p += ext_oid.len;
+      if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN) {
+        if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_BOOLEAN) != 0)
+          return bad();
+        p += len;
+      }
+      if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) !=
+          0)
+        return bad();
+      if (KITE_OID_IS(ext_oid, MBEDTLS_OID_SUBJECT_ALT_NAME)) {
+        unsigned char* q = p;
+        const unsigned char* q_end = p + len;
+        size_t names_len = 0;
+        if (mbedtls_asn1_get_tag(&q, q_end, &names_len, kSeq) != 0)
+          return bad();
+        const unsigned char* names_end = q + names_len;
+        while (q < names_end) {
+          unsigned char tag = *q++;
+          size_t n = 0;
+          if (mbedtls_asn1_get_len(&q, names_end, &n) != 0) return bad();
+          if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)) {
+            info->dns_names.emplace_back(reinterpret_cast<const char*>(q), n);
+          } else if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7)) {
+            if (n != 4 && n != 16) return bad();
+            info->ip_addresses.push_back(IpText(q, n));
+          }
+          q += n;
+        }
+      }
+      p = const_cast<unsigned char*>(ext_end);
+    }
+    p = const_cast<unsigned char*>(attr_end);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<CsrInfo> ParseCsr(const std::string& csr_pem) {
@@ -707,6 +804,7 @@ StatusOr<CsrInfo> ParseCsr(const std::string& csr_pem) {
       info.organizations.push_back(BufToString(n->val));
     }
   }
+  KITE_RETURN_IF_ERROR(ReadCsrSans(csr.get()->cri, &info));
   return info;
 }
 

@@ -99,6 +99,10 @@ struct CertInfo {
 struct CsrInfo {
   std::string common_name;
   std::vector<std::string> organizations;
+  // subjectAltName of the extensionRequest attribute (a serving
+  // certificate's request names its DNS names and IPs this way).
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;  // canonical text
 };
 
 // Which extended key usage VerifyCert demands of the leaf.
@@ -124,8 +128,9 @@ StatusOr<std::string> IssueCertForKey(Random& random, const CertAndKey& ca,
                                       const std::string& key_pem,
                                       const CertSpec& spec);
 
-// A CSR (PEM) for `key_pem` with subject CN/O from `subject` (the agent's side
-// of a join).
+// A CSR (PEM) for `key_pem` with subject CN/O from `subject` and, when it
+// names any, a subjectAltName extension request (the agent's side of a
+// join).
 StatusOr<std::string> CreateCsr(Random& random, const std::string& key_pem,
                                 const CsrInfo& subject);
 

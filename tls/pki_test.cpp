@@ -4,6 +4,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "tls/mbed_util.h"
@@ -191,6 +192,40 @@ TEST_F(PkiTest, CsrRoundTrip) {
   auto info = ParseCert(*cert);
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->common_name, "system:node:n1");
+}
+
+TEST_F(PkiTest, CsrCarriesSubjectAltNames) {
+  auto key = GenerateKey(*random_);
+  ASSERT_TRUE(key.ok());
+  CsrInfo want{"system:node:n1", {"system:nodes"}, {"n1", "n1.local"},
+               {"10.0.0.5", "fd00::5"}};
+  auto csr = CreateCsr(*random_, *key, want);
+  ASSERT_TRUE(csr.ok()) << csr.status().ToString();
+  auto asked = ParseCsr(*csr);
+  ASSERT_TRUE(asked.ok()) << asked.status().ToString();
+  EXPECT_EQ(asked->common_name, "system:node:n1");
+  EXPECT_EQ(asked->dns_names, want.dns_names);
+  EXPECT_EQ(asked->ip_addresses, want.ip_addresses);
+  // openssl reads the same request.
+  std::string path = ::testing::TempDir() + "/kite_san.csr";
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(csr->c_str(), f);
+    std::fclose(f);
+  }
+  std::string cmd = "openssl req -noout -text -in " + path + " 2>&1";
+  std::string text;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof(buf), p)) text += buf;
+    pclose(p);
+  }
+  std::remove(path.c_str());
+  if (text.find("Certificate Request") != std::string::npos) {
+    EXPECT_NE(text.find("DNS:n1.local"), std::string::npos) << text;
+    EXPECT_NE(text.find("IP Address:10.0.0.5"), std::string::npos) << text;
+  }
 }
 
 TEST_F(PkiTest, CsrSubjectDoesNotOverrideSpec) {

@@ -125,6 +125,14 @@ Status ApiServer::Start() {
                   std::chrono::steady_clock::now() - start)
                   .count());
   };
+  if (!config_.cacerts_pem.empty()) {
+    // Public: a CA certificate is no secret, and a joining agent has no
+    // credential it may send before it has checked this against its token.
+    server_->Get("/cacerts",
+                 [this](const httplib::Request&, httplib::Response& res) {
+                   res.set_content(config_.cacerts_pem, "text/plain");
+                 });
+  }
   const char* kAll = R"(.*)";
   server_->Get(kAll, handle);
   server_->Post(kAll, handle);

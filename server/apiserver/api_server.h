@@ -37,6 +37,10 @@ struct ServingConfig {
   std::string cert_pem;       // serving certificate (+ chain)
   std::string key_pem;        // its key
   std::string client_ca_pem;  // CA of client certificates
+  // Served to anyone at GET /cacerts (as k3s does): the CA bundle a joining
+  // agent fetches without trusting it and checks against its token's hash.
+  // Empty: no /cacerts.
+  std::string cacerts_pem;
 };
 
 class ApiServer {

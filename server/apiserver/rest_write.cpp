@@ -205,6 +205,16 @@ ApiOr<Response> Handler::CreateObject(Ctx& ctx, json obj,
   meta.erase("selfLink");
   if (generated) meta["name"] = generate_name + RandomSuffix();
   api::PrepareForCreate(kind, obj);
+  if (kind.group == "certificates.k8s.io" &&
+      kind.kind == "CertificateSigningRequest") {
+    // Who asked is the server's to say, never the client's (approvers and
+    // signers decide on it).
+    json& spec = api::Ensure(obj, "spec");
+    spec["username"] = ctx.req.user.name;
+    spec["groups"] = ctx.req.user.groups;
+    spec.erase("uid");
+    spec.erase("extra");
+  }
 
   std::string name = api::Name(obj);
   if (kind.Namespaced() && !name.empty())
@@ -345,7 +355,7 @@ ApiOr<json> Handler::FinishUpdate(Ctx& ctx, json obj, const json& current,
   if (Status st = api::Default(kind, obj); !st.ok())
     return BadRequest(st.message());
   const std::string& sub = ctx.info.subresource;
-  if (sub == "status") {
+  if (sub == "status" || sub == "approval") {
     api::PrepareForStatusUpdate(kind, obj, current);
   } else {
     api::PrepareForUpdate(kind, obj, current);

@@ -38,7 +38,9 @@ ApiOr<Response> Handler::ServeSubresource(Ctx& ctx) {
   if (std::find(sr->verbs.begin(), sr->verbs.end(), verb) == sr->verbs.end()) {
     return MethodNotSupported(kind, verb + " " + sub);
   }
-  if (sub == "status") {
+  // certificatesigningrequests/approval writes status.conditions like
+  // status does (kubectl certificate approve/deny).
+  if (sub == "status" || sub == "approval") {
     if (verb == "get") return Get(ctx);
     if (verb == "update") return Update(ctx);
     return Patch(ctx);

@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "server/controllers/controller.h"
 #include "server/controllers/cronjob_controller.h"
+#include "server/controllers/csr_controller.h"
 #include "server/controllers/daemonset_controller.h"
 #include "server/controllers/deployment_controller.h"
 #include "server/controllers/endpoints_controller.h"
@@ -58,6 +59,9 @@ struct ManagerOptions {
   std::string cluster_cidr = "10.42.0.0/16";
   // The cluster CA (PEM) for the kube-root-ca.crt ConfigMaps; empty: none.
   std::string root_ca_pem;
+  // Node CSR approving and signing (csr_controller.h); off unless both
+  // callbacks are set.
+  CsrCallbacks csr;
 };
 
 class ControllerManager {
