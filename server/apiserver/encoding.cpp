@@ -105,6 +105,8 @@ json PlainScalar(const std::string& s) {
   return s;
 }
 
+bool IsUtf8(std::string_view s);
+
 Status ConvertYaml(const YAML::Node& node, json* out, int depth,
                    size_t* budget) {
   if (depth > kMaxBodyDepth)
@@ -120,6 +122,10 @@ Status ConvertYaml(const YAML::Node& node, json* out, int depth,
     case YAML::NodeType::Scalar: {
       const std::string& tag = node.Tag();
       const std::string& v = node.Scalar();
+      // yaml-cpp writes some escapes (\N, \_, \L, \P) as raw bytes that are
+      // not UTF-8; JSON cannot hold them.
+      if (!IsUtf8(v))
+        return InvalidArgumentError("yaml: a scalar is not valid UTF-8");
       if (tag == "!" || tag == "tag:yaml.org,2002:str" || tag == "!!str") {
         *out = v;
       } else if (tag == "?" || tag.empty()) {
@@ -149,6 +155,8 @@ Status ConvertYaml(const YAML::Node& node, json* out, int depth,
         std::string key;
         if (kv.first.IsScalar()) {
           key = kv.first.Scalar();
+          if (!IsUtf8(key))
+            return InvalidArgumentError("yaml: a key is not valid UTF-8");
         } else if (kv.first.IsNull()) {
           key = "null";
         } else {
