@@ -147,7 +147,8 @@ TEST_F(StatefulSetControllerTest, OrderedNamesClaimsAndScaleDown) {
   }
   EXPECT_TRUE(Eventually([&] {
     return CountEvents(fake_, "demo", "db", "SuccessfulCreate") == 6;
-  }));
+  })) << "SuccessfulCreate events: "
+      << CountEvents(fake_, "demo", "db", "SuccessfulCreate");
 
   // Scale down removes the highest ordinal first; claims stay.
   Patch({{"spec", {{"replicas", 1}}}});
