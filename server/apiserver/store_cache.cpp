@@ -43,6 +43,10 @@ Status StoreCache::Start() {
   for (auto& p : prefixes_) {
     KITE_ASSIGN_OR_RETURN(int64_t revision, List(*p));
     Advance(*p, revision);
+    // Watch at once, not later on the thread: an empty store lists at
+    // revision 0, and a watch after 0 starts from whatever is current when
+    // it opens, so writes made before the thread got there were lost.
+    KITE_ASSIGN_OR_RETURN(p->first_watch, backend_.Watch(p->prefix, revision));
   }
   for (auto& p : prefixes_)
     p->thread = std::thread([this, raw = p.get()] { Run(raw); });
@@ -63,7 +67,10 @@ void StoreCache::Run(Prefix* p) {
       if (stopping_) return;
       from = p->revision;
     }
-    auto watcher = backend_.Watch(p->prefix, from);
+    StatusOr<std::shared_ptr<datastore::Watcher>> watcher =
+        p->first_watch ? std::move(p->first_watch)
+                       : backend_.Watch(p->prefix, from);
+    p->first_watch.reset();
     if (!watcher.ok()) {
       log::Warn("apiserver", "cache watch failed; listing again")(
           "prefix", p->prefix)("reason", watcher.status().message());

@@ -62,6 +62,9 @@ class StoreCache {
     std::string prefix;
     int64_t revision = 0;                         // guarded by mu_
     std::shared_ptr<datastore::Watcher> watcher;  // guarded by mu_
+    // The watch Start() opened right after the first list (only the
+    // thread's first round uses it).
+    std::shared_ptr<datastore::Watcher> first_watch;
     std::thread thread;
   };
   // Lists `p` into the sink; its revision on success.
