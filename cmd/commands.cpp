@@ -24,8 +24,8 @@ constexpr char kUsage[] =
     "usage: kite <command> [flags]\n"
     "\n"
     "commands:\n"
-    "  server                         run the control plane (datastore, HTTPS API server)\n"
-    "  agent --server URL --token T   join this node: verify the server, get node certificates\n"
+    "  server                         run the control plane (datastore, HTTPS API server) and a node agent\n"
+    "  agent --server URL --token T   join this node and run its agent (kubelet on containerd)\n"
     "  token create|list|delete       join tokens of the running server (admin kubeconfig)\n"
     "  certificate rotate             reissue the server's leaf certificates (restart to use)\n"
     "  datastore snapshot FILE        write an online snapshot of the SQLite datastore\n"
@@ -118,8 +118,13 @@ int RunServer(const std::vector<std::string>& args) {
                "static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"]");
   flags.Bool("secrets-encryption", &store.config.secrets_encryption,
              "store Secret values encrypted (AES-256-GCM, key in <data-dir>/server/cred/encryption-key)");
-  flags.Bool("disable-agent", &store.config.disable_agent,
-             "do not run a node agent in this process (kite has no agent yet: accepted, no effect)");
+  flags.Bool("disable-agent", &store.config.disable_agent, "do not run a node agent in this process");
+  flags.String("node-name", &store.config.node_name, "the in-process agent's node name (default: the host name)");
+  flags.StringList("node-ip", &store.config.node_ips,
+                   "the in-process agent's node address (repeatable; default: the advertised address)");
+  flags.String("container-runtime-endpoint", &store.config.container_runtime_endpoint,
+               "a running CRI runtime's socket, e.g. unix:///run/containerd/containerd.sock (default: the agent "
+               "runs its own containerd)");
   flags.StringList("disable", &store.config.disable,
                    "do not deploy the default manifest NAME (e.g. local-storage, kube-dns) and delete its objects "
                    "(repeatable)");

@@ -1,11 +1,13 @@
 #include "cmd/join_commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <iostream>
 
+#include "agent/agent.h"
 #include "agent/join.h"
 #include "api/object.h"
 #include "client/https_client.h"
@@ -124,9 +126,10 @@ bool ParseDuration(const std::string& text, long long* seconds) {
 int RunAgent(const std::vector<std::string>& args) {
   std::string config_file = kDefaultConfig, log_level = "info";
   std::string server, token, token_file, node_name = LowerHostname();
-  std::string data_dir;
+  std::string data_dir, runtime_endpoint;
   std::vector<std::string> node_ips;
   int timeout_seconds = 60;
+  bool join_only = false;
   FlagSet flags("agent");
   flags.String("config", &config_file, "config file whose keys are long flag names");
   flags.String("server", &server, "the API server to join: https://HOST:6443");
@@ -136,6 +139,10 @@ int RunAgent(const std::vector<std::string>& args) {
   flags.StringList("node-ip", &node_ips, "this node's address for the kubelet serving certificate (repeatable; default: all IPv4 addresses)");
   flags.String("data-dir", &data_dir, "state directory (default /var/lib/kite as root, ~/.kite otherwise)");
   flags.Int("sign-timeout", &timeout_seconds, "seconds to wait for the server to sign a certificate");
+  flags.String("container-runtime-endpoint", &runtime_endpoint,
+               "a running CRI runtime's socket, e.g. unix:///run/containerd/containerd.sock (default: the agent "
+               "runs its own containerd)");
+  flags.Bool("join-only", &join_only, "join (get the node certificates) and exit without running the agent");
   flags.String("log-level", &log_level, "debug, info, warn or error");
   if (Status st = ParseWithConfig(flags, args, &config_file, &log_level); !st.ok()) return Fail(st);
   if (flags.help()) {
@@ -153,7 +160,14 @@ int RunAgent(const std::vector<std::string>& args) {
   }
   if (token.empty()) return Fail(InvalidArgumentError("kite agent needs --token or --token-file"));
   if (data_dir.empty()) data_dir = server::DefaultDataDir();
+  std::vector<std::string> given_ips = node_ips;
   if (node_ips.empty()) node_ips = agent::HostIpv4Addresses();
+  // SIGINT/SIGTERM are taken by sigwait below, in no other thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto random = tls::Random::Create();
   if (!random.ok()) return Fail(random.status());
@@ -174,6 +188,20 @@ int RunAgent(const std::vector<std::string>& args) {
   std::printf("  kubeconfig          %s\n", joined->kubeconfig_path.c_str());
   std::printf("  the server accepts the node certificate (GET nodes/%s: %d)\n", node_name.c_str(),
               joined->node_get_status);
+  std::fflush(stdout);
+  if (join_only) return 0;
+
+  agent::AgentConfig ac;
+  ac.data_dir = data_dir;
+  ac.node_name = node_name;
+  ac.node_ips = given_ips;
+  ac.container_runtime_endpoint = runtime_endpoint;
+  agent::Agent node_agent(ac);
+  if (Status st = node_agent.Start(); !st.ok()) return Fail(st);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::Info("agent", "stopping")("signal", sig);
+  node_agent.Stop();
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "common/clock.h"
@@ -16,6 +17,7 @@
 #include "manifests/manifests.h"
 #include "server/apiserver/bootstrap.h"
 #include "server/apiserver/node_authorizer.h"
+#include "server/agent_credentials.h"
 #include "server/apiserver/service_account.h"
 #include "server/controllers/resources.h"
 #include "server/node_certificates.h"
@@ -190,6 +192,14 @@ Status Server::Start() {
     Stop();
     return st;
   }
+  if (Status st = StartAgent(); !st.ok()) {
+    // The control plane is useful without a node (a host without
+    // containerd, a non-root run): say so and go on serving.
+    agent_.reset();
+    log::Error("server", "the in-process agent did not start; serving "
+                         "without a node (--disable-agent silences this)")(
+        "error", st.ToString());
+  }
   log::Info("server", "ready")("data-dir", config_.data_dir)(
       "kubeconfig", config_.write_kubeconfig);
   return Status::Ok();
@@ -317,6 +327,9 @@ Status Server::StartApi() {
                                  st.message());
   }
 
+  if (!config_.disable_agent)
+    KITE_RETURN_IF_ERROR(WriteAgentCredentials(*pki, url));
+
   std::string token_path = config_.data_dir + "/server/token";
   auto token = EnsureServerToken(RealEnv(), *random_, *loopback_, token_path,
                                  pki->server_ca_hash());
@@ -335,6 +348,46 @@ Status Server::StartApi() {
       *loopback_, election, [this] { StartControlLoops(); },
       [this] { StopControlLoops(); });
   return elector_->Start();
+}
+
+Status Server::WriteAgentCredentials(const tls::ClusterPki& pki,
+                                     const std::string& url) {
+  if (config_.node_name.empty()) {
+    config_.node_name = Hostname();
+    for (char& c : config_.node_name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (config_.node_ips.empty())
+    config_.node_ips = {AdvertiseAddress(config_.bind_address)};
+  AgentCredentialsOptions o;
+  o.data_dir = config_.data_dir;
+  o.node_name = config_.node_name;
+  o.node_ips = config_.node_ips;
+  o.server_url = url;
+  auto written =
+      server::WriteAgentCredentials(RealEnv(), RealClock(), *random_, pki, o);
+  if (!written.ok())
+    return Status(written.status().code(), "the agent's credentials: " +
+                                               written.status().message());
+  return Status::Ok();
+}
+
+// The in-process agent, a node like any other: it reaches the API server
+// over HTTPS with the node certificate WriteAgentCredentials signed.
+Status Server::StartAgent() {
+  if (config_.disable_agent) return Status::Ok();
+  agent::AgentConfig a;
+  a.data_dir = config_.data_dir;
+  a.node_name = config_.node_name;
+  a.node_ips = config_.node_ips;
+  a.container_runtime_endpoint = config_.container_runtime_endpoint;
+  a.kubelet_port = config_.kubelet_port;
+  a.cluster_cidr = config_.cluster_cidr;
+  // As k3s labels its servers.
+  a.node_labels = {{"node-role.kubernetes.io/control-plane", "true"},
+                   {"node-role.kubernetes.io/master", "true"}};
+  agent_ = std::make_unique<agent::Agent>(a);
+  return agent_->Start();
 }
 
 // The manifest deployer (DESIGN.md §8): the compiled-in defaults are
@@ -398,6 +451,10 @@ void Server::StopControlLoops() {
 }
 
 void Server::Stop() {
+  if (agent_) {
+    agent_->Stop();
+    agent_.reset();
+  }
   if (deployer_) {
     deployer_->Stop();
     deployer_.reset();

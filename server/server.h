@@ -3,11 +3,11 @@
 //   datastore -> PKI -> request path (CRDs, allocators) -> HTTPS API server
 //   -> bootstrap objects -> admin kubeconfig -> manifest deployer
 //   (<data_dir>/server/manifests, on every server) -> leader election ->
-//   controllers and scheduler (on the loopback client)
+//   controllers and scheduler (on the loopback client) -> the in-process
+//   agent (agent/agent.h; unless disable_agent), with node credentials the
+//   server signs itself (agent_credentials.h), over HTTPS like any node
 // The controllers and the scheduler run while this server holds the
 // kube-system/kite-controller-manager Lease (client/leader_election.h).
-// (the in-process agent joins as its issue lands;
-// --disable-agent is accepted already and changes nothing yet).
 //
 // Threading: Start() and Stop() are called from one thread (main). Each
 // component runs its own threads; Stop() returns after all of them ended.
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent.h"
 #include "client/leader_election.h"
 #include "common/status.h"
 #include "datastore/backend.h"
@@ -30,6 +31,7 @@
 #include "server/controllers/controller_manager.h"
 #include "server/controllers/manifest_deployer.h"
 #include "server/scheduler/scheduler.h"
+#include "tls/cluster_pki.h"
 #include "tls/pki.h"
 
 namespace kite::server {
@@ -55,8 +57,15 @@ struct Config {
   std::vector<std::string> disable;
   // Static bearer tokens (kube-apiserver's --token-file format); empty: none.
   std::string token_file;
-  // No in-process agent (there is none yet: accepted and recorded).
+  // No in-process agent.
   bool disable_agent = false;
+  // The in-process agent's node: its name (empty: the host name, lower
+  // case), addresses (empty: AdvertiseAddress), and a running CRI runtime
+  // to use (empty: the agent supervises its own containerd).
+  std::string node_name;
+  std::vector<std::string> node_ips;
+  std::string container_runtime_endpoint;
+  int kubelet_port = 10250;
   // Store Secrets encrypted with AES-256-GCM under
   // <data_dir>/server/cred/encryption-key (secrets_encryption.h).
   bool secrets_encryption = false;
@@ -109,6 +118,10 @@ class Server {
   void StartControlLoops();
   void StopControlLoops();
   Status StartDeployer();
+  // Signs the in-process agent's credentials with `pki` (agent_credentials.h).
+  Status WriteAgentCredentials(const tls::ClusterPki& pki,
+                               const std::string& url);
+  Status StartAgent();
 
   Config config_;
   // The cluster CA the controllers publish (kube-root-ca.crt).
@@ -129,6 +142,7 @@ class Server {
   std::unique_ptr<apiserver::LoopbackClient> deployer_client_;
   std::unique_ptr<controllers::ManifestSource> manifest_source_;
   std::unique_ptr<controllers::ManifestDeployer> deployer_;
+  std::unique_ptr<agent::Agent> agent_;
 };
 
 }  // namespace kite::server

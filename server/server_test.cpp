@@ -8,7 +8,11 @@
 #include <string>
 
 #include "common/env.h"
+#include "client/https_client.h"
+#include "common/clock.h"
+#include "server/agent_credentials.h"
 #include "server/datastore_admin.h"
+#include "tls/cluster_pki.h"
 
 namespace kite::server {
 namespace {
@@ -36,6 +40,7 @@ Config TestConfig(const std::string& dir) {
   c.bind_address = "127.0.0.1";
   c.https_listen_port = 0;
   c.write_kubeconfig = dir + "/kite.yaml";
+  c.disable_agent = true;  // no containers here (tests/agent_e2e.sh runs one)
   return c;
 }
 
@@ -100,6 +105,58 @@ TEST(ServerTest, UnsupportedEndpointIsAClearError) {
   Status st = s.Start();
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
   EXPECT_NE(st.message().find("mysql://x"), std::string::npos);
+}
+
+TEST(AgentCredentialsTest, SignsNodeCertificatesAndKeepsThemWhileTheyFit) {
+  FakeEnv env;
+  FakeClock clock;
+  auto random = tls::Random::Create();
+  ASSERT_TRUE(random.ok());
+  tls::ClusterPkiOptions po;
+  po.dir = "/d/server/tls";
+  auto pki = tls::ClusterPki::Load(env, clock, **random, po);
+  ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+  AgentCredentialsOptions o{.data_dir = "/d",
+                            .node_name = "n1",
+                            .node_ips = {"10.0.0.9"},
+                            .server_url = "https://127.0.0.1:6443"};
+  auto kubeconfig = WriteAgentCredentials(env, clock, **random, *pki, o);
+  ASSERT_TRUE(kubeconfig.ok()) << kubeconfig.status().ToString();
+  EXPECT_EQ(*kubeconfig, "/d/agent/kubelet.kubeconfig");
+
+  std::string client = *env.ReadFile("/d/agent/tls/client-kubelet.crt");
+  EXPECT_TRUE(tls::VerifyCert(client, pki->client_ca().cert_pem, clock.Now(),
+                              tls::Usage::kClientAuth)
+                  .ok());
+  auto info = tls::ParseCert(client);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->common_name, "system:node:n1");
+  EXPECT_EQ(info->organizations, std::vector<std::string>{"system:nodes"});
+  std::string serving = *env.ReadFile("/d/agent/tls/serving-kubelet.crt");
+  EXPECT_TRUE(tls::VerifyCert(serving, pki->server_ca().cert_pem, clock.Now(),
+                              tls::Usage::kServerAuth)
+                  .ok());
+  info = tls::ParseCert(serving);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->dns_names, std::vector<std::string>{"n1"});
+  EXPECT_EQ(info->ip_addresses,
+            (std::vector<std::string>{"10.0.0.9", "127.0.0.1"}));
+  EXPECT_EQ(*env.ReadFile("/d/agent/tls/client-ca.crt"),
+            pki->client_ca().cert_pem);
+  auto cfg = client::ConfigFromKubeconfig(*env.ReadFile(*kubeconfig), env);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->server, "https://127.0.0.1:6443");
+  EXPECT_EQ(cfg->cert_pem, client);
+  EXPECT_EQ(cfg->ca_pem, pki->server_ca().cert_pem);
+
+  // Again: kept. A new address: a new serving certificate, the same client.
+  ASSERT_TRUE(WriteAgentCredentials(env, clock, **random, *pki, o).ok());
+  EXPECT_EQ(*env.ReadFile("/d/agent/tls/client-kubelet.crt"), client);
+  EXPECT_EQ(*env.ReadFile("/d/agent/tls/serving-kubelet.crt"), serving);
+  o.node_ips = {"10.0.0.10"};
+  ASSERT_TRUE(WriteAgentCredentials(env, clock, **random, *pki, o).ok());
+  EXPECT_EQ(*env.ReadFile("/d/agent/tls/client-kubelet.crt"), client);
+  EXPECT_NE(*env.ReadFile("/d/agent/tls/serving-kubelet.crt"), serving);
 }
 
 }  // namespace

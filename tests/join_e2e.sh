@@ -60,7 +60,7 @@ expect cacerts-anonymous "BEGIN CERTIFICATE" curl -sk "$url_a/cacerts"
 refuse anonymous-api-401 "401" curl -skf "$url_a/api/v1/namespaces" -o /dev/null -w '%{http_code}'
 
 echo "# kite agent joins"
-expect agent-join "node n1 joined.*" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.7
+expect agent-join "node n1 joined.*" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.7 --join-only
 for f in server-ca.crt client-kubelet.crt client-kubelet.key serving-kubelet.crt serving-kubelet.key; do
   [ "$(stat -c %a "$work/n1/agent/tls/$f" 2>/dev/null)" = 600 ] || bad "agent-file-$f" "$(ls -l "$work/n1/agent/tls/" 2>&1)"
 done
@@ -75,9 +75,9 @@ expect csr-approved-issued "kube-apiserver-client-kubelet +system:bootstrap:$id 
 expect csr-serving-issued "kubelet-serving +system:node:n1 .*Approved,Issued" "${K[@]}" get csr
 expect agent-kubeconfig-whoami "system:node:n1" kubectl --kubeconfig "$work/n1/agent/kubelet.kubeconfig" auth whoami
 expect agent-kubeconfig-groups "system:nodes" kubectl --kubeconfig "$work/n1/agent/kubelet.kubeconfig" auth whoami
-expect agent-rejoin-keeps "client certificate .*\(kept\)" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.7
+expect agent-rejoin-keeps "client certificate .*\(kept\)" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.7 --join-only
 serial1=$(openssl x509 -in "$work/n1/agent/tls/serving-kubelet.crt" -noout -serial)
-expect agent-new-ip-new-serving "serving certificate .*\(issued\)" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.6
+expect agent-new-ip-new-serving "serving certificate .*\(issued\)" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.6 --join-only
 [ "$(openssl x509 -in "$work/n1/agent/tls/serving-kubelet.crt" -noout -serial)" != "$serial1" ] && ok serving-reissued || bad serving-reissued
 
 echo "# refusals"
@@ -107,7 +107,7 @@ id2=${t2#*::}; id2=${id2%%.*}
 expect token-list "^$id2 +$(date -u -d '+2 hours' +%Y-%m-%dT%H).*for n4" "${KT[@]}" list
 expect token-list-server "^$id +<never>" "${KT[@]}" list
 expect token-expiration-field "$(date -u -d '+2 hours' +%Y-%m-%dT%H)" bash -c "'${K[0]}' --kubeconfig '$work/a.yaml' -n kube-system get secret bootstrap-token-$id2 -o jsonpath='{.data.expiration}' | base64 -d"
-expect join-with-created-token "node n4 joined" "$KITE" agent --server "$url_a" --token "$t2" --node-name n4 --data-dir "$work/n4"
+expect join-with-created-token "node n4 joined" "$KITE" agent --server "$url_a" --token "$t2" --node-name n4 --data-dir "$work/n4" --join-only
 expect token-delete "token $id2 deleted" "${KT[@]}" delete "$id2"
 refuse deleted-token-refused "refused the join token.*401" "$KITE" agent --server "$url_a" --token "$t2" --node-name n5 --data-dir "$work/n5"
 refuse token-delete-unknown "no token with ID" "${KT[@]}" delete "$id2"

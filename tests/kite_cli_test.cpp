@@ -58,7 +58,8 @@ std::unique_ptr<kite::tls::TlsClient> InsecureClient(int port) {
 std::vector<std::string> ServerFlags(const std::string& dir) {
   return {
       "--data-dir",     dir,         "--https-listen-port", "0",
-      "--bind-address", "127.0.0.1", "--write-kubeconfig",  dir + "/kite.yaml"};
+      "--bind-address", "127.0.0.1", "--write-kubeconfig",  dir + "/kite.yaml",
+      "--disable-agent"};
 }
 
 // A `kite server` child process with its log in a file.

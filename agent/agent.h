@@ -1,0 +1,96 @@
+// Agent: the wiring of kite's node agent (DESIGN.md §7, §11.7), run by
+// `kite agent` after it joined, and in-process by `kite server` unless
+// --disable-agent. It owns every agent-side part, starts them in
+// dependency order and stops them in reverse:
+//   credentials (<data_dir>/agent/kubelet.kubeconfig: the node's client
+//   certificate; a join or the server wrote it) -> the node's HTTPS client
+//   -> container runtime (the endpoint given, or containerd supervised by
+//   the agent) -> image import (<data_dir>/agent/images) -> CRI client ->
+//   Node status and Lease (the CNI configuration is written once the Node
+//   has a podCIDR)
+// The agent always talks to the API server over HTTPS with the node's
+// identity (system:node:<name>), never through the loopback client, so an
+// in-process agent is held to the same rules as a joined one.
+//
+// Threading: Start() and Stop() from one thread (main or the server's
+// wiring). Each part runs its own threads; Stop() returns after all of them
+// ended. Containers keep running after Stop() (containerd's shims hold
+// them), so a restarted agent adopts them.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/cri/runtime.h"
+#include "agent/kubelet/node_status.h"
+#include "client/interface.h"
+#include "common/status.h"
+
+namespace kite::agent {
+
+struct AgentConfig {
+  std::string data_dir;  // the agent's files are under <data_dir>/agent
+  std::string node_name;
+  // The node's addresses (--node-ip); empty: the host's first IPv4 address.
+  std::vector<std::string> node_ips;
+  // A running CRI runtime ("unix:///run/containerd/containerd.sock"); empty:
+  // the agent starts and supervises its own containerd.
+  std::string container_runtime_endpoint;
+  // The kubelet API (logs, exec, port-forward).
+  std::string kubelet_bind_address = "0.0.0.0";
+  int kubelet_port = 10250;
+  // Labels of the Node besides the standard ones.
+  std::map<std::string, std::string> node_labels;
+  std::string cluster_cidr = "10.42.0.0/16";
+  std::string cluster_dns = "10.43.0.10";
+  std::string cluster_domain = "cluster.local";
+};
+
+// Replaceable parts, for tests. Empty members get the real ones.
+struct AgentHooks {
+  // The node's API client; null: from <data_dir>/agent/kubelet.kubeconfig.
+  client::Interface* api = nullptr;
+  // Connects to the runtime at an endpoint; empty: cri::ConnectCri.
+  std::function<StatusOr<std::unique_ptr<cri::Runtime>>(const std::string&)>
+      connect_runtime;
+  // The host; null: kubelet::NewRealHostInfo().
+  kubelet::HostInfo* host = nullptr;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentConfig config, AgentHooks hooks = {});
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Starts every part. On failure what started is stopped again and the
+  // error names the part. The API server need not be reachable: the Node
+  // is registered as soon as it is.
+  Status Start();
+  // Stops in reverse start order. Idempotent.
+  void Stop();
+
+  // The CRI endpoint in use ("" before Start).
+  const std::string& runtime_endpoint() const { return endpoint_; }
+  // Null before Start.
+  kubelet::NodeStatus* node_status() { return node_status_.get(); }
+
+ private:
+  Status StartParts();
+  void OnPodCidr(const std::string& cidr);
+
+  AgentConfig config_;
+  AgentHooks hooks_;
+  std::string endpoint_;
+  std::unique_ptr<client::Interface> own_api_;
+  client::Interface* api_ = nullptr;
+  std::unique_ptr<kubelet::HostInfo> own_host_;
+  std::unique_ptr<cri::Runtime> runtime_;
+  std::unique_ptr<kubelet::NodeStatus> node_status_;
+};
+
+}  // namespace kite::agent

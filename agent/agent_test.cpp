@@ -1,0 +1,110 @@
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "agent/cri/fake_runtime.h"
+#include "client/fake_client.h"
+
+namespace kite::agent {
+namespace {
+
+const client::ResourceRef kNodes{"", "v1", "nodes", ""};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  AgentTest() {
+    kubelet::HostFacts f;
+    f.cpus = 2;
+    f.architecture = "amd64";
+    f.ipv4_addresses = {"10.1.2.3"};
+    host_.SetFacts(f);
+    kubelet::HostUsage u;
+    u.memory_total_bytes = 1LL << 33;
+    u.memory_available_bytes = 1LL << 32;
+    u.fs_capacity_bytes = 1LL << 36;
+    u.fs_available_bytes = 1LL << 35;
+    host_.SetUsage(u);
+  }
+
+  AgentHooks Hooks() {
+    AgentHooks h;
+    h.api = &api_;
+    h.host = &host_;
+    h.connect_runtime = [this](const std::string& endpoint)
+        -> StatusOr<std::unique_ptr<cri::Runtime>> {
+      endpoints_.push_back(endpoint);
+      if (endpoint == "unix:///nowhere.sock")
+        return UnavailableError("connect: no such file or directory");
+      auto r = std::make_unique<cri::FakeRuntime>();
+      runtime_ = r.get();
+      return std::unique_ptr<cri::Runtime>(std::move(r));
+    };
+    return h;
+  }
+
+  AgentConfig Config() {
+    AgentConfig c;
+    c.data_dir = "/data";
+    c.node_name = "n1";
+    c.container_runtime_endpoint = "unix:///run/test.sock";
+    c.node_labels = {{"node-role.kubernetes.io/control-plane", "true"}};
+    return c;
+  }
+
+  client::FakeClient api_;
+  kubelet::FakeHostInfo host_;
+  cri::FakeRuntime* runtime_ = nullptr;
+  std::vector<std::string> endpoints_;
+};
+
+TEST_F(AgentTest, StartsTheNodeOnTheGivenRuntimeAndStops) {
+  Agent a(Config(), Hooks());
+  ASSERT_TRUE(a.Start().ok());
+  EXPECT_EQ(endpoints_, std::vector<std::string>{"unix:///run/test.sock"});
+  EXPECT_EQ(a.runtime_endpoint(), "unix:///run/test.sock");
+  ASSERT_NE(a.node_status(), nullptr);
+  for (int i = 0; i < 500 && !a.node_status()->registered(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto node = api_.Get(kNodes, "n1", {});
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  EXPECT_EQ(
+      (*node)["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+      "true");
+  EXPECT_EQ((*node)["status"]["addresses"][0]["address"], "10.1.2.3");
+  a.Stop();
+  EXPECT_EQ(a.node_status(), nullptr);
+  a.Stop();
+}
+
+TEST_F(AgentTest, AnUnreachableRuntimeIsAnErrorNamingIt) {
+  AgentConfig c = Config();
+  c.container_runtime_endpoint = "unix:///nowhere.sock";
+  Agent a(c, Hooks());
+  Status st = a.Start();
+  EXPECT_EQ(st.code(), Code::kUnavailable);
+  EXPECT_NE(st.message().find("unix:///nowhere.sock"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(a.node_status(), nullptr);
+}
+
+TEST_F(AgentTest, NeedsNodeNameAndCredentials) {
+  AgentConfig c = Config();
+  c.node_name = "";
+  EXPECT_EQ(Agent(c, Hooks()).Start().code(), Code::kInvalidArgument);
+  // Without an API hook the credentials come from the data dir.
+  AgentHooks h = Hooks();
+  h.api = nullptr;
+  c = Config();
+  c.data_dir = "/nonexistent-kite-data";
+  Status st = Agent(c, h).Start();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(
+      st.message().find("/nonexistent-kite-data/agent/kubelet.kubeconfig"),
+      std::string::npos)
+      << st.message();
+}
+
+}  // namespace
+}  // namespace kite::agent

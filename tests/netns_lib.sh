@@ -1,0 +1,168 @@
+# Shared shell helpers for tests and benchmarks that run real pods: a
+# network namespace of their own with no route out (DESIGN.md §10), and the
+# cleanup of everything containerd and runc leave behind. Source it:
+#   . "$(dirname "$0")/netns_lib.sh"     (from tests/) or
+#   . "$(dirname "$0")/../tests/netns_lib.sh"
+#
+#   netns_create NAME IP        ip netns add NAME; lo up; a dummy interface
+#                               kite0 carrying IP/24 (the node's address;
+#                               a veth pair kept inside when there is no
+#                               dummy module);
+#                               no default route, so nothing leaves the
+#                               machine. Sets NETNS=NAME.
+#   netns_run CMD...            runs CMD inside $NETNS.
+#   containerd_start DIR [SANDBOX_IMAGE]
+#                               a private containerd (root, state, socket,
+#                               runc root, CNI conf dir all under DIR), in
+#                               $NETNS; sets CONTAINERD_PID and
+#                               CONTAINERD_SOCK=DIR/containerd.sock.
+#   containerd_cleanup SOCK DIR kills every task of the containerd at SOCK
+#                               (k8s.io namespace), removes its containers,
+#                               deletes the pods' network namespaces and
+#                               cgroups (by pod uid), stops the shims (by
+#                               PID), and unmounts everything under DIR.
+#                               Call it after the containerd's owner (kite)
+#                               stopped, before netns_destroy; safe to call
+#                               when nothing runs.
+#   netns_destroy               deletes $NETNS (its veths and iptables
+#                               chains go with it).
+# Needs root, ip (iproute2), ctr and containerd.
+
+NETNS=${NETNS:-}
+CONTAINERD_SOCK=${CONTAINERD_SOCK:-}
+CONTAINERD_PID=${CONTAINERD_PID:-}
+
+netns_create() {
+  NETNS=$1
+  ip netns add "$NETNS" || return 1
+  ip -n "$NETNS" link set lo up
+  # A dummy interface where the kernel has the module, else a veth pair
+  # whose both ends stay inside the namespace.
+  ip -n "$NETNS" link add kite0 type dummy 2>/dev/null ||
+    ip -n "$NETNS" link add kite0 type veth peer name kite0p || return 1
+  ip -n "$NETNS" addr add "$2/24" dev kite0
+  ip -n "$NETNS" link set kite0 up
+  ip -n "$NETNS" link set kite0p up 2>/dev/null
+  return 0
+}
+
+netns_run() { ip netns exec "$NETNS" "$@"; }
+
+containerd_start() {
+  local dir=$1 sandbox_image=${2:-registry.local/kite/pause:3.10}
+  mkdir -p "$dir/net.d" "$dir/root" "$dir/state" "$dir/runc"
+  local port
+  port=$(netns_run python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$dir/config.toml" <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+[grpc]
+  address = "$dir/containerd.sock"
+[ttrpc]
+  address = "$dir/containerd.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$sandbox_image"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "$port"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "/usr/sbin/runc"
+        SystemdCgroup = false
+        Root = "$dir/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$dir/net.d"
+    max_conf_num = 1
+EOF
+  CONTAINERD_SOCK=$dir/containerd.sock
+  netns_run containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+  CONTAINERD_PID=$!
+  local i
+  for i in $(seq 1 200); do
+    ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1 && return 0
+    kill -0 "$CONTAINERD_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "containerd did not start:" >&2
+  cat "$dir/containerd.log" >&2
+  return 1
+}
+
+# PIDs of the processes whose command line mentions $1 (the shims of one
+# containerd name its socket).
+_pids_mentioning() {
+  local p comm
+  for p in /proc/[0-9]*; do
+    comm=$(cat "$p/comm" 2>/dev/null) || continue
+    case $comm in containerd*) ;; *) continue ;; esac
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${p#/proc/}"
+  done
+}
+
+containerd_cleanup() {
+  local sock=$1 dir=$2
+  local c=(ctr --address "$sock" -n k8s.io)
+  local netnses=() uids=() id
+  if [ -S "$sock" ] && "${c[@]}" version >/dev/null 2>&1; then
+    for id in $("${c[@]}" containers ls -q 2>/dev/null); do
+      local info
+      info=$("${c[@]}" containers info "$id" 2>/dev/null) || continue
+      netnses+=($(echo "$info" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for n in (d.get("Spec") or {}).get("linux", {}).get("namespaces", []):
+    if n.get("type") == "network" and n.get("path", "").startswith("/var/run/netns/cni-"):
+        print(n["path"])' 2>/dev/null))
+      uids+=($(echo "$info" | python3 -c '
+import json, sys
+print(json.load(sys.stdin).get("Labels", {}).get("io.kubernetes.pod.uid", ""))' 2>/dev/null))
+      "${c[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1
+    done
+    sleep 0.3
+    for id in $("${c[@]}" containers ls -q 2>/dev/null); do
+      "${c[@]}" tasks delete -f "$id" >/dev/null 2>&1
+      "${c[@]}" containers delete "$id" >/dev/null 2>&1
+    done
+  fi
+  # containerd itself (when its owner did not stop it) and its shims.
+  local pid
+  for pid in $(_pids_mentioning "$sock"); do
+    kill -9 "$pid" 2>/dev/null
+  done
+  for pid in $(_pids_mentioning "$dir/containerd/config.toml") $(_pids_mentioning "$dir/config.toml"); do
+    kill -9 "$pid" 2>/dev/null
+  done
+  # Mounts under the containerd root (rootfs, shm, sandbox files), deepest
+  # first.
+  local m
+  for m in $(awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null
+  done
+  for m in "${netnses[@]}"; do
+    umount -l "$m" 2>/dev/null
+    rm -f "$m"
+  done
+  # Pod cgroups (runc removes the containers' own, not their parents').
+  local u cg
+  for u in $(printf '%s\n' "${uids[@]}" | sort -u); do
+    [ -n "$u" ] || continue
+    for cg in /sys/fs/cgroup/*/kubepods/pod"$u" /sys/fs/cgroup/*/kubepods/*/pod"$u" \
+      /sys/fs/cgroup/kubepods/pod"$u" /sys/fs/cgroup/kubepods/*/pod"$u"; do
+      [ -d "$cg" ] || continue
+      find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+  done
+}
+
+netns_destroy() {
+  [ -n "$NETNS" ] && ip netns delete "$NETNS" 2>/dev/null
+  NETNS=
+}
