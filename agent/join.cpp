@@ -272,7 +272,21 @@ StatusOr<JoinResult> Join(Env& env, Clock& clock, tls::Random& random,
         "the node name must be a lower-case DNS name, got \"" + o.node_name +
         "\" (--node-name)");
   }
-  KITE_ASSIGN_OR_RETURN(std::string ca_pem, FetchVerifiedCa(o.server, token));
+  KITE_ASSIGN_OR_RETURN(std::string cacerts, FetchVerifiedCa(o.server, token));
+  // /cacerts is server-ca (the hash above is of that first certificate),
+  // then client-ca (what the kubelet API checks the API server's client
+  // certificate against). Only server-ca is trusted for serving.
+  const std::string end_marker = "-----END CERTIFICATE-----";
+  size_t end = cacerts.find(end_marker);
+  std::string ca_pem = cacerts, client_ca_pem;
+  if (end != std::string::npos) {
+    end += end_marker.size();
+    if (end < cacerts.size() && cacerts[end] == '\n') ++end;
+    ca_pem = cacerts.substr(0, end);
+    client_ca_pem = cacerts.substr(end);
+    if (client_ca_pem.find("BEGIN CERTIFICATE") == std::string::npos)
+      client_ca_pem.clear();
+  }
   log::Info("agent", "server CA matches the token")("server", o.server)(
       "sha256", token.ca_hash);
 
@@ -282,6 +296,10 @@ StatusOr<JoinResult> Join(Env& env, Clock& clock, tls::Random& random,
   KITE_RETURN_IF_ERROR(env.MakeDirs(result.tls_dir, 0700));
   KITE_RETURN_IF_ERROR(
       env.WriteFileAtomic(result.tls_dir + "/server-ca.crt", ca_pem, 0600));
+  if (!client_ca_pem.empty()) {
+    KITE_RETURN_IF_ERROR(env.WriteFileAtomic(result.tls_dir + "/client-ca.crt",
+                                             client_ca_pem, 0600));
+  }
   const std::string cn = "system:node:" + o.node_name;
 
   // The node's client certificate: from the token, or kept.

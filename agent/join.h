@@ -11,7 +11,9 @@
 //     approves and signs it.
 //  3. With that node certificate, ask for a kubelet serving certificate
 //     (kubernetes.io/kubelet-serving, SANs: the node name and its IPs).
-//  4. Store everything under <data-dir>/agent/tls/ (0600) and write
+//  4. Store everything under <data-dir>/agent/tls/ (0600: server-ca.crt,
+//     client-ca.crt when /cacerts carries it after server-ca, the client
+//     and serving certificates and keys) and write
 //     <data-dir>/agent/kubelet.kubeconfig; check that a request with the new
 //     certificate is authenticated (GET its own Node: 200 or 404 is fine).
 // A later join reuses the stored certificates while they verify, name this

@@ -305,7 +305,11 @@ Status Server::StartApi() {
   serving.cert_pem = pki->serving().cert_pem;
   serving.key_pem = pki->serving().key_pem;
   serving.client_ca_pem = pki->client_ca().cert_pem;
-  serving.cacerts_pem = pki->server_ca().cert_pem;
+  // server-ca first (what a join token pins), then client-ca: a joined
+  // agent's kubelet API verifies the API server's kubelet-client
+  // certificate with it (agent/join.h stores it apart).
+  serving.cacerts_pem =
+      pki->server_ca().cert_pem + pki->client_ca().cert_pem;
   api_ = std::make_unique<apiserver::ApiServer>(serving, *handler_,
                                                 authenticator_);
   KITE_RETURN_IF_ERROR(api_->Start());

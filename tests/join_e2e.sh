@@ -61,10 +61,14 @@ refuse anonymous-api-401 "401" curl -skf "$url_a/api/v1/namespaces" -o /dev/null
 
 echo "# kite agent joins"
 expect agent-join "node n1 joined.*" "$KITE" agent --server "$url_a" --token "$token" --node-name n1 --data-dir "$work/n1" --node-ip 10.9.8.7 --join-only
-for f in server-ca.crt client-kubelet.crt client-kubelet.key serving-kubelet.crt serving-kubelet.key; do
+for f in server-ca.crt client-ca.crt client-kubelet.crt client-kubelet.key serving-kubelet.crt serving-kubelet.key; do
   [ "$(stat -c %a "$work/n1/agent/tls/$f" 2>/dev/null)" = 600 ] || bad "agent-file-$f" "$(ls -l "$work/n1/agent/tls/" 2>&1)"
 done
 ok agent-files-mode-0600
+cmp -s "$work/n1/agent/tls/client-ca.crt" "$work/a/server/tls/client-ca.crt" && ok agent-stores-client-ca ||
+  bad agent-stores-client-ca "$(ls -l "$work/n1/agent/tls/")"
+cmp -s "$work/n1/agent/tls/server-ca.crt" "$work/a/server/tls/server-ca.crt" && ok agent-server-ca-alone ||
+  bad agent-server-ca-alone "$(grep -c BEGIN "$work/n1/agent/tls/server-ca.crt") certificates"
 expect node-cert-subject "CN ?= ?system:node:n1" openssl x509 -in "$work/n1/agent/tls/client-kubelet.crt" -noout -subject
 expect node-cert-org "O ?= ?system:nodes" openssl x509 -in "$work/n1/agent/tls/client-kubelet.crt" -noout -subject
 expect node-cert-by-client-ca "kite-client-ca" openssl x509 -in "$work/n1/agent/tls/client-kubelet.crt" -noout -issuer
