@@ -25,7 +25,6 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 const client::ResourceRef kPods{"", "v1", "pods", ""};
-const client::ResourceRef kEvents{"", "v1", "events", ""};
 const client::ResourceRef kNodes{"", "v1", "nodes", ""};
 constexpr char kTag[] = "kubelet";
 // "Never" as a wake-up time: only a change or Wake() brings the worker back.
@@ -147,7 +146,8 @@ PodSyncer::PodSyncer(client::Interface& client, cri::Runtime& runtime,
       own_prober_(prober ? nullptr : std::make_unique<NetProber>()),
       prober_(prober ? *prober : *own_prober_),
       restart_backoff_(clock, options_.backoff_initial, options_.backoff_max),
-      image_backoff_(clock, options_.backoff_initial, options_.backoff_max) {
+      image_backoff_(clock, options_.backoff_initial, options_.backoff_max),
+      events_(client, clock, options_.node_name) {
   node_.node_name = options_.node_name;
   node_.data_dir = options_.data_dir;
   node_.cluster_dns = options_.cluster_dns;
@@ -172,6 +172,7 @@ Status PodSyncer::Start() {
   }
   if (auto v = runtime_.Version(); v.ok() && !v->runtime_name.empty())
     runtime_prefix_ = v->runtime_name + "://";
+  events_.Start();
   std::error_code ec;
   fs::create_directories(options_.data_dir + "/agent/checkpoints", ec);
   // Pods known before a restart, until the API confirms or denies them.
@@ -218,6 +219,7 @@ void PodSyncer::Stop() {
   }
   for (Worker* w : ws)
     if (w->thread.joinable()) w->thread.join();
+  events_.Stop();
 }
 
 void PodSyncer::Wake() {
@@ -1146,7 +1148,7 @@ void PodSyncer::RemovePodLeftovers(const std::string& uid) {
   RemoveCheckpoint(uid);
   restart_backoff_.ForgetPrefix(uid + "/");
   image_backoff_.ForgetPrefix(uid + "/");
-  ForgetEvents(uid);
+  events_.Forget(uid);
 }
 
 namespace {
@@ -1261,78 +1263,7 @@ std::string PodSyncer::NodeIp() {
 void PodSyncer::Event(const Json& pod, const std::string& type,
                       const std::string& reason, const std::string& message,
                       const std::string& field_path) {
-  std::string uid = Uid(pod);
-  std::string key =
-      uid + "|" + type + "|" + reason + "|" + field_path + "|" + message;
-  std::string now = api::FormatTime(clock_.Now());
-  std::string ns = api::Namespace(pod);
-  EventRecord rec;
-  bool known = false;
-  {
-    std::lock_guard<std::mutex> lock(events_mu_);
-    auto it = events_.find(key);
-    if (it != events_.end()) {
-      rec = it->second;
-      known = true;
-    }
-  }
-  if (known) {
-    Json patch = {{"count", rec.count + 1}, {"lastTimestamp", now}};
-    auto r = client_.Patch(kEvents.In(ns), rec.name, client::PatchType::kMerge,
-                           patch.dump(), {});
-    if (r.ok()) {
-      std::lock_guard<std::mutex> lock(events_mu_);
-      events_[key].count = rec.count + 1;
-      return;
-    }
-    if (r.status().code() != Code::kNotFound) return;  // offline: dropped
-  }
-  static std::atomic<uint64_t> counter{0};
-  char suffix[32];
-  uint64_t ns_now = static_cast<uint64_t>(
-      std::chrono::duration_cast<nanoseconds>(clock_.Now().time_since_epoch())
-          .count());
-  std::snprintf(suffix, sizeof(suffix), "%llx",
-                static_cast<unsigned long long>(ns_now + counter++));
-  Json involved = {{"kind", "Pod"},
-                   {"namespace", ns},
-                   {"name", api::Name(pod)},
-                   {"uid", uid},
-                   {"apiVersion", "v1"}};
-  if (!field_path.empty()) involved["fieldPath"] = field_path;
-  if (const Json* rv = api::FieldPath(pod, {"metadata", "resourceVersion"}))
-    involved["resourceVersion"] = *rv;
-  Json ev = {
-      {"apiVersion", "v1"},
-      {"kind", "Event"},
-      {"metadata",
-       {{"name", api::Name(pod) + "." + suffix}, {"namespace", ns}}},
-      {"involvedObject", involved},
-      {"reason", reason},
-      {"message", message},
-      {"type", type},
-      {"source", {{"component", "kubelet"}, {"host", options_.node_name}}},
-      {"firstTimestamp", now},
-      {"lastTimestamp", now},
-      {"count", 1},
-      {"reportingComponent", "kubelet"},
-      {"reportingInstance", options_.node_name}};
-  auto r = client_.Create(kEvents.In(ns), ev, {});
-  if (!r.ok()) {
-    log::Debug(kTag, "event not recorded")("reason", reason)(
-        "error", r.status().ToString());
-    return;
-  }
-  std::lock_guard<std::mutex> lock(events_mu_);
-  events_[key] = {ns, api::Name(*r), 1};
-}
-
-void PodSyncer::ForgetEvents(const std::string& uid) {
-  std::lock_guard<std::mutex> lock(events_mu_);
-  std::string prefix = uid + "|";
-  for (auto it = events_.lower_bound(prefix);
-       it != events_.end() && it->first.rfind(prefix, 0) == 0;)
-    it = events_.erase(it);
+  events_.Record(pod, type, reason, message, field_path);
 }
 
 }  // namespace kite::kubelet

@@ -51,6 +51,7 @@
 
 #include "agent/cri/runtime.h"
 #include "agent/kubelet/backoff.h"
+#include "agent/kubelet/events.h"
 #include "agent/kubelet/pod_deps.h"
 #include "agent/kubelet/pod_spec.h"
 #include "agent/kubelet/prober.h"
@@ -149,7 +150,6 @@ class PodSyncer {
   void Event(const Json& pod, const std::string& type,
              const std::string& reason, const std::string& message,
              const std::string& field_path = "");
-  void ForgetEvents(const std::string& uid);
 
   client::Interface& client_;
   cri::Runtime& runtime_;
@@ -172,13 +172,7 @@ class PodSyncer {
   std::map<std::string, std::unique_ptr<Worker>> workers_;  // by pod uid
   std::string node_ip_;                                     // guarded by mu_
 
-  std::mutex events_mu_;
-  struct EventRecord {
-    std::string ns;
-    std::string name;
-    int64_t count = 0;
-  };
-  std::map<std::string, EventRecord> events_;  // by uid|type|reason|...
+  EventRecorder events_;
 
   // The housekeeper's own.
   bool checkpoints_reconciled_ = false;

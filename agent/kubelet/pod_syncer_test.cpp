@@ -226,6 +226,18 @@ class PodSyncerTest : public testing::Test {
         out.push_back(api::GetString(e, {"reason"}));
     return out;
   }
+  // Waits for an event with this reason whose message holds `text`.
+  bool HasEvent(const std::string& reason, const std::string& text) {
+    return Eventually([&] {
+      auto list = api_.List(kEvents, {});
+      if (list.ok())
+        for (const Json& e : (*list)["items"])
+          if (api::GetString(e, {"reason"}) == reason &&
+              api::GetString(e, {"message"}).find(text) != std::string::npos)
+            return true;
+      return false;
+    });
+  }
   std::string EventMessage(const std::string& reason) {
     auto list = api_.List(kEvents, {});
     if (list.ok())
@@ -315,9 +327,11 @@ TEST_F(PodSyncerTest, RunsAPodAndReportsItRunning) {
   for (const char* t :
        {"PodReadyToStartContainers", "Initialized", "ContainersReady"})
     EXPECT_EQ(Condition("web", t), "True") << t;
-  auto reasons = EventReasons();
   for (const char* r : {"Pulled", "Created", "Started"})
-    EXPECT_NE(std::find(reasons.begin(), reasons.end(), r), reasons.end()) << r;
+    EXPECT_TRUE(Eventually([&] {
+      auto reasons = EventReasons();
+      return std::find(reasons.begin(), reasons.end(), r) != reasons.end();
+    })) << r;
 
   // Only changes are written: a quiet pod gets no more status patches.
   Settle();
@@ -342,9 +356,8 @@ TEST_F(PodSyncerTest, AbsentImagesAreNeverPulled) {
       api::GetString(Status("never", "app"), {"state", "waiting", "message"}),
       "Container image \"example.com/missing:1\" is not present with pull "
       "policy of Never");
-  EXPECT_NE(EventMessage("ErrImageNeverPull").find(dir_ + "/agent/images/"),
-            std::string::npos);
-  EXPECT_NE(EventMessage("Failed").find("/agent/images/"), std::string::npos);
+  EXPECT_TRUE(HasEvent("ErrImageNeverPull", dir_ + "/agent/images/"));
+  EXPECT_TRUE(HasEvent("Failed", "/agent/images/"));
   EXPECT_TRUE(rt_.CallsOf("CreateContainer").empty());
 
   // Imported later: the next retry (after the image back-off) runs it.
@@ -421,9 +434,7 @@ TEST_F(PodSyncerTest, CrashLoopBackOffDoublesFromTenSecondsToFiveMinutes) {
   }
   ASSERT_TRUE(Eventually(
       [&] { return Status("crash", "app")["restartCount"] == expected - 1; }));
-  auto reasons = EventReasons();
-  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "BackOff"),
-            reasons.end());
+  EXPECT_TRUE(HasEvent("BackOff", "Back-off restarting failed container app"));
 
   // After 10 minutes of running, a crash restarts at once again.
   rt_.SetExitOnStart("app", std::nullopt);
@@ -521,8 +532,7 @@ TEST_F(PodSyncerTest, ReadinessAndLivenessProbes) {
   EXPECT_EQ(stops[0].detail, "timeout=30");
   ASSERT_TRUE(
       Eventually([&] { return Status("probed", "app")["restartCount"] == 1; }));
-  EXPECT_NE(EventMessage("Killing").find("failed liveness probe"),
-            std::string::npos);
+  EXPECT_TRUE(HasEvent("Killing", "failed liveness probe"));
 }
 
 TEST_F(PodSyncerTest, StartupProbeGatesLiveness) {
@@ -765,6 +775,58 @@ TEST_F(PodSyncerTest, DeadSandboxIsRecreated) {
   EXPECT_EQ(calls[1].detail.substr(calls[1].detail.rfind('/')), "/1");
   ASSERT_TRUE(
       Eventually([&] { return Status("sbx", "app")["restartCount"] == 1; }));
+}
+
+}  // namespace
+}  // namespace kite::kubelet
+
+namespace kite::kubelet {
+namespace {
+
+TEST(EventRecorderTest, PostsCountsRepeatsAndDropsWhileOffline) {
+  FakeClock clock;
+  client::FakeClient api(clock);
+  EventRecorder rec(api, clock, "node1");
+  rec.Start();
+  Json pod = {
+      {"metadata", {{"name", "p"}, {"namespace", "ns1"}, {"uid", "u1"}}}};
+  auto events = [&] {
+    auto l = api.List({"", "v1", "events", "ns1"}, {});
+    return l.ok() ? (*l)["items"] : Json::array();
+  };
+  auto wait = [&](const std::function<bool()>& pred) {
+    for (int i = 0; i < 2000 && !pred(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return pred();
+  };
+  rec.Record(pod, "Warning", "BackOff", "Back-off restarting",
+             "spec.containers{a}");
+  rec.Record(pod, "Warning", "BackOff", "Back-off restarting",
+             "spec.containers{a}");
+  rec.Record(pod, "Normal", "Started", "Started container a",
+             "spec.containers{a}");
+  ASSERT_TRUE(wait([&] {
+    Json e = events();
+    if (e.size() != 2) return false;
+    for (const Json& ev : e)
+      if (ev["reason"] == "BackOff") return ev["count"] == 2;
+    return false;
+  })) << events().dump(2);
+  Json e = events();
+  for (const Json& ev : e) {
+    EXPECT_EQ(ev["involvedObject"]["uid"], "u1");
+    EXPECT_EQ(ev["involvedObject"]["fieldPath"], "spec.containers{a}");
+    EXPECT_EQ(ev["source"]["component"], "kubelet");
+    EXPECT_EQ(ev["source"]["host"], "node1");
+  }
+  // Unreachable: dropped, nothing retried later.
+  api.InjectError("create", "events", UnavailableError("down"), 1);
+  rec.Record(pod, "Normal", "Killing", "Stopping container a");
+  rec.Record(pod, "Normal", "Pulled", "present");
+  ASSERT_TRUE(wait([&] { return events().size() == 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(events().size(), 3u);
+  rec.Stop();
 }
 
 }  // namespace
