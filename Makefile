@@ -10,8 +10,10 @@ RUN_FLAGS ?=
 
 all: build
 
+# agent: containerd and friends for the in-process agent, busybox-static for
+# the test image (images/).
 deps:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test agent
 
 $(BUILD_DIR)/CMakeCache.txt:
 	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)

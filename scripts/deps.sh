@@ -4,7 +4,7 @@
 # DESIGN.md §3: Debian's binary package is not header-only). Idempotent: a
 # second run installs nothing and downloads nothing.
 #
-# usage: scripts/deps.sh [build|test|bench|cross|fuzz]...   (default: build test)
+# usage: scripts/deps.sh [build|test|agent|bench|cross|fuzz]...   (default: build test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +17,14 @@ for g in "${groups[@]}"; do
     build) pkgs+=(cmake make g++ ccache dpkg-dev libsqlite3-dev libmbedtls-dev libyaml-cpp-dev
                   libuv1-dev nlohmann-json3-dev libnghttp2-dev zlib1g-dev) ;;
     test)  pkgs+=(libgtest-dev libgmock-dev sqlite3 curl procps etcd-server) ;;
+    # What the agent runs (DESIGN.md §3) and what make builds its images from
+    # (images/: busybox-static is the test image's payload).
+    agent) pkgs+=(containerd runc containernetworking-plugins busybox-static iptables nftables) ;;
     bench) pkgs+=(libbenchmark-dev etcd-server sqlite3 procps) ;;
     fuzz)  pkgs+=(clang-14 libclang-rt-14-dev) ;;  # libFuzzer, ASan, UBSan (make fuzz)
     cross) pkgs+=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf binutils-aarch64-linux-gnu
                   binutils-arm-linux-gnueabihf qemu-user-static dpkg-dev) ;;
-    *) echo "deps.sh: unknown group '$g' (build, test, bench, cross or fuzz)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$g' (build, test, agent, bench, cross or fuzz)" >&2; exit 2 ;;
   esac
 done
 
