@@ -625,6 +625,13 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
       return false;
     }
     Event(pod, "Normal", "Started", "Started container " + name, fp);
+    // Probe state from the start, so a container without probes is ready in
+    // the status this very sync writes (no second patch a relist later).
+    PodState::Run& run = s.runs[*id];
+    run.initialized = true;
+    run.started = clock_.Monotonic();
+    run.started_ok = api::Field(spec, "startupProbe") == nullptr;
+    run.ready = run.started_ok && api::Field(spec, "readinessProbe") == nullptr;
     if (const Json* hook = api::FieldPath(spec, {"lifecycle", "postStart"})) {
       ProbeResult r = RunHandler(*hook, *id, spec, s.pod_ip, seconds(grace));
       if (!r.success) {
@@ -837,8 +844,6 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
       acted = true;
     }
   }
-  for (auto it = s.runs.begin(); it != s.runs.end();)
-    it = alive.count(it->first) ? std::next(it) : s.runs.erase(it);
   for (size_t i = 1; i < obs.sandboxes.size(); ++i) {
     const auto& old = obs.sandboxes[i];
     bool has_containers = false;
@@ -852,8 +857,14 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
 
   if (acted) {
     auto again = Observe(uid);
-    if (again.ok()) obs = std::move(*again);
+    if (again.ok()) {
+      obs = std::move(*again);
+      alive.clear();
+      for (const auto& c : obs.containers) alive.insert(c.id);
+    }
   }
+  for (auto it = s.runs.begin(); it != s.runs.end();)
+    it = alive.count(it->first) ? std::next(it) : s.runs.erase(it);
   if (terminal) in.terminal_phase = init_failed ? "Failed" : "";
   in.terminal = terminal;
   publish(obs, sandbox_id);

@@ -333,6 +333,12 @@ TEST_F(PodSyncerTest, RunsAPodAndReportsItRunning) {
       return std::find(reasons.begin(), reasons.end(), r) != reasons.end();
     })) << r;
 
+  // One status write took the pod from Pending to Ready.
+  int patches = 0;
+  for (const auto& a : api_.Actions())
+    patches += a.verb == "patch" && a.subresource == "status";
+  EXPECT_EQ(patches, 1);
+
   // Only changes are written: a quiet pod gets no more status patches.
   Settle();
   api_.ClearActions();
@@ -756,7 +762,8 @@ TEST_F(PodSyncerTest, VolumesNotReadyAreRetriedWithAnEvent) {
     return EventMessage("FailedMount") == "configmap \"cfg\" not found";
   }));
   EXPECT_EQ(rt_.SandboxCount(), 0u);
-  EXPECT_EQ(WaitingReason("vol", "app"), "ContainerCreating");
+  EXPECT_TRUE(Eventually(
+      [&] { return WaitingReason("vol", "app") == "ContainerCreating"; }));
   volumes_.SetError(Status::Ok());
   Advance(seconds(2));
   ASSERT_TRUE(Eventually([&] { return Phase("vol") == "Running"; }));
