@@ -632,6 +632,12 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
     run.started = clock_.Monotonic();
     run.started_ok = api::Field(spec, "startupProbe") == nullptr;
     run.ready = run.started_ok && api::Field(spec, "readinessProbe") == nullptr;
+    // Probes start with the container (their initial delay counts from
+    // now): look again at once instead of at the next relist.
+    for (const char* kind : {"startupProbe", "livenessProbe", "readinessProbe"})
+      if (const Json* p = api::Field(spec, kind))
+        want(run.started +
+             seconds(api::GetInt(*p, {"initialDelaySeconds"}, 0)));
     if (const Json* hook = api::FieldPath(spec, {"lifecycle", "postStart"})) {
       ProbeResult r = RunHandler(*hook, *id, spec, s.pod_ip, seconds(grace));
       if (!r.success) {
