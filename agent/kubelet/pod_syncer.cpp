@@ -1080,25 +1080,58 @@ void PodSyncer::Housekeep() {
   auto containers = runtime_.ListContainers({});
   if (!sandboxes.ok() || !containers.ok()) return;
   std::map<std::string, std::string> signature;  // uid -> states
+  std::map<std::string, Json> identity;          // uid -> a minimal pod
+  auto note = [&](const cri::Labels& labels, const cri::Labels& annotations) {
+    auto uid = labels.find(kPodUidLabel);
+    if (uid == labels.end()) return std::string();
+    Json& pod = identity[uid->second];
+    if (pod.is_null()) {
+      auto get = [&](const char* key) {
+        auto it = labels.find(key);
+        return it == labels.end() ? std::string() : it->second;
+      };
+      pod = {{"metadata",
+              {{"name", get(kPodNameLabel)},
+               {"namespace", get(kPodNamespaceLabel)},
+               {"uid", uid->second}}},
+             {"spec", Json::object()}};
+    }
+    auto grace = annotations.find("io.kubernetes.pod.terminationGracePeriod");
+    if (grace != annotations.end())
+      pod["spec"]["terminationGracePeriodSeconds"] =
+          std::atoll(grace->second.c_str());
+    return uid->second;
+  };
   for (const auto& sb : *sandboxes) {
-    auto it = sb.labels.find(kPodUidLabel);
-    if (it == sb.labels.end()) continue;
-    signature[it->second] +=
+    std::string uid = note(sb.labels, sb.annotations);
+    if (uid.empty()) continue;
+    signature[uid] +=
         sb.id + ":" + std::to_string(static_cast<int>(sb.state)) + ";";
   }
   for (const auto& c : *containers) {
-    auto it = c.labels.find(kPodUidLabel);
-    if (it == c.labels.end()) continue;
-    signature[it->second] +=
+    std::string uid = note(c.labels, c.annotations);
+    if (uid.empty()) continue;
+    signature[uid] +=
         c.id + ":" + std::to_string(static_cast<int>(c.state)) + ";";
   }
-  std::vector<std::string> orphans;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [uid, sig] : signature) {
       auto w = workers_.find(uid);
       if (w == workers_.end()) {
-        if (synced && checkpoints_reconciled_) orphans.push_back(uid);
+        // A pod nobody knows (deleted while the agent was away): a worker
+        // of its own ends it as it would a pod the API deleted, without
+        // holding up the relist for its grace period.
+        if (synced && checkpoints_reconciled_ && !stopping_) {
+          log::Info(kTag, "ending a pod that is gone")("uid", uid);
+          auto nw = std::make_unique<Worker>();
+          nw->uid = uid;
+          nw->pod = identity[uid];
+          nw->in_api = false;
+          Worker* raw = nw.get();
+          workers_[uid] = std::move(nw);
+          raw->thread = std::thread([this, raw] { RunWorker(raw); });
+        }
         continue;
       }
       auto old = signatures_.find(uid);
@@ -1108,10 +1141,6 @@ void PodSyncer::Housekeep() {
     signatures_ = std::move(signature);
   }
   cv_.notify_all();
-  for (const std::string& uid : orphans) {
-    log::Info(kTag, "removing containers of a pod that is gone")("uid", uid);
-    RemovePodLeftovers(uid);
-  }
   // Cgroup directories of pods nobody knows (a previous run's), now and then.
   if (synced && checkpoints_reconciled_ && !options_.cgroup_root.empty() &&
       clock_.Monotonic() >= next_cgroup_scan_) {
