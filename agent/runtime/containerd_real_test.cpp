@@ -7,17 +7,22 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "agent/cri/cri_client.h"
+#include "agent/runtime/cni.h"
 #include "agent/runtime/containerd.h"
 #include "agent/runtime/image_import.h"
 #include "images/images.h"
@@ -85,16 +90,44 @@ class ContainerdRealTest : public ::testing::Test {
     netns_ = "kite-rt-" + std::to_string(getpid());
     ASSERT_EQ(std::system(("ip netns add " + netns_).c_str()), 0);
     netns_made_ = true;
+    // containerd's streaming server binds 127.0.0.1, which needs lo up once
+    // the namespace has another address (the CNI bridge's).
+    ASSERT_EQ(std::system(("ip -n " + netns_ + " link set lo up").c_str()), 0);
   }
 
   void TearDown() override {
     ctd_.reset();  // Stop()
     if (dir_.empty()) return;
-    // Anything of ours still running (a failed test): containerd, shims.
-    for (int pid : ProcessesMentioning(dir_)) kill(pid, SIGKILL);
+    // Anything of ours still running (a failed test): the pods' processes
+    // (in our cgroup parent; killing a shim would only orphan them), then
+    // containerd and the shims, whose sockets containerd 1.6 keeps at
+    // /run/containerd/s/<sha256 of "<socket>/<namespace>/<id>">.
+    KillCgroupProcesses();
+    for (int pid : ProcessesMentioning(dir_)) {
+      std::string cmdline =
+          ReadText("/proc/" + std::to_string(pid) + "/cmdline");
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      kill(pid, SIGKILL);
+      size_t id = cmdline.find(" -id ");
+      if (cmdline.find("containerd-shim") == std::string::npos ||
+          id == std::string::npos)
+        continue;
+      std::string shim_id =
+          cmdline.substr(id + 5, cmdline.find(' ', id + 5) - id - 5);
+      std::string key =
+          dir_ + "/agent/containerd/containerd.sock/k8s.io/" + shim_id;
+      std::system(("rm -f /run/containerd/s/$(printf %s '" + key +
+                   "' | sha256sum | cut -d' ' -f1)")
+                      .c_str());
+    }
     std::vector<std::string> mounts = MountsUnder(dir_);
     for (auto it = mounts.rbegin(); it != mounts.rend(); ++it)
       umount2(it->c_str(), MNT_DETACH);
+    if (!pod_netns_.empty() && fs::exists(pod_netns_)) {
+      umount2(pod_netns_.c_str(), MNT_DETACH);
+      unlink(pod_netns_.c_str());
+    }
+    RemoveCgroups();
     if (netns_made_)
       std::system(("ip netns del " + netns_ + " 2>/dev/null").c_str());
     std::error_code ec;
@@ -129,9 +162,48 @@ class ContainerdRealTest : public ::testing::Test {
     return tags;
   }
 
+  // The pods' cgroup parent, and its removal under every controller (runc
+  // creates the parents but never removes them).
+  std::string CgroupParent() { return "/kite-rt-" + std::to_string(getpid()); }
+  void KillCgroupProcesses() {
+    std::error_code ec;
+    fs::path top = fs::path("/sys/fs/cgroup/pids") / CgroupParent().substr(1);
+    if (!fs::is_directory(top, ec)) return;
+    for (const auto& e : fs::recursive_directory_iterator(top, ec)) {
+      if (e.path().filename() != "cgroup.procs") continue;
+      std::istringstream procs(ReadText(e.path()));
+      int pid;
+      while (procs >> pid) kill(pid, SIGKILL);
+    }
+  }
+  void RemoveCgroups() {
+    std::error_code ec;
+    for (const auto& ctrl : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      fs::path top = ctrl.path() / CgroupParent().substr(1);
+      if (!fs::is_directory(top, ec)) continue;
+      std::vector<fs::path> dirs;
+      for (const auto& e : fs::recursive_directory_iterator(top, ec)) {
+        if (e.is_directory(ec)) dirs.push_back(e.path());
+      }
+      std::sort(dirs.rbegin(), dirs.rend());  // children first
+      dirs.push_back(top);
+      for (const fs::path& d : dirs) {
+        // A cgroup whose last task is just exiting is busy for a moment.
+        for (int i = 0; i < 50 && rmdir(d.c_str()) != 0 && errno == EBUSY;
+             ++i) {
+          std::this_thread::sleep_for(milliseconds(20));
+        }
+        if (fs::exists(d))
+          ADD_FAILURE() << "cannot remove cgroup " << d << ": "
+                        << strerror(errno);
+      }
+    }
+  }
+
   std::string dir_;
   std::string netns_;
   bool netns_made_ = false;
+  std::string pod_netns_;  // the pod's /var/run/netns/cni-... once known
   std::unique_ptr<Containerd> ctd_;
 };
 
@@ -226,6 +298,137 @@ TEST_F(ContainerdRealTest, StartsImportsRestartsAndStopsCleanly) {
   std::string log = ReadText(ctd_->log_path());
   EXPECT_NE(log.find("containerd successfully booted"), std::string::npos)
       << log.substr(0, 2000);
+}
+
+// The pieces together with a pod: the conflist WriteCniConfig wrote gives
+// the sandbox (kite's pause image) an address and a default route, the
+// busybox image serves `httpd -f -p 8080 -h /etc` as the smoke test runs it,
+// and the pod outlives a stop and start of containerd (the agent-restart
+// path): the new containerd adopts it.
+TEST_F(ContainerdRealTest, APodGetsANetworkAndSurvivesAContainerdRestart) {
+  ctd_ = std::make_unique<Containerd>(Options(), RealHost(), RealEnv(),
+                                      RealClock());
+  CniOptions cni;
+  cni.ipam_data_dir = dir_ + "/cni";
+  StatusOr<bool> written =
+      WriteCniConfig(RealEnv(), ctd_->cni_conf_dir(), {"10.88.0.0/24"}, cni);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  ASSERT_TRUE(*written);
+  Status st = ctd_->Start();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  StatusOr<std::unique_ptr<cri::Runtime>> rt =
+      cri::ConnectCri(ctd_->endpoint());
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  cri::Runtime& runtime = **rt;
+  fs::create_directories(dir_ + "/agent/images");
+  fs::copy_file(KITE_BUSYBOX_IMAGE_TAR, dir_ + "/agent/images/busybox.tar");
+  StatusOr<ImportReport> imported = Import(&runtime);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  ASSERT_TRUE(imported->failed.empty());
+
+  StatusOr<std::vector<cri::RuntimeCondition>> conditions =
+      runtime.RuntimeStatus();
+  ASSERT_TRUE(conditions.ok()) << conditions.status().ToString();
+  for (const cri::RuntimeCondition& c : *conditions) {
+    EXPECT_TRUE(c.status) << c.type << ": " << c.reason << " " << c.message;
+  }
+
+  cri::PodSandboxConfig pod;
+  pod.metadata = {"web", "rt-uid-" + std::to_string(getpid()), "default", 0};
+  pod.hostname = "web";
+  pod.log_directory = dir_ + "/logs";
+  pod.cgroup_parent = CgroupParent();
+  StatusOr<std::string> sandbox = runtime.RunPodSandbox(pod);
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status().ToString();
+  StatusOr<cri::PodSandboxStatus> status =
+      runtime.GetPodSandboxStatus(*sandbox, true);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->state, cri::SandboxState::kReady);
+  EXPECT_EQ(status->ip.rfind("10.88.0.", 0), 0u) << status->ip;
+  // The sandbox's process is kite's pause.
+  nlohmann::json info =
+      nlohmann::json::parse(status->info["info"], nullptr, false);
+  ASSERT_TRUE(info.is_object()) << status->info["info"];
+  const int pause_pid = info.value("pid", 0);
+  ASSERT_GT(pause_pid, 0);
+  // (runc start returns before its init has exec'd the sandbox's command.)
+  const std::string proc_cmdline =
+      "/proc/" + std::to_string(pause_pid) + "/cmdline";
+  for (int i = 0;
+       i < 100 && ReadText(proc_cmdline).rfind("/usr/sbin/runc", 0) == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(ReadText(proc_cmdline), std::string("/pause\0", 7));
+  struct stat pod_ns;
+  ASSERT_EQ(
+      stat(("/proc/" + std::to_string(pause_pid) + "/ns/net").c_str(), &pod_ns),
+      0);
+  for (const auto& e : fs::directory_iterator("/var/run/netns")) {
+    struct stat s;
+    if (stat(e.path().c_str(), &s) == 0 && s.st_ino == pod_ns.st_ino)
+      pod_netns_ = e.path();
+  }
+
+  cri::ContainerConfig web;
+  web.name = "web";
+  web.image = KITE_BUSYBOX_IMAGE;
+  web.command = {"httpd", "-f", "-p", "8080", "-h", "/etc"};
+  web.log_path = "web.log";
+  StatusOr<std::string> container = runtime.CreateContainer(*sandbox, web, pod);
+  ASSERT_TRUE(container.ok()) << container.status().ToString();
+  ASSERT_TRUE(runtime.StartContainer(*container).ok());
+  auto fetch_passwd = [&](cri::Runtime& r) -> std::string {
+    for (int i = 0; i < 50; ++i) {  // httpd needs a moment to listen
+      StatusOr<cri::ExecSyncResult> got = r.ExecSync(
+          *container, {"wget", "-qO-", "http://127.0.0.1:8080/passwd"},
+          seconds(10));
+      if (got.ok() && got->exit_code == 0) return got->stdout_bytes;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return "";
+  };
+  EXPECT_NE(fetch_passwd(runtime).find("root:x:0:0:"), std::string::npos);
+  StatusOr<cri::ExecSyncResult> route =
+      runtime.ExecSync(*container, {"ip", "route"}, seconds(10));
+  ASSERT_TRUE(route.ok()) << route.status().ToString();
+  EXPECT_NE(route->stdout_bytes.find("default via 10.88.0.1"),
+            std::string::npos)
+      << route->stdout_bytes;
+
+  // containerd goes away (an agent restart): the pod keeps running.
+  rt->reset();
+  ctd_->Stop();
+  EXPECT_EQ(kill(pause_pid, 0), 0);
+  ctd_ = std::make_unique<Containerd>(Options(), RealHost(), RealEnv(),
+                                      RealClock());
+  st = ctd_->Start();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  rt = cri::ConnectCri(ctd_->endpoint());
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  cri::Runtime& again = **rt;
+  StatusOr<std::vector<cri::PodSandbox>> pods = again.ListPodSandbox({});
+  ASSERT_TRUE(pods.ok()) << pods.status().ToString();
+  ASSERT_EQ(pods->size(), 1u);
+  EXPECT_EQ((*pods)[0].id, *sandbox);
+  EXPECT_EQ((*pods)[0].state, cri::SandboxState::kReady);
+  StatusOr<cri::ContainerStatus> cs = again.GetContainerStatus(*container);
+  ASSERT_TRUE(cs.ok()) << cs.status().ToString();
+  EXPECT_EQ(cs->state, cri::ContainerState::kRunning);
+  EXPECT_NE(fetch_passwd(again).find("root:x:0:0:"), std::string::npos);
+
+  // Taken down: nothing of ours is left.
+  ASSERT_TRUE(again.StopContainer(*container, 0).ok());
+  ASSERT_TRUE(again.RemoveContainer(*container).ok());
+  ASSERT_TRUE(again.StopPodSandbox(*sandbox).ok());
+  ASSERT_TRUE(again.RemovePodSandbox(*sandbox).ok());
+  rt->reset();
+  ctd_->Stop();
+  EXPECT_EQ(kill(pause_pid, 0), -1);
+  EXPECT_EQ(ProcessesMentioning(dir_), std::vector<int>{});
+  EXPECT_EQ(MountsUnder(dir_), std::vector<std::string>{});
+  if (!pod_netns_.empty()) {
+    EXPECT_FALSE(fs::exists(pod_netns_)) << pod_netns_;
+  }
 }
 
 }  // namespace
