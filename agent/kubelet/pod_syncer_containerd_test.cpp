@@ -8,7 +8,10 @@
 // server); the clock is real, so the back-off seen here is kubelet's real
 // 10 s. Skipped without KITE_CRI_SOCKET.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -210,6 +213,86 @@ TEST_F(PodSyncerContainerdTest, InitCrashLoopProbesAdoptionAndDelete) {
                      "/kubepods/besteffort/pod" + uid;
     EXPECT_FALSE(fs::exists(cg)) << cg;
   }
+}
+
+}  // namespace
+}  // namespace kite::kubelet
+
+namespace kite::kubelet {
+namespace {
+
+// Not a timing assertion: prints how long create -> Ready takes through
+// PodSyncer and how long the same CRI calls take on their own, so a change
+// that slows pod start shows in the test log.
+TEST_F(PodSyncerContainerdTest, PrintsPodStartLatency) {
+  Start();
+  auto ms = [](auto d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  std::vector<double> synced, raw;
+  for (int i = 0; i < 5; ++i) {
+    std::string name = "lat" + std::to_string(i);
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec",
+                 {{"nodeName", "node1"},
+                  {"terminationGracePeriodSeconds", 2},
+                  {"containers",
+                   {{{"name", "app"},
+                     {"image", "registry.local/busybox:latest"},
+                     {"imagePullPolicy", "Never"},
+                     {"command", {"sleep", "3600"}}}}}}}};
+    auto begin = std::chrono::steady_clock::now();
+    ASSERT_TRUE(api_.Create(kPods, pod, {}).ok());
+    while (Status(name, "app")["ready"] != true &&
+           std::chrono::steady_clock::now() - begin < 30s)
+      std::this_thread::sleep_for(1ms);
+    synced.push_back(ms(std::chrono::steady_clock::now() - begin));
+    ASSERT_EQ(Status(name, "app")["ready"], true);
+
+    // The same sandbox and container straight through the CRI.
+    cri::PodSandboxConfig sc;
+    sc.metadata = {"raw" + std::to_string(i), "raw-uid-" + std::to_string(i),
+                   "default", 0};
+    sc.hostname = sc.metadata.name;
+    sc.log_directory = dir_ + "/raw";
+    sc.cgroup_parent = "/kubepods/besteffort/podraw-uid-" + std::to_string(i);
+    // No io.kubernetes.pod.uid label: the syncer would end it as an orphan.
+    sc.labels = {{"test", "raw"}};
+    fs::create_directories(sc.log_directory);
+    cri::ContainerConfig cc;
+    cc.name = "app";
+    cc.image = "registry.local/busybox:latest";
+    cc.command = {"sleep", "3600"};
+    cc.log_path = "app.log";
+    cc.labels = sc.labels;
+    begin = std::chrono::steady_clock::now();
+    auto sb = runtime_->RunPodSandbox(sc);
+    ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+    auto id = runtime_->CreateContainer(*sb, cc, sc);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    kite::Status started = runtime_->StartContainer(*id);
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    raw.push_back(ms(std::chrono::steady_clock::now() - begin));
+    runtime_->StopPodSandbox(*sb).IgnoreError();
+    runtime_->RemovePodSandbox(*sb).IgnoreError();
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      fs::path cg = e.path() / "kubepods/besteffort" /
+                    ("podraw-uid-" + std::to_string(i));
+      if (fs::is_directory(cg, ec)) rmdir(cg.c_str());
+    }
+    ASSERT_TRUE(api_.Delete(kPods, name, {}).ok());
+  }
+  std::sort(synced.begin(), synced.end());
+  std::sort(raw.begin(), raw.end());
+  std::printf(
+      "pod start create->Ready ms: p50=%.1f max=%.1f; raw CRI ms: p50=%.1f "
+      "max=%.1f\n",
+      synced[synced.size() / 2], synced.back(), raw[raw.size() / 2],
+      raw.back());
+  ASSERT_TRUE(Eventually([&] { return syncer_->PodCount() == 0; }));
 }
 
 }  // namespace
