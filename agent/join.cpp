@@ -70,7 +70,9 @@ Status SplitServer(const std::string& url, std::string* host, int* port) {
   return Status::Ok();
 }
 
-// The CA the server hands out at /cacerts, checked against the token.
+// The cluster CA, taken from the certificate chain the server presents in
+// an unverified handshake and kept only if its SHA-256 is the token's hash.
+// Nothing is sent on that connection: it is closed after the handshake.
 StatusOr<std::string> FetchVerifiedCa(const std::string& server,
                                       const tls::JoinToken& token) {
   std::string host;
@@ -81,30 +83,80 @@ StatusOr<std::string> FetchVerifiedCa(const std::string& server,
   o.port = port;
   o.insecure_skip_verify = true;  // checked below against the token's hash
   KITE_ASSIGN_OR_RETURN(auto c, tls::TlsClient::Create(o));
+  if (Status st = c->Connect(); !st.ok()) {
+    return Status(st.code(),
+                  "cannot reach the server " + server + ": " + st.message());
+  }
+  auto chain = c->PeerCertificates();
+  c->Close();
+  if (!chain.ok()) return chain.status();
+  // The server sends its serving certificate, then the CA that signed it.
+  std::string presented;  // the CA hashes seen, for the message
+  for (const std::string& pem : *chain) {
+    auto hash = tls::CertSha256(pem);
+    if (!hash.ok()) continue;
+    if (*hash == token.ca_hash) return pem;
+    auto info = tls::ParseCert(pem);
+    if (info.ok() && info->is_ca)
+      presented += (presented.empty() ? "" : ", ") + *hash;
+  }
+  if (presented.empty()) {
+    return FailedPreconditionError(
+        "the server's CA does not match the token's hash (server " + server +
+        " presented no CA certificate in its TLS chain, the token expects " +
+        token.ca_hash + "): is this a kite server? Nothing was sent");
+  }
+  return FailedPreconditionError(
+      "the server's CA does not match the token's hash (server " + server +
+      " has CA sha256 " + presented + ", the token expects " + token.ca_hash +
+      "): this token belongs to another cluster, or something between "
+      "here and the server is impersonating it; nothing was sent");
+}
+
+// GET /cacerts (server-ca, then client-ca; authenticated clients only) over
+// a connection that verifies the server against `ca_pem`, as the node:
+// client-ca, after checking that the bundle starts with `ca_pem`.
+StatusOr<std::string> FetchClientCa(const std::string& server,
+                                    const std::string& ca_pem,
+                                    const tls::CertAndKey& node) {
+  std::string host;
+  int port = 0;
+  KITE_RETURN_IF_ERROR(SplitServer(server, &host, &port));
+  tls::TlsClientOptions o;
+  o.host = host;
+  o.port = port;
+  o.ca_pem = ca_pem;
+  o.cert_pem = node.cert_pem;
+  o.key_pem = node.key_pem;
+  KITE_ASSIGN_OR_RETURN(auto c, tls::TlsClient::Create(o));
   auto res = c->Request("GET", "/cacerts");
   if (!res.ok()) {
     return Status(res.status().code(),
-                  "cannot fetch the CA from " + server +
+                  "fetching the client CA from " + server +
                       "/cacerts: " + res.status().message());
   }
   if (res->status != 200) {
-    return UnavailableError(server + "/cacerts answered HTTP " +
-                            std::to_string(res->status) +
-                            ": is this a kite server?");
+    return Status(
+        res->status == 401 ? Code::kUnauthenticated : Code::kUnavailable,
+        server + "/cacerts answered HTTP " + std::to_string(res->status) +
+            " to the node");
   }
-  auto hash = tls::CertSha256(res->body);
-  if (!hash.ok()) {
-    return UnavailableError(
-        server + "/cacerts sent no certificate: " + hash.status().message());
+  const std::string end_marker = "-----END CERTIFICATE-----";
+  size_t end = res->body.find(end_marker);
+  if (end == std::string::npos)
+    return UnavailableError(server + "/cacerts sent no certificate");
+  end += end_marker.size();
+  if (end < res->body.size() && res->body[end] == '\n') ++end;
+  auto first = tls::CertSha256(res->body.substr(0, end));
+  auto pinned = tls::CertSha256(ca_pem);
+  std::string client_ca = res->body.substr(end);
+  if (!first.ok() || !pinned.ok() || *first != *pinned ||
+      !tls::CertSha256(client_ca).ok()) {
+    return UnavailableError(server +
+                            "/cacerts is not the server CA followed by the "
+                            "client CA");
   }
-  if (*hash != token.ca_hash) {
-    return FailedPreconditionError(
-        "the server's CA does not match the token's hash (server " + server +
-        " has CA sha256 " + *hash + ", the token expects " + token.ca_hash +
-        "): this token belongs to another cluster, or something between "
-        "here and the server is impersonating it; nothing was sent");
-  }
-  return res->body;
+  return client_ca;
 }
 
 StatusOr<std::unique_ptr<client::HttpsClient>> ClientFor(
@@ -272,21 +324,7 @@ StatusOr<JoinResult> Join(Env& env, Clock& clock, tls::Random& random,
         "the node name must be a lower-case DNS name, got \"" + o.node_name +
         "\" (--node-name)");
   }
-  KITE_ASSIGN_OR_RETURN(std::string cacerts, FetchVerifiedCa(o.server, token));
-  // /cacerts is server-ca (the hash above is of that first certificate),
-  // then client-ca (what the kubelet API checks the API server's client
-  // certificate against). Only server-ca is trusted for serving.
-  const std::string end_marker = "-----END CERTIFICATE-----";
-  size_t end = cacerts.find(end_marker);
-  std::string ca_pem = cacerts, client_ca_pem;
-  if (end != std::string::npos) {
-    end += end_marker.size();
-    if (end < cacerts.size() && cacerts[end] == '\n') ++end;
-    ca_pem = cacerts.substr(0, end);
-    client_ca_pem = cacerts.substr(end);
-    if (client_ca_pem.find("BEGIN CERTIFICATE") == std::string::npos)
-      client_ca_pem.clear();
-  }
+  KITE_ASSIGN_OR_RETURN(std::string ca_pem, FetchVerifiedCa(o.server, token));
   log::Info("agent", "server CA matches the token")("server", o.server)(
       "sha256", token.ca_hash);
 
@@ -296,10 +334,6 @@ StatusOr<JoinResult> Join(Env& env, Clock& clock, tls::Random& random,
   KITE_RETURN_IF_ERROR(env.MakeDirs(result.tls_dir, 0700));
   KITE_RETURN_IF_ERROR(
       env.WriteFileAtomic(result.tls_dir + "/server-ca.crt", ca_pem, 0600));
-  if (!client_ca_pem.empty()) {
-    KITE_RETURN_IF_ERROR(env.WriteFileAtomic(result.tls_dir + "/client-ca.crt",
-                                             client_ca_pem, 0600));
-  }
   const std::string cn = "system:node:" + o.node_name;
 
   // The node's client certificate: from the token, or kept.
@@ -325,6 +359,12 @@ StatusOr<JoinResult> Join(Env& env, Clock& clock, tls::Random& random,
   }
   KITE_RETURN_IF_ERROR(tls::WriteKubeconfig(env, result.kubeconfig_path,
                                             o.server, ca_pem, node));
+  // client-ca, which the kubelet API checks the API server's client
+  // certificate against, over a verified connection as the node.
+  KITE_ASSIGN_OR_RETURN(std::string client_ca_pem,
+                        FetchClientCa(o.server, ca_pem, node));
+  KITE_RETURN_IF_ERROR(env.WriteFileAtomic(result.tls_dir + "/client-ca.crt",
+                                           client_ca_pem, 0600));
 
   // The kubelet's serving certificate, asked for as the node itself.
   KITE_ASSIGN_OR_RETURN(auto as_node, ClientFor(o.server, ca_pem, "", &node));

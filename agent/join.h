@@ -1,9 +1,11 @@
 // Join: how `kite agent --server URL --token TOKEN` makes a node a member of
 // the cluster (docs/join.md).
 //
-//  1. Fetch the server's CA from GET <server>/cacerts without trusting the
-//     connection, and compare its SHA-256 with the hash in the token. A
-//     mismatch stops here, before the token's secret is sent anywhere.
+//  1. Take the server's CA from the certificate chain it presents in a TLS
+//     handshake that does not verify it (the server sends its serving
+//     certificate and the CA), and keep it only if its SHA-256 is the hash
+//     in the token. A mismatch stops here, before anything is sent; every
+//     later connection verifies the server against that CA.
 //  2. With the token as bearer (a bootstrap token, user
 //     system:bootstrap:<id>), create a CertificateSigningRequest for signer
 //     kubernetes.io/kube-apiserver-client-kubelet, subject
@@ -12,8 +14,8 @@
 //  3. With that node certificate, ask for a kubelet serving certificate
 //     (kubernetes.io/kubelet-serving, SANs: the node name and its IPs).
 //  4. Store everything under <data-dir>/agent/tls/ (0600: server-ca.crt,
-//     client-ca.crt when /cacerts carries it after server-ca, the client
-//     and serving certificates and keys) and write
+//     client-ca.crt, fetched from /cacerts as the node over a verified
+//     connection, the client and serving certificates and keys) and write
 //     <data-dir>/agent/kubelet.kubeconfig; check that a request with the new
 //     certificate is authenticated (GET its own Node: 200 or 404 is fine).
 // A later join reuses the stored certificates while they verify, name this

@@ -302,12 +302,16 @@ Status Server::StartApi() {
   apiserver::ServingConfig serving;
   serving.bind_address = config_.bind_address;
   serving.port = config_.https_listen_port;
+  // Serving certificate + CA: `kite agent` pins the CA from the chain.
   serving.cert_pem = pki->serving().cert_pem;
+  if (!serving.cert_pem.empty() && serving.cert_pem.back() != '\n')
+    serving.cert_pem += '\n';
+  serving.cert_pem += pki->server_ca().cert_pem;
   serving.key_pem = pki->serving().key_pem;
   serving.client_ca_pem = pki->client_ca().cert_pem;
-  // server-ca first (what a join token pins), then client-ca: a joined
-  // agent's kubelet API verifies the API server's kubelet-client
-  // certificate with it (agent/join.h stores it apart).
+  // GET /cacerts, for authenticated clients only: server-ca, then
+  // client-ca (a joined agent's kubelet API verifies the API server's
+  // kubelet-client certificate with it; agent/join.h stores it apart).
   serving.cacerts_pem =
       pki->server_ca().cert_pem + pki->client_ca().cert_pem;
   api_ = std::make_unique<apiserver::ApiServer>(serving, *handler_,

@@ -56,7 +56,10 @@ ca_hash=$(openssl x509 -in "$work/a/server/tls/server-ca.crt" -outform DER | sha
 [[ "$token" =~ ^K10${ca_hash}::[a-z0-9]{6}\.[a-z0-9]{16}$ ]] && ok token-carries-ca-hash || bad token-carries-ca-hash "$token vs $ca_hash"
 id=${token#*::}; id=${id%%.*}
 expect token-secret "bootstrap.kubernetes.io/token" "${K[@]}" -n kube-system get secret "bootstrap-token-$id" -o jsonpath='{.type}'
-expect cacerts-anonymous "BEGIN CERTIFICATE" curl -sk "$url_a/cacerts"
+refuse cacerts-anonymous-401 "401" curl -skf "$url_a/cacerts" -o /dev/null -w '%{http_code}'
+expect chain-carries-ca "1 s:.*kite-server-ca" bash -c "openssl s_client -connect 127.0.0.1:${url_a##*:} -showcerts </dev/null 2>/dev/null"
+expect curl-cacert-verifies "^ok$" curl -s --cacert "$work/a/server/tls/server-ca.crt" "$url_a/healthz"
+expect cacerts-authenticated "^2$" bash -c "curl -s --cacert '$work/a/server/tls/server-ca.crt' --cert '$work/a/server/tls/client-admin.crt' --key '$work/a/server/tls/client-admin.key' '$url_a/cacerts' | grep -c 'BEGIN CERTIFICATE'"
 refuse anonymous-api-401 "401" curl -skf "$url_a/api/v1/namespaces" -o /dev/null -w '%{http_code}'
 
 echo "# kite agent joins"

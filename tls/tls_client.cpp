@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -260,6 +261,30 @@ Status TlsClient::Connect() {
   }
   ++connects_;
   return Status::Ok();
+}
+
+StatusOr<std::vector<std::string>> TlsClient::PeerCertificates() const {
+  if (!session_) return FailedPreconditionError("TlsClient: not connected");
+  static constexpr char kBegin[] = "-----BEGIN CERTIFICATE-----\n";
+  static constexpr char kEnd[] = "-----END CERTIFICATE-----\n";
+  std::vector<std::string> out;
+  for (const mbedtls_x509_crt* c = mbedtls_ssl_get_peer_cert(session_->ssl());
+       c != nullptr && c->raw.p != nullptr; c = c->next) {
+    size_t len = 0;
+    // Asked with no room, mbedTLS says how much it needs.
+    mbedtls_pem_write_buffer(kBegin, kEnd, c->raw.p, c->raw.len, nullptr, 0,
+                             &len);
+    std::string pem(len, '\0');
+    int ret = mbedtls_pem_write_buffer(
+        kBegin, kEnd, c->raw.p, c->raw.len,
+        reinterpret_cast<unsigned char*>(pem.data()), pem.size(), &len);
+    if (ret != 0)
+      return InternalError("PEM of a peer certificate: " +
+                           internal::MbedError(ret));
+    pem.resize(len > 0 && pem[len - 1] == '\0' ? len - 1 : len);
+    out.push_back(std::move(pem));
+  }
+  return out;
 }
 
 Status TlsClient::IoError(const char* what) {

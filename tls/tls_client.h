@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -100,6 +101,12 @@ class TlsClient {
   void Cancel();
   // Closes the connection (the next call reconnects).
   void Close();
+  // The certificates the server presented in this connection's handshake,
+  // as PEM, in the order sent (its own first, then its chain).
+  // FailedPrecondition when not connected. With insecure_skip_verify they
+  // are unverified: a joining agent picks the cluster CA out of them by the
+  // hash in its join token before it trusts anything.
+  StatusOr<std::vector<std::string>> PeerCertificates() const;
   // True while a connection is open.
   bool connected() const { return session_ != nullptr; }
   // Connections opened so far (for tests and benchmarks).

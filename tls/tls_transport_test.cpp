@@ -390,6 +390,33 @@ TEST_F(TlsTransportTest, InsecureClientSkipsVerification) {
   EXPECT_EQ(res->body, "ok");
 }
 
+TEST_F(TlsTransportTest, ClientSeesTheChainTheServerPresents) {
+  // As kite server serves: its certificate, then the CA (what a joining
+  // agent pins by hash).
+  TlsServerOptions so = ServerOptions();
+  so.cert_pem += pki_->server_ca().cert_pem;
+  StartServer(so);
+  TlsClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.insecure_skip_verify = true;
+  auto c = TlsClient::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->PeerCertificates().status().code(),
+            Code::kFailedPrecondition);
+  ASSERT_TRUE((*c)->Connect().ok());
+  auto chain = (*c)->PeerCertificates();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  ASSERT_EQ(chain->size(), 2u);
+  EXPECT_EQ(*CertSha256((*chain)[0]), *CertSha256(pki_->serving().cert_pem));
+  EXPECT_EQ(*CertSha256((*chain)[1]), *CertSha256(pki_->server_ca().cert_pem));
+  EXPECT_EQ((*chain)[1], pki_->server_ca().cert_pem);  // the same PEM text
+  // A verifying client still accepts the longer chain.
+  auto res = Client(nullptr)->Request("GET", "/healthz");
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->body, "ok");
+}
+
 TEST_F(TlsTransportTest, TwoHundredRequestsOnOneConnection) {
   StartServer(ServerOptions());
   auto c = Client(&pki_->admin());

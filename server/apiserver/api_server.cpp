@@ -126,10 +126,16 @@ Status ApiServer::Start() {
                   .count());
   };
   if (!config_.cacerts_pem.empty()) {
-    // Public: a CA certificate is no secret, and a joining agent has no
-    // credential it may send before it has checked this against its token.
+    // CA certificates are no secret, but anonymous clients reach only the
+    // health paths and /version (a joining agent pins server-ca from the
+    // TLS chain instead, and fetches this as the node it has become).
     server_->Get("/cacerts",
-                 [this](const httplib::Request&, httplib::Response& res) {
+                 [this](const httplib::Request& hreq, httplib::Response& res) {
+                   auto user = authenticator_.Authenticate(CredentialsOf(hreq));
+                   if (!user.ok()) {
+                     WriteJsonError(res, Unauthorized());
+                     return;
+                   }
                    res.set_content(config_.cacerts_pem, "text/plain");
                  });
   }

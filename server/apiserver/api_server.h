@@ -5,7 +5,8 @@
 // watches never starve other requests). Each request is authenticated
 // first: a client certificate signed by the client CA names the user;
 // anything else is 401 Unauthorized, except for /healthz, /livez, /readyz
-// and /version, which anyone may read. Bodies above 3 MiB are 413.
+// and /version, which anyone may read. /cacerts answers any authenticated
+// client (outside RBAC, like the health paths). Bodies above 3 MiB are 413.
 // Watches are written as chunked JSON lines, each flushed at once; the
 // connection's thread waits on the datastore watcher (no polling) and wakes
 // about every kWatchWakeInterval to notice a client that went away.
@@ -33,13 +34,17 @@ inline constexpr std::chrono::seconds kWatchWakeInterval{10};
 
 struct ServingConfig {
   std::string bind_address = "0.0.0.0";
-  int port = 6443;            // 0 picks a free port (tests); port() tells which
-  std::string cert_pem;       // serving certificate (+ chain)
+  int port = 6443;  // 0 picks a free port (tests); port() tells which
+  // The serving certificate and its chain, sent in every handshake. kite
+  // sends its CA too: a joining agent takes it from there (unverified) and
+  // checks it against its token's hash, so nothing has to be served to
+  // anonymous clients for it.
+  std::string cert_pem;
   std::string key_pem;        // its key
   std::string client_ca_pem;  // CA of client certificates
-  // Served to anyone at GET /cacerts (as k3s does): the CA bundle a joining
-  // agent fetches without trusting it and checks against its token's hash.
-  // Empty: no /cacerts.
+  // Served at GET /cacerts to authenticated clients (401 otherwise): the CA
+  // bundle a joined agent needs beyond the CA it pinned. Empty: no
+  // /cacerts.
   std::string cacerts_pem;
 };
 
