@@ -632,6 +632,29 @@ kind string|Kind is a string value representing the REST resource this object re
 metadata ObjectMeta|Standard object's metadata.
 spec object!|spec contains the certificate request, and is immutable after creation.
 status object|status contains information about whether the request is approved or denied, and the issued certificate.
+
+@io.k8s.api.authentication.v1.TokenReview|TokenReview attempts to authenticate a token to a known user. Note: TokenReview requests may be cached by the webhook token authenticator plugin in the kube-apiserver.
+apiVersion string|APIVersion defines the versioned schema of this representation of an object.
+kind string|Kind is a string value representing the REST resource this object represents.
+metadata ObjectMeta|Standard object's metadata.
+spec io.k8s.api.authentication.v1.TokenReviewSpec!|Spec holds information about the request being evaluated
+status io.k8s.api.authentication.v1.TokenReviewStatus|Status is filled in by the server and indicates whether the request can be authenticated.
+
+@io.k8s.api.authentication.v1.TokenReviewSpec|TokenReviewSpec is a description of the token authentication request.
+token string|Token is the opaque bearer token.
+audiences []string|Audiences is a list of the identifiers that the resource server presented with the token identifies as. Audience-aware token authenticators will verify that the token was intended for at least one of the audiences in this list. If no audiences are provided, the audience will default to the audience of the Kubernetes apiserver.
+
+@io.k8s.api.authentication.v1.TokenReviewStatus|TokenReviewStatus is the result of the token authentication request.
+authenticated boolean|Authenticated indicates that the token was associated with a known user.
+user io.k8s.api.authentication.v1.UserInfo|User is the UserInfo associated with the provided token.
+audiences []string|Audiences are audience identifiers chosen by the authenticator that are compatible with both the TokenReview and token.
+error string|Error indicates that the token couldn't be checked
+
+@io.k8s.api.authentication.v1.UserInfo|UserInfo holds the information about the user needed to implement the user.Info interface.
+username string|The name that uniquely identifies this user among all active users.
+uid string|A unique value that identifies this user across time. If this user is deleted and another user by the same name is added, they will have different UIDs.
+groups []string|The names of groups this user is a part of.
+extra map[[]string]|Any additional information provided by the authenticator.
 )";
 
 // Description texts of the primitive pseudo-types.

@@ -278,6 +278,7 @@ Status Server::StartApi() {
   if (!handler.ok()) return handler.status();
   handler_ = std::move(handler).value();
   handler_->SetTokenIssuer(sa_tokens_ptr);
+  handler_->SetAuthenticator(&authenticator_);
   pki_opts.service_ip = handler_->service_allocator().FirstIp();
   auto pki = tls::ClusterPki::Load(RealEnv(), RealClock(), *random_, pki_opts);
   if (!pki.ok())

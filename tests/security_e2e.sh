@@ -214,6 +214,44 @@ code bound-pod-deleted 401 "${C[@]}" -H "Authorization: Bearer $POD_SA" "$url/ap
 "${A[@]}" delete serviceaccount robot -n team >/dev/null
 code deleted-sa-token 401 "${C[@]}" -H "Authorization: Bearer $SA" "$url/api/v1/namespaces/team/pods"
 
+echo "# TokenReview (kubectl create -f tokenreview.yaml -o yaml)"
+review() { printf 'apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: "%s"\n' "$1" >"$work/tr.yaml"
+  [ -n "${2:-}" ] && printf '  audiences: ["%s"]\n' "$2" >>"$work/tr.yaml"; echo "$work/tr.yaml"; }
+"${A[@]}" create serviceaccount reviewer -n team >/dev/null
+"${A[@]}" create clusterrolebinding reviewer-delegator --clusterrole=system:auth-delegator \
+  --serviceaccount=team:reviewer >/dev/null
+REVIEWER=$("${A[@]}" create token reviewer -n team 2>&1)
+"${A[@]}" create serviceaccount robot3 -n team >/dev/null
+R3=$("${A[@]}" create token robot3 -n team 2>&1)
+until_true 10 as "$REVIEWER" create -f "$(review "$ALICE")" -o yaml
+expect tokenreview-static-user 'username: alice' as "$REVIEWER" create -f "$(review "$ALICE")" -o yaml
+expect tokenreview-static-authenticated 'authenticated: true' as "$REVIEWER" create -f "$(review "$ALICE")" -o yaml
+out=$(as "$REVIEWER" create -f "$(review "$R3")" -o yaml 2>&1)
+if grep -q 'authenticated: true' <<<"$out" && grep -q 'username: system:serviceaccount:team:robot3' <<<"$out" \
+  && grep -q -- '- system:serviceaccounts:team' <<<"$out" && grep -q 'https://kubernetes.default.svc.cluster.local' <<<"$out"; then
+  ok tokenreview-serviceaccount; else bad tokenreview-serviceaccount "$out"; fi
+out=$(as "$REVIEWER" create -f "$(review "$R3" vault)" -o json 2>&1)
+if ! grep -q '"authenticated": true' <<<"$out" && grep -q '"error": ".*audience' <<<"$out"; then
+  ok tokenreview-other-audience; else bad tokenreview-other-audience "$out"; fi
+"${A[@]}" run bound3 -n team --image=busybox --restart=Never --overrides='{"spec":{"serviceAccountName":"robot3"}}' >/dev/null
+BOUND3=$("${A[@]}" create token robot3 -n team --bound-object-kind Pod --bound-object-name bound3 2>&1)
+expect tokenreview-bound-pod-alive 'bound3' as "$REVIEWER" create -f "$(review "$BOUND3")" -o json
+"${A[@]}" delete pod bound3 -n team --grace-period=0 --force >/dev/null 2>&1
+until_true 10 sh -c "! kubectl --kubeconfig '$KUBECONFIG' get pod bound3 -n team >/dev/null 2>&1"
+sig3=${R3##*.}; [ "${sig3:0:1}" = A ] && r3=B || r3=A
+for c in "invalid:not-a-real-token:invalid bearer token" "tampered:${R3%.*}.$r3${sig3:1}:ServiceAccount token" \
+         "expired:$expired:expired" "bound-to-deleted-pod:$BOUND3:Pod bound3 the token is bound to no longer exists" \
+         "deleted-sa:$SA:ServiceAccount team/robot no longer exists"; do
+  name=${c%%:*}; rest=${c#*:}; tok=${rest%%:*}; why=${rest#*:}
+  out=$(as "$REVIEWER" create -f "$(review "$tok")" -o json 2>&1)
+  if [ $? -eq 0 ] && ! grep -q '"authenticated": true' <<<"$out" && grep -q "\"error\": \".*$why" <<<"$out" \
+    && grep -q '"user": {}' <<<"$out"; then
+    ok "tokenreview-$name"; else bad "tokenreview-$name" "$out"; fi
+done
+refuse tokenreview-needs-delegator 'Forbidden.*tokenreviews' as $ALICE create -f "$(review "$R3")" -o yaml
+refuse tokenreview-empty-token 'BadRequest|token is required' as "$REVIEWER" create -f "$(review "")"
+expect tokenreview-admin 'username: system:serviceaccount:team:robot3' "${A[@]}" create -f "$(review "$R3")" -o yaml
+
 echo "# node identities"
 # Node client certificates from the real client CA, as a join would give.
 for n in n1 n2; do

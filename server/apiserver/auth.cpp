@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/object.h"
+#include "server/apiserver/service_account.h"
 
 namespace kite::apiserver {
 
@@ -315,12 +316,79 @@ StatusOr<json> AnswerReview(const Authorizer& authz, const UserInfo& requester,
     if (!requester.uid.empty()) info["uid"] = requester.uid;
     if (!requester.extra.empty()) info["extra"] = requester.extra;
     review["status"] = {{"userInfo", std::move(info)}};
-  } else if (kind == "TokenReview") {
-    review["status"] = {{"authenticated", false},
-                        {"error", "kite does not issue bearer tokens yet"}};
   } else {
     return NotFoundError(std::string(kind) + " is not a review kind");
   }
+  return review;
+}
+
+StatusOr<json> AnswerTokenReview(const Authenticator* authenticator,
+                                 json review) {
+  if (!review.is_object())
+    return InvalidArgumentError("a TokenReview must be an object");
+  const json spec = review.value("spec", json::object());
+  if (!spec.is_object())
+    return InvalidArgumentError("TokenReview spec must be an object");
+  const json& token = spec.value("token", json());
+  if (!token.is_string() || token.get<std::string>().empty()) {
+    return InvalidArgumentError(
+        "token is required for TokenReview in authentication.k8s.io");
+  }
+  Credentials c;
+  c.bearer_token = token.get<std::string>();
+  if (const json* auds = api::Field(spec, "audiences");
+      auds != nullptr && !auds->is_null()) {
+    if (!auds->is_array())
+      return InvalidArgumentError("spec.audiences must be a list of strings");
+    for (const json& a : *auds) {
+      if (!a.is_string() || a.get<std::string>().empty())
+        return InvalidArgumentError(
+            "spec.audiences must be a list of non-empty strings");
+      c.audiences.push_back(a.get<std::string>());
+    }
+  }
+  auto quoted = [](const std::vector<std::string>& v) {
+    return json(v).dump();
+  };
+  json status = {{"user", json::object()}};
+  StatusOr<UserInfo> user =
+      authenticator != nullptr
+          ? authenticator->Authenticate(c)
+          : StatusOr<UserInfo>(
+                Status(Code::kUnauthenticated, "no token authenticator"));
+  if (!user.ok()) {
+    status["error"] = "invalid bearer token: " + user.status().message();
+    review["status"] = std::move(status);
+    return review;
+  }
+  // Credentials that know no audiences (static and bootstrap tokens) are
+  // for the API server only.
+  std::vector<std::string> token_auds = user->audiences;
+  if (token_auds.empty()) token_auds = {kServiceAccountIssuer};
+  std::vector<std::string> matched;
+  if (c.audiences.empty()) {
+    matched = token_auds;
+  } else {
+    for (const std::string& a : token_auds) {
+      if (std::find(c.audiences.begin(), c.audiences.end(), a) !=
+          c.audiences.end())
+        matched.push_back(a);
+    }
+  }
+  if (matched.empty()) {
+    status["error"] = "token audiences " + quoted(token_auds) +
+                      " is invalid for the target audiences " +
+                      quoted(c.audiences);
+    review["status"] = std::move(status);
+    return review;
+  }
+  json info = {{"username", user->name}, {"groups", user->groups}};
+  if (!user->uid.empty()) info["uid"] = user->uid;
+  if (!user->extra.empty()) info["extra"] = user->extra;
+  status = {{"authenticated", true},
+            {"user", std::move(info)},
+            {"audiences", matched}};
+  review["status"] = std::move(status);
   return review;
 }
 

@@ -42,6 +42,9 @@ struct Credentials {
   std::vector<std::string> cert_organizations;
   std::string cert_error;    // why a presented certificate was refused
   std::string bearer_token;  // from "Authorization: Bearer ..."
+  // The audiences a bearer token must be meant for (TokenReview's
+  // spec.audiences); empty: the API server's own.
+  std::vector<std::string> audiences;
 };
 
 class Authenticator {
@@ -147,5 +150,19 @@ StatusOr<nlohmann::json> AnswerReview(const Authorizer& authorizer,
                                       std::string_view kind,
                                       std::string_view url_namespace,
                                       nlohmann::json review);
+
+// Answers a TokenReview (authentication.k8s.io/v1, create), as
+// kube-apiserver does for webhook token authenticators: spec.token is
+// authenticated as a bearer token by `authenticator` (never the requester's
+// own credentials) for spec.audiences (default: the API server's). Valid:
+// status.authenticated true, status.user {username, uid, groups, extra} and
+// status.audiences (those of the asked for that the token is meant for).
+// Refused (unknown, tampered, expired, revoked, bound to a deleted object,
+// meant for other audiences): status.authenticated omitted (false),
+// status.user {} and status.error saying why. InvalidArgument (400) for a
+// review without a token or with malformed audiences. A null authenticator
+// refuses every token.
+StatusOr<nlohmann::json> AnswerTokenReview(const Authenticator* authenticator,
+                                           nlohmann::json review);
 
 }  // namespace kite::apiserver

@@ -28,6 +28,38 @@ json VersionDocument() {
           {"platform", Platform()}};
 }
 
+// /openapi/v2 holds no definitions, only what makes it a valid document.
+// kubectl reads it for kinds the v3 documents cannot vouch for (those
+// without a PATCH operation, such as TokenReview) to decide about
+// client-side validation; finding nothing there it leaves validation to the
+// server. (A 404 instead made `kubectl create -f` fail for such kinds.)
+// kubectl asks for gnostic's protobuf form: Document {swagger = 1, info = 2
+// {title = 1, version = 2}}, sent as application/octet-stream (Go's MIME
+// parser refuses the '@' of the media type kubectl asks for).
+Response OpenApiV2(const Request& req) {
+  if (req.accept.find("protobuf") == std::string::npos) {
+    return Response::Json(
+        200,
+        {{"swagger", "2.0"},
+         {"info", {{"title", "Kubernetes"}, {"version", KubeGitVersion()}}},
+         {"paths", json::object()},
+         {"definitions", json::object()}});
+  }
+  auto field = [](int number, const std::string& bytes) {
+    std::string out(1, static_cast<char>((number << 3) | 2));
+    for (size_t n = bytes.size();; n >>= 7) {  // varint length
+      out += static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+      if (n <= 0x7f) break;
+    }
+    return out + bytes;
+  };
+  return Response::Text(
+      200,
+      field(1, "2.0") +
+          field(2, field(1, "Kubernetes") + field(2, KubeGitVersion())),
+      "application/octet-stream");
+}
+
 // kubectl's user agent "kubectl/v1.32.4 (linux/amd64) kubernetes/..." gives
 // the field manager "kubectl" when none is named.
 std::string ManagerFromUserAgent(const std::string& ua) {
@@ -261,6 +293,7 @@ ApiOr<Response> Handler::ServeNonResource(const Request& req,
   if (info.discovery_depth >= 0) return ServeDiscovery(req, info);
   if (path == "/openapi/v3" || path == "/openapi/v3/")
     return Response::Json(200, openapi_.Index());
+  if (path == "/openapi/v2" || path == "/openapi/v2/") return OpenApiV2(req);
   if (path.rfind("/openapi/v3/", 0) == 0) {
     auto doc = openapi_.Get(path.substr(std::string("/openapi/v3/").size()));
     if (!doc.ok()) return PathNotFound();

@@ -90,6 +90,12 @@ class Handler {
   // Serve serviceaccounts/token (TokenRequest) with `tokens` (outlives the
   // handler). Without it the subresource answers 405. Call before serving.
   void SetTokenIssuer(ServiceAccountTokens* tokens) { tokens_ = tokens; }
+  // Answer TokenReviews with `authenticator` (outlives the handler; the
+  // server's bearer-token chain). Without it every token is refused. Call
+  // before serving.
+  void SetAuthenticator(const Authenticator* authenticator) {
+    authenticator_ = authenticator;
+  }
 
   api::Registry& registry() { return registry_; }
   ServiceAllocator& service_allocator() { return *services_; }
@@ -228,6 +234,7 @@ class Handler {
   std::unique_ptr<ServiceAllocator> services_;
   Strategies strategies_;
   ServiceAccountTokens* tokens_ = nullptr;
+  const Authenticator* authenticator_ = nullptr;
 
   std::mutex watches_mu_;
   // Open watches, removed by their streams' close callbacks.

@@ -32,6 +32,9 @@ struct UserInfo {
   std::string uid;  // token-file users, ServiceAccounts (their uid)
   // Extra attributes (ServiceAccount tokens: the bound pod's name and uid).
   std::map<std::string, std::vector<std::string>> extra;
+  // The audiences the credential was accepted for (ServiceAccount tokens);
+  // empty: the API server's own.
+  std::vector<std::string> audiences;
   bool authenticated = false;
 };
 

@@ -134,13 +134,22 @@ StatusOr<UserInfo> ServiceAccountTokens::Authenticate(
   if (const json& nbf = claims.value("nbf", json());
       nbf.is_number_integer() && nbf.get<int64_t>() - 60 > now)
     return refuse("not valid yet");
-  bool audience_ok = false;
+  // The token must be meant for one of the audiences asked for (a
+  // TokenReview's), by default the API server's.
+  const std::vector<std::string> wanted =
+      c.audiences.empty() ? std::vector<std::string>{kServiceAccountIssuer}
+                          : c.audiences;
+  std::vector<std::string> matched;
   const json& aud = claims.value("aud", json());
-  if (aud.is_string()) audience_ok = aud == kServiceAccountIssuer;
-  if (aud.is_array()) {
-    for (const json& a : aud) audience_ok |= a == kServiceAccountIssuer;
+  for (const json& a : aud.is_array() ? aud : json::array({aud})) {
+    if (a.is_string() &&
+        std::find(wanted.begin(), wanted.end(), a.get<std::string>()) !=
+            wanted.end() &&
+        std::find(matched.begin(), matched.end(), a.get<std::string>()) ==
+            matched.end())
+      matched.push_back(a.get<std::string>());
   }
-  if (!audience_ok) return refuse("wrong audience");
+  if (matched.empty()) return refuse("wrong audience");
   const json k8s = claims.value("kubernetes.io", json::object());
   std::string ns = api::GetString(k8s, {"namespace"});
   std::string sa = api::GetString(k8s, {"serviceaccount", "name"});
@@ -155,6 +164,7 @@ StatusOr<UserInfo> ServiceAccountTokens::Authenticate(
   u.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns,
               "system:authenticated"};
   u.authenticated = true;
+  u.audiences = std::move(matched);
   for (const char* field : {"pod", "secret", "node"}) {
     if (!k8s.contains(field)) continue;
     std::string kind = std::string(field) == "pod"      ? "Pod"

@@ -9,7 +9,9 @@
 // {name, uid}} when bound to an object. A token is accepted when its
 // signature holds, it is within nbf..exp, one of its audiences is the
 // server's, and the ServiceAccount (and the bound object) still exists with
-// the same uid, so deleting either revokes it. The user is
+// the same uid, so deleting either revokes it. (A TokenReview may ask for
+// other audiences: Credentials::audiences; UserInfo::audiences says which
+// of them the token is for.) The user is
 // system:serviceaccount:NS:NAME in groups system:serviceaccounts and
 // system:serviceaccounts:NS; bound pods show in extra
 // (authentication.kubernetes.io/pod-name, pod-uid) as upstream.

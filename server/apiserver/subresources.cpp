@@ -345,6 +345,11 @@ ApiOr<Response> Handler::Virtual(Ctx& ctx) {
       return BadRequest("a Binding needs metadata.name (the pod)");
     return Binding(ctx, pod, std::move(body));
   }
+  if (kind.group == "authentication.k8s.io" && kind.kind == "TokenReview") {
+    auto review = AnswerTokenReview(authenticator_, std::move(body));
+    if (!review.ok()) return BadRequest(review.status().message());
+    return Response::Json(201, std::move(review).value());
+  }
   auto review = AnswerReview(*authorizer_, ctx.req.user, kind.kind, ctx.ns,
                              std::move(body));
   if (!review.ok()) return MethodNotSupported(kind, "create");
