@@ -323,6 +323,20 @@ refuse node-creates-unbound-pod 'Forbidden.*only create pods bound to it' node n
 expect node-token-for-its-pod-sa 'token' node n1 create token default -n team -o json
 refuse node-token-for-other-sa 'Forbidden' node n1 create token robot2 -n team
 refuse node-reads-configmap-elsewhere 'Forbidden' node n1 get configmaps -n kube-system
+# PersistentVolumes: only those bound (claimRef) to claims its pods use.
+pv_yaml() { printf 'apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: %s}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /tmp/%s}\n  claimRef: {namespace: team, name: %s}\n' "$1" "$1" "$2"; }
+pv_yaml pv-data data | "${A[@]}" create -f - >/dev/null
+pv_yaml pv-other other-claim | "${A[@]}" create -f - >/dev/null
+printf 'apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: team}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n  volumeName: pv-data\n' | "${A[@]}" create -f - >/dev/null
+sed 's/on-n1/pvc-on-n1/; s/secret: {secretName: used}/persistentVolumeClaim: {claimName: data}/' "$work/pod-n1.yaml" | "${A[@]}" create -f - >/dev/null
+until_true 10 node n1 get pv pv-data
+expect node-gets-its-pv '^pv-data ' node n1 get pv pv-data --no-headers
+expect node-gets-its-pvc '^data ' node n1 get pvc data -n team --no-headers
+refuse node-gets-other-pv 'Forbidden.*persistentvolumes' node n1 get pv pv-other
+refuse node-lists-pvs 'Forbidden' node n1 get pv
+refuse other-node-gets-pv 'Forbidden' node n2 get pv pv-data
+refuse node-deletes-pv 'Forbidden' node n1 delete pv pv-data
+expect node-pv-still-there 'pv-data' "${A[@]}" get pv pv-data -o name
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -11,6 +11,8 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kNodePrefix = "system:node:";
+constexpr char kPodsPrefix[] = "/registry/pods/";
+constexpr char kPvsPrefix[] = "/registry/persistentvolumes/";
 
 bool OneOf(const std::string& s, std::initializer_list<const char*> list) {
   for (const char* x : list) {
@@ -40,6 +42,9 @@ std::vector<std::string> RefsOf(const json& pod) {
       add("secret", api::GetString(v, {"secret", "secretName"}));
       add("configmap", api::GetString(v, {"configMap", "name"}));
       add("pvc", api::GetString(v, {"persistentVolumeClaim", "claimName"}));
+      // A generic ephemeral volume's claim is named <pod>-<volume>.
+      if (v.contains("ephemeral") && !api::GetString(v, {"name"}).empty())
+        add("pvc", api::Name(pod) + "-" + api::GetString(v, {"name"}));
       if (const json* src =
               api::Field(v.value("projected", json::object()), "sources");
           src && src->is_array()) {
@@ -84,16 +89,35 @@ std::string NodeNameOf(const UserInfo& user) {
   return user.name.substr(kNodePrefix.size());
 }
 
-// Pods by node, and what each node's pods refer to.
+// Pods by node, what each node's pods refer to, and the claim each
+// PersistentVolume is bound to.
 class NodeAuthorizer::Graph : public StoreCache::Sink {
  public:
-  void Reset(const std::string&) override {
+  void Reset(const std::string& prefix) override {
     std::unique_lock lock(mu_);
+    if (prefix == kPvsPrefix) {
+      pv_claims_.clear();
+      return;
+    }
     pods_.clear();
     refs_.clear();
   }
-  void Put(const std::string& key, json pod) override {
+  void Put(const std::string& key, json obj) override {
     std::unique_lock lock(mu_);
+    if (key.rfind(kPvsPrefix, 0) == 0) {
+      // Bound by the volume's claimRef, which only whoever may write
+      // PersistentVolumes sets (a claim's spec.volumeName is the claim
+      // owner's to write, so it proves nothing).
+      std::string ns = api::GetString(obj, {"spec", "claimRef", "namespace"});
+      std::string name = api::GetString(obj, {"spec", "claimRef", "name"});
+      if (ns.empty() || name.empty()) {
+        pv_claims_.erase(api::Name(obj));
+      } else {
+        pv_claims_[api::Name(obj)] = "pvc/" + ns + "/" + name;
+      }
+      return;
+    }
+    const json& pod = obj;
     RemoveLocked(key);
     Pod p;
     p.node = api::GetString(pod, {"spec", "nodeName"});
@@ -107,6 +131,10 @@ class NodeAuthorizer::Graph : public StoreCache::Sink {
   }
   void Delete(const std::string& key) override {
     std::unique_lock lock(mu_);
+    if (key.rfind(kPvsPrefix, 0) == 0) {
+      pv_claims_.erase(key.substr(sizeof(kPvsPrefix) - 1));
+      return;
+    }
     RemoveLocked(key);
   }
   void Synced(const std::string&) override {}
@@ -116,6 +144,14 @@ class NodeAuthorizer::Graph : public StoreCache::Sink {
     std::shared_lock lock(mu_);
     auto it = refs_.find(node);
     return it != refs_.end() && it->second.count(ref) > 0;
+  }
+  // Whether PersistentVolume `pv` is bound to a claim a pod of `node` uses.
+  bool HasVolume(const std::string& node, const std::string& pv) const {
+    std::shared_lock lock(mu_);
+    auto claim = pv_claims_.find(pv);
+    if (claim == pv_claims_.end()) return false;
+    auto it = refs_.find(node);
+    return it != refs_.end() && it->second.count(claim->second) > 0;
   }
 
  private:
@@ -138,6 +174,8 @@ class NodeAuthorizer::Graph : public StoreCache::Sink {
   std::map<std::string, Pod> pods_;  // by storage key; guarded by mu_
   // node -> reference -> how many of its pods make it; guarded by mu_
   std::map<std::string, std::map<std::string, int>> refs_;
+  // PersistentVolume name -> "pvc/NS/NAME" of its claimRef; guarded by mu_
+  std::map<std::string, std::string> pv_claims_;
 };
 
 NodeAuthorizer::NodeAuthorizer() : graph_(std::make_unique<Graph>()) {}
@@ -152,7 +190,7 @@ StatusOr<std::unique_ptr<NodeAuthorizer>> NodeAuthorizer::Create(
     datastore::Backend& backend) {
   std::unique_ptr<NodeAuthorizer> a(new NodeAuthorizer());
   a->cache_ = std::make_unique<StoreCache>(
-      backend, std::vector<std::string>{"/registry/pods/"}, *a->graph_);
+      backend, std::vector<std::string>{kPodsPrefix, kPvsPrefix}, *a->graph_);
   KITE_RETURN_IF_ERROR(a->cache_->Start());
   return a;
 }
@@ -228,6 +266,14 @@ Status NodeAuthorizer::Authorize(const Attributes& a) const {
     if (v == "get" && !a.name.empty() && graph_->Has(node, kind + "/" + ref))
       return Status::Ok();
     return deny("may only get " + r + " that pods bound to it use");
+  }
+  if (g.empty() && r == "persistentvolumes") {
+    if (v == "get" && sub.empty() && !a.name.empty() &&
+        graph_->HasVolume(node, a.name))
+      return Status::Ok();
+    return deny(
+        "may only get persistentvolumes bound to claims that pods bound to "
+        "it use");
   }
   if (g.empty() && r == "serviceaccounts" && sub == "token" && v == "create") {
     if (graph_->Has(node, "serviceaccount/" + ref)) return Status::Ok();

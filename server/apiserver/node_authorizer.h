@@ -10,16 +10,18 @@
 //     bound to it; create (mirror pods bound to it) and delete of its pods;
 //   - Secrets, ConfigMaps and PersistentVolumeClaims that pods bound to it
 //     reference (volumes, projected volumes, env, envFrom, image pull
-//     secrets): get only; tokens (serviceaccounts/token) for the
-//     ServiceAccounts of its pods;
+//     secrets; a generic ephemeral volume's claim <pod>-<volume>): get only;
+//     PersistentVolumes whose spec.claimRef is such a claim: get only;
+//     tokens (serviceaccounts/token) for the ServiceAccounts of its pods;
 //   - Events; reads of Services, Endpoints, EndpointSlices, RuntimeClasses,
 //     CSIDrivers, CSINodes; its certificate signing requests; token and
 //     subject access reviews.
 // Everything else is refused (and left to RBAC, which binds system:node to
 // no one). Other users get no opinion (PermissionDenied with no reason).
 //
-// Which pods are bound where comes from a watch of the pods in the datastore
-// (StoreCache), so no decision reads the datastore.
+// Which pods are bound where, and which claim each PersistentVolume is bound
+// to, come from watches of the datastore (StoreCache), so no decision reads
+// the datastore.
 //
 // Thread safety: safe for concurrent use.
 #pragma once

@@ -7,6 +7,7 @@
 #include "manifests/manifests.h"
 #include "server/apiserver/bootstrap.h"
 #include "server/apiserver/handler.h"
+#include "server/apiserver/node_authorizer.h"
 #include "server/apiserver/service_account.h"
 #include "tls/jwt.h"
 #include "tls/pki.h"
@@ -334,6 +335,109 @@ TEST_F(RbacTest, ServiceAccountSubjects) {
   sa.authenticated = true;
   EXPECT_EQ(Call(sa, "GET", "/api/v1/namespaces/default/pods").status, 200);
   EXPECT_EQ(Call(sa, "GET", "/api/v1/namespaces/kube-system/pods").status, 403);
+}
+
+TEST_F(RbacTest, NodeGetsOnlyThePersistentVolumesOfItsPodsClaims) {
+  auto made = NodeAuthorizer::Create(store_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  NodeAuthorizer& nodes = **made;
+  auto pv = [](const std::string& name, const std::string& claim) {
+    json v = {{"apiVersion", "v1"},
+              {"kind", "PersistentVolume"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"capacity", {{"storage", "1Gi"}}},
+                {"accessModes", {"ReadWriteOnce"}},
+                {"hostPath", {{"path", "/tmp/" + name}}}}}};
+    if (!claim.empty())
+      v["spec"]["claimRef"] = {{"namespace", "default"}, {"name", claim}};
+    return v;
+  };
+  auto pod = [](const std::string& name, const std::string& node,
+                json volumes) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}}},
+                {"spec",
+                 {{"nodeName", node},
+                  {"containers", {{{"name", "c"}, {"image", "busybox"}}}},
+                  {"volumes", std::move(volumes)}}}};
+  };
+  Admin("POST", "/api/v1/persistentvolumes", pv("pv-used", "data"));
+  Admin("POST", "/api/v1/persistentvolumes", pv("pv-other", "elsewhere"));
+  Admin("POST", "/api/v1/persistentvolumes", pv("pv-free", ""));
+  Admin("POST", "/api/v1/persistentvolumes", pv("pv-eph", "p1-scratch"));
+  Admin(
+      "POST", "/api/v1/namespaces/default/pods",
+      pod("p1", "n1",
+          {{{"name", "d"}, {"persistentVolumeClaim", {{"claimName", "data"}}}},
+           {{"name", "scratch"},
+            {"ephemeral",
+             {{"volumeClaimTemplate",
+               {{"spec",
+                 {{"accessModes", {"ReadWriteOnce"}},
+                  {"resources", {{"requests", {{"storage", "1Gi"}}}}}}}}}}}}}));
+  Admin("POST", "/api/v1/namespaces/default/pods",
+        pod("p2", "n2",
+            {{{"name", "d"},
+              {"persistentVolumeClaim", {{"claimName", "elsewhere"}}}}}));
+  ASSERT_TRUE(nodes.WaitForRevision(store_.CurrentRevision(),
+                                    std::chrono::seconds(10)));
+
+  UserInfo n1;
+  n1.name = "system:node:n1";
+  n1.groups = {"system:nodes", "system:authenticated"};
+  n1.authenticated = true;
+  auto may = [&](const std::string& verb, const std::string& name) {
+    return nodes.Authorize(Res(n1, verb, "", "persistentvolumes", "", "", name))
+        .ok();
+  };
+  EXPECT_TRUE(may("get", "pv-used"));
+  EXPECT_TRUE(may("get", "pv-eph"));     // the claim of an ephemeral volume
+  EXPECT_FALSE(may("get", "pv-other"));  // another node's pod's claim
+  EXPECT_FALSE(may("get", "pv-free"));
+  EXPECT_FALSE(may("get", "no-such-pv"));
+  EXPECT_FALSE(may("list", ""));
+  EXPECT_FALSE(may("watch", ""));
+  EXPECT_FALSE(may("update", "pv-used"));
+  EXPECT_FALSE(may("delete", "pv-used"));
+  EXPECT_FALSE(nodes
+                   .Authorize(Res(n1, "patch", "", "persistentvolumes",
+                                  "status", "", "pv-used"))
+                   .ok());
+  Status why = nodes.Authorize(
+      Res(n1, "get", "", "persistentvolumes", "", "", "pv-other"));
+  EXPECT_NE(why.message().find("bound to claims"), std::string::npos)
+      << why.ToString();
+
+  // A claim's own volumeName proves nothing: the claimRef decides, and
+  // follows the volume.
+  Admin("PUT", "/api/v1/persistentvolumes/pv-other", [&] {
+    Response r =
+        Call(SystemUser(), "GET", "/api/v1/persistentvolumes/pv-other");
+    json v = r.json;
+    v["spec"]["claimRef"]["name"] = "data";
+    return v;
+  }());
+  ASSERT_TRUE(nodes.WaitForRevision(store_.CurrentRevision(),
+                                    std::chrono::seconds(10)));
+  EXPECT_TRUE(may("get", "pv-other"));
+  // The pod goes: so does the access.
+  Request del;  // at once: a bound pod is otherwise only marked deleted
+  del.method = "DELETE";
+  del.path = "/api/v1/namespaces/default/pods/p1";
+  del.query = {{"gracePeriodSeconds", "0"}};
+  del.user = SystemUser();
+  ASSERT_LT(handler_->Serve(del).status, 300);
+  ASSERT_EQ(
+      Call(SystemUser(), "GET", "/api/v1/namespaces/default/pods/p1").status,
+      404);
+  Admin("DELETE", "/api/v1/persistentvolumes/pv-eph");
+  ASSERT_TRUE(nodes.WaitForRevision(store_.CurrentRevision(),
+                                    std::chrono::seconds(10)));
+  EXPECT_FALSE(may("get", "pv-used"));
+  EXPECT_FALSE(may("get", "pv-other"));
+  nodes.Stop();
 }
 
 // TokenReview through the request path, with the server's authenticator
