@@ -115,6 +115,7 @@ struct PodSyncer::PodState {
   bool killed = false;
   bool deleted = false;
   bool cleaned = false;
+  int cgroup_retries = 0;
 };
 
 struct PodSyncer::Worker {
@@ -955,6 +956,14 @@ Clock::MonoTime PodSyncer::SyncTerminating(Worker& w, const Json& pod,
     RemovePodLeftovers(uid);
     s.cleaned = true;
   }
+  // A cgroup keeps its directory while the last task in it is still
+  // exiting (the runtime may answer before its shim is gone): look again
+  // a few times; the housekeeper's periodic scan gets what is left after.
+  if (!RemoveCgroups(uid)) {
+    if (s.cgroup_retries++ < 10) return now + options_.retry_min;
+  } else {
+    RemoveCheckpoint(uid);
+  }
   *finished = true;
   return now + kFarAway;
 }
@@ -1141,7 +1150,9 @@ void PodSyncer::Housekeep() {
     signatures_ = std::move(signature);
   }
   cv_.notify_all();
-  // Cgroup directories of pods nobody knows (a previous run's), now and then.
+  // Cgroup directories this agent's pods left (their checkpoint is kept
+  // until they are gone), now and then. Pod cgroups without a checkpoint
+  // of ours are not ours to judge (another kubelet's on a test machine).
   if (synced && checkpoints_reconciled_ && !options_.cgroup_root.empty() &&
       clock_.Monotonic() >= next_cgroup_scan_) {
     next_cgroup_scan_ = clock_.Monotonic() + options_.resync_period;
@@ -1151,11 +1162,15 @@ void PodSyncer::Housekeep() {
       for (const auto& [uid, w] : workers_) known.insert(uid);
       for (const auto& [uid, sig] : signatures_) known.insert(uid);
     }
-    for (const std::string& uid : CgroupPodUids())
-      if (!known.count(uid)) {
-        volumes_.TearDown(uid).IgnoreError();
-        RemoveCgroups(uid);
-      }
+    std::error_code ec;
+    for (const std::string& uid : CgroupPodUids()) {
+      if (known.count(uid) ||
+          !fs::exists(options_.data_dir + "/agent/checkpoints/" + uid + ".json",
+                      ec))
+        continue;
+      volumes_.TearDown(uid).IgnoreError();
+      if (RemoveCgroups(uid)) RemoveCheckpoint(uid);
+    }
   }
 }
 
@@ -1190,8 +1205,9 @@ void PodSyncer::RemovePodLeftovers(const std::string& uid) {
   if (!st.ok())
     log::Warn(kTag, "volume teardown failed")("uid", uid)("error",
                                                           st.ToString());
-  RemoveCgroups(uid);
-  RemoveCheckpoint(uid);
+  // The checkpoint stays while cgroup directories do: the terminating
+  // worker and the housekeeper's scan look again.
+  if (RemoveCgroups(uid)) RemoveCheckpoint(uid);
   restart_backoff_.ForgetPrefix(uid + "/");
   image_backoff_.ForgetPrefix(uid + "/");
   events_.Forget(uid);
@@ -1230,13 +1246,17 @@ void RemoveCgroupTree(const fs::path& dir) {
 
 }  // namespace
 
-void PodSyncer::RemoveCgroups(const std::string& uid) {
-  if (options_.cgroup_root.empty() || uid.empty()) return;
+bool PodSyncer::RemoveCgroups(const std::string& uid) {
+  if (options_.cgroup_root.empty() || uid.empty()) return true;
   std::error_code ec;
+  bool gone = true;
   for (const auto& parent : PodCgroupParents(options_.cgroup_root)) {
     fs::path dir = parent / ("pod" + uid);
-    if (fs::is_directory(dir, ec)) RemoveCgroupTree(dir);
+    if (!fs::is_directory(dir, ec)) continue;
+    RemoveCgroupTree(dir);
+    if (fs::is_directory(dir, ec)) gone = false;
   }
+  return gone;
 }
 
 std::set<std::string> PodSyncer::CgroupPodUids() {

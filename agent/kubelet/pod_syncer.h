@@ -141,7 +141,8 @@ class PodSyncer {
   // Pieces of a sync (pod_syncer.cpp).
   StatusOr<Observed> Observe(const std::string& uid);
   void RemovePodLeftovers(const std::string& uid);
-  void RemoveCgroups(const std::string& uid);
+  // rmdir of every pod<uid> cgroup directory; true when none is left.
+  bool RemoveCgroups(const std::string& uid);
   std::set<std::string> CgroupPodUids();
   void WriteCheckpoint(const Json& pod);
   void RemoveCheckpoint(const std::string& uid);

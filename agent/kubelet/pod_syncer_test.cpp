@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 #include <thread>
@@ -657,6 +658,16 @@ TEST_F(PodSyncerTest, RemovesWhatBelongsToPodsThatAreGone) {
   fs::create_directories(cg + "/cpu,cpuacct/kubepods/besteffort/pod" + old_uid +
                          "/c1");
   fs::create_directories(cg + "/memory/kubepods/pod" + old_uid);
+  // Another pod of the previous run whose sandbox is gone already: only its
+  // checkpoint and cgroup directory are left.
+  fs::create_directories(cg + "/memory/kubepods/burstable/podleft-uid");
+  fs::create_directories(dir_ + "/agent/checkpoints");
+  std::ofstream(dir_ + "/agent/checkpoints/left-uid.json") << Json{
+      {"metadata",
+       {{"name", "left"}, {"namespace", "default"}, {"uid", "left-uid"}}},
+      {"spec",
+       {{"nodeName", "node1"}, {"containers", Json::array()}}}}.dump();
+  // Not this agent's: no checkpoint, no runtime object. Left alone.
   fs::create_directories(cg + "/memory/kubepods/burstable/podother-uid");
   cri::PodSandboxConfig sc;
   sc.metadata = {"old", old_uid, "default", 0};
@@ -686,8 +697,11 @@ TEST_F(PodSyncerTest, RemovesWhatBelongsToPodsThatAreGone) {
   EXPECT_TRUE(Eventually(
       [&] { return !fs::exists(cg + "/memory/kubepods/pod" + old_uid); }));
   EXPECT_TRUE(Eventually([&] {
-    return !fs::exists(cg + "/memory/kubepods/burstable/podother-uid");
+    return !fs::exists(cg + "/memory/kubepods/burstable/podleft-uid");
   }));
+  EXPECT_TRUE(volumes_.TornDown("left-uid"));
+  EXPECT_FALSE(fs::exists(dir_ + "/agent/checkpoints/left-uid.json"));
+  EXPECT_TRUE(fs::exists(cg + "/memory/kubepods/burstable/podother-uid"));
   EXPECT_TRUE(fs::exists(cg + "/memory/kubepods/besteffort/pod" + uid));
 
   // Deleting the live pod removes its cgroup directory too.
