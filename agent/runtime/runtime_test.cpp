@@ -1,6 +1,8 @@
 // Unit tests of the runtime host with fakes: FakeHost, FakeEnv, FakeClock,
 // cri::FakeRuntime. The real containerd is in containerd_real_test.cpp.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -22,6 +24,93 @@ using std::chrono::seconds;
 
 bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------- RealHost
+
+class RealHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kite-host-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  std::string dir_;
+};
+
+TEST_F(RealHostTest, RunCollectsOutputAndExitCode) {
+  StatusOr<RunResult> r = RealHost().Run(
+      {"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_TRUE(Contains(r->output, "out\n")) << r->output;
+  EXPECT_TRUE(Contains(r->output, "err\n")) << r->output;
+}
+
+TEST_F(RealHostTest, RunReportsAMissingProgramAndAHang) {
+  StatusOr<RunResult> r =
+      RealHost().Run({dir_ + "/no-such-program"}, seconds(30));
+  EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
+  // Killed at the deadline: the outcome, not the time, is what is checked.
+  r = RealHost().Run({"/bin/sh", "-c", "echo started; exec sleep 600"},
+                     milliseconds(200));
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded)
+      << r.status().ToString();
+  EXPECT_TRUE(Contains(r.status().message(), "started"))
+      << r.status().message();
+}
+
+TEST_F(RealHostTest, SpawnedProcessLogsToItsFileAndEndsOnSignal) {
+  SpawnSpec spec;
+  spec.argv = {"/bin/sh", "-c", "echo hello; ls /proc/self/fd; exec sleep 600"};
+  spec.log_path = dir_ + "/child.log";
+  int leaky =
+      open("/dev/null", O_RDONLY);  // no O_CLOEXEC: must not reach the child
+  ASSERT_GE(leaky, 3);
+  StatusOr<int> pid = RealHost().Spawn(spec);
+  close(leaky);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  std::string log;
+  for (int i = 0; i < 500 && !Contains(log, "hello\n0\n1\n2\n3\n"); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+    log = RealEnv().ReadFile(spec.log_path).ok()
+              ? *RealEnv().ReadFile(spec.log_path)
+              : "";
+  }
+  // stdin, stdout, stderr and ls's own directory: nothing inherited.
+  EXPECT_EQ(log, "hello\n0\n1\n2\n3\n");
+  // Its own session.
+  EXPECT_EQ(getsid(*pid), *pid);
+  ASSERT_TRUE(RealHost().Signal(*pid, SIGTERM).ok());
+  StatusOr<int> code = RealHost().Wait(*pid);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 128 + SIGTERM);
+  EXPECT_TRUE(RealHost().Signal(*pid, SIGTERM).ok());  // gone: still OK
+  StatusOr<int> missing =
+      RealHost().Spawn({{dir_ + "/no-such-program"}, dir_ + "/x.log"});
+  EXPECT_EQ(missing.status().code(), Code::kNotFound)
+      << missing.status().ToString();
+}
+
+TEST_F(RealHostTest, ListsStatsRemovesAndFindsAPort) {
+  ASSERT_TRUE(RealEnv().WriteFileAtomic(dir_ + "/b.tar", "12345", 0644).ok());
+  ASSERT_TRUE(RealEnv().WriteFileAtomic(dir_ + "/a.tar", "1", 0644).ok());
+  StatusOr<std::vector<std::string>> names = RealHost().ListDir(dir_);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"a.tar", "b.tar"}));
+  StatusOr<FileInfo> info = RealHost().Stat(dir_ + "/b.tar");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->size, 5u);
+  EXPECT_GT(info->mtime_ns, 0);
+  ASSERT_TRUE(RealHost().Remove(dir_ + "/b.tar").ok());
+  ASSERT_TRUE(RealHost().Remove(dir_ + "/b.tar").ok());
+  EXPECT_EQ(RealHost().Stat(dir_ + "/b.tar").status().code(), Code::kNotFound);
+  EXPECT_EQ(RealHost().ListDir(dir_ + "/none").status().code(),
+            Code::kNotFound);
+  StatusOr<int> port = RealHost().FreeLoopbackPort();
+  ASSERT_TRUE(port.ok());
+  EXPECT_GT(*port, 0);
 }
 
 // ---------------------------------------------------------------- config
