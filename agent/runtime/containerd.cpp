@@ -265,13 +265,15 @@ Containerd::Exit Containerd::RunOnce(Status* start_error) {
     exited_ = true;
     cv_.notify_all();
   });
+  const Clock::MonoTime spawned_at = clock_.Monotonic();
   Status ready = WaitReady(pid);
   std::unique_lock<std::mutex> lock(mu_);
   Exit result = Exit::kDied;
   if (ready.ok()) {
     ready_ = true;
+    auto took = std::chrono::duration_cast<Ms>(clock_.Monotonic() - spawned_at);
     log::Info(kComponent, "ready")("pid", pid)("version", version_)(
-        "endpoint", endpoint())("stream_port", port);
+        "endpoint", endpoint())("stream_port", port)("after_ms", took.count());
     if (!start_done_) {
       start_done_ = true;
       start_status_ = Status::Ok();
