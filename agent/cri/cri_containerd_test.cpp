@@ -276,6 +276,13 @@ state = ")" + d + R"(/state"
   static void TearDownTestSuite() {
     if (env == nullptr) return;
     const std::string& d = env->dir;
+    const ::testing::TestSuite* suite =
+        ::testing::UnitTest::GetInstance()->current_test_suite();
+    if (suite != nullptr && suite->failed_test_count() > 0 && !d.empty()) {
+      // The temp dir goes away below: keep containerd's view of the failure.
+      std::fprintf(stderr, "--- containerd.log (end) ---\n%s\n",
+                   Tail(d + "/containerd.log").c_str());
+    }
     if (env->runtime) {
       // Sandboxes first: that stops their shims and frees their netns.
       auto sandboxes = env->runtime->ListPodSandbox({});
