@@ -259,6 +259,7 @@ cri::ContainerConfig BuildContainerConfig(const NodeSettings& node,
   c.mounts = std::move(mounts);
   c.labels = PodIdentityLabels(pod);
   c.labels[kContainerNameLabel] = c.name;
+  c.annotations[kImageAnnotation] = c.image;
   c.annotations["io.kubernetes.container.restartCount"] =
       std::to_string(attempt);
   c.annotations["io.kubernetes.pod.terminationGracePeriod"] = std::to_string(

@@ -38,6 +38,9 @@ inline constexpr char kPodNameLabel[] = "io.kubernetes.pod.name";
 inline constexpr char kPodNamespaceLabel[] = "io.kubernetes.pod.namespace";
 inline constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
 inline constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
+// Container annotation: the spec's image the container was made from (a
+// changed image in the pod replaces the container).
+inline constexpr char kImageAnnotation[] = "kite.io/container-image";
 
 // What the configs depend on besides the pod.
 struct NodeSettings {

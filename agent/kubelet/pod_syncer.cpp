@@ -116,6 +116,7 @@ struct PodSyncer::PodState {
   bool deleted = false;
   bool cleaned = false;
   int cgroup_retries = 0;
+  bool runtime_down = false;
 };
 
 struct PodSyncer::Worker {
@@ -378,11 +379,16 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
 
   auto observed = Observe(uid);
   if (!observed.ok()) {
-    log::Warn(kTag, "runtime unavailable")("pod", PodDesc(pod))(
-        "error", observed.status().ToString());
+    // Logged once per outage, not at every retry.
+    if (!s.runtime_down)
+      log::Warn(kTag, "runtime unavailable")("pod", PodDesc(pod))(
+          "error", observed.status().ToString());
+    s.runtime_down = true;
     want(now + options_.retry_min);
     return next;
   }
+  if (s.runtime_down) log::Info(kTag, "runtime back")("pod", PodDesc(pod));
+  s.runtime_down = false;
   Observed obs = std::move(*observed);
 
   const std::string policy =
@@ -453,8 +459,9 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
       s.api_retry = {};
       return;
     }
-    log::Warn(kTag, "status update failed")("pod", PodDesc(pod))(
-        "error", r.status().ToString());
+    if (s.api_failures == 0)  // once per outage
+      log::Warn(kTag, "status update failed")("pod", PodDesc(pod))(
+          "error", r.status().ToString());
     s.api_retry = clock_.Monotonic() + retry_delay(s.api_failures++);
     want(s.api_retry);
   };
@@ -740,6 +747,19 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
         continue;
       }
       will_run = true;
+      // The image of a pod's container may change (kubectl set image): the
+      // container is replaced at once, whatever the restart policy.
+      if (auto img = c.annotations.find(kImageAnnotation);
+          img != c.annotations.end() &&
+          img->second != api::GetString(spec, {"image"})) {
+        Event(pod, "Normal", "Killing",
+              "Container " + name + " definition changed, will be restarted",
+              fp);
+        runtime_.StopContainer(c.id, grace).IgnoreError();
+        acted = true;
+        start_new(spec, "containers");
+        continue;
+      }
       // Probes.
       PodState::Run& run = s.runs[c.id];
       if (!run.initialized) {

@@ -783,6 +783,31 @@ TEST_F(PodSyncerTest, VolumesNotReadyAreRetriedWithAnEvent) {
   ASSERT_TRUE(Eventually([&] { return Phase("vol") == "Running"; }));
 }
 
+TEST_F(PodSyncerTest, ChangedImageReplacesTheContainer) {
+  Start();
+  rt_.AddImage("registry.local/busybox:2");
+  Create(Pod("img", {Ctr("app")}, {{"restartPolicy", "Never"}}));
+  ASSERT_TRUE(Eventually([&] { return Phase("img") == "Running"; }));
+  std::string first = RunningId("app");
+  // kubectl set image pod/img app=registry.local/busybox:2
+  ASSERT_TRUE(
+      api_.Patch(
+              kPods, "img", client::PatchType::kStrategicMerge,
+              R"({"spec":{"containers":[{"name":"app","image":"registry.local/busybox:2"}]}})",
+              {})
+          .ok());
+  ASSERT_TRUE(Eventually([&] {
+    return api::GetString(Status("img", "app"), {"image"}) ==
+           "registry.local/busybox:2";
+  }));
+  EXPECT_NE(RunningId("app"), first);
+  EXPECT_EQ(rt_.ContainerConfigOf(RunningId("app"))->image,
+            "registry.local/busybox:2");
+  EXPECT_EQ(Phase("img"), "Running");
+  EXPECT_EQ(Status("img", "app")["restartCount"], 1);
+  EXPECT_TRUE(HasEvent("Killing", "definition changed"));
+}
+
 TEST_F(PodSyncerTest, DeadSandboxIsRecreated) {
   Start();
   Create(Pod("sbx", {Ctr("app")}));
