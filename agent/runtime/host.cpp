@@ -58,8 +58,15 @@ int ExitCode(int wait_status) {
   }
   // Everything else the agent holds open (sockets, the datastore) must not
   // leak into the child; err_fd goes at exec.
-  for (int fd = 3; fd < 4096; ++fd) {
-    if (fd != err_fd) ::close(fd);
+  // close_range (Linux 5.9) covers every descriptor; older kernels get a
+  // loop over the usual limit.
+  bool closed = err_fd >= 3 &&
+                (err_fd == 3 || ::close_range(3, err_fd - 1, 0) == 0) &&
+                ::close_range(err_fd + 1, ~0U, 0) == 0;
+  if (!closed) {
+    for (int fd = 3; fd < 65536; ++fd) {
+      if (fd != err_fd) ::close(fd);
+    }
   }
   ::execv(argv[0], argv);
   int e = errno;

@@ -68,8 +68,11 @@ TEST_F(RealHostTest, SpawnedProcessLogsToItsFileAndEndsOnSignal) {
   int leaky =
       open("/dev/null", O_RDONLY);  // no O_CLOEXEC: must not reach the child
   ASSERT_GE(leaky, 3);
+  int high = fcntl(leaky, F_DUPFD, 5000);  // above any fixed close loop
+  ASSERT_GE(high, 5000);
   StatusOr<int> pid = RealHost().Spawn(spec);
   close(leaky);
+  close(high);
   ASSERT_TRUE(pid.ok()) << pid.status().ToString();
   std::string log;
   for (int i = 0; i < 500 && !Contains(log, "hello\n0\n1\n2\n3\n"); ++i) {
