@@ -10,7 +10,7 @@
 #                               dummy module);
 #                               no default route, so nothing leaves the
 #                               machine. Sets NETNS=NAME.
-#   netns_run CMD...            runs CMD inside $NETNS.
+#   netns_run CMD...            runs CMD inside $NETNS (its network only).
 #   containerd_start DIR [SANDBOX_IMAGE]
 #                               a private containerd (root, state, socket,
 #                               runc root, CNI conf dir all under DIR), in
@@ -46,7 +46,9 @@ netns_create() {
   return 0
 }
 
-netns_run() { ip netns exec "$NETNS" "$@"; }
+# nsenter, not `ip netns exec`: that one also unshares the mount namespace
+# and remounts /sys, which hides the cgroup hierarchies from runc.
+netns_run() { nsenter --net="/var/run/netns/$NETNS" "$@"; }
 
 containerd_start() {
   local dir=$1 sandbox_image=${2:-registry.local/kite/pause:3.10}
