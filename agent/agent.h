@@ -26,6 +26,7 @@
 
 #include "agent/cri/runtime.h"
 #include "agent/kubelet/node_status.h"
+#include "agent/runtime/containerd.h"
 #include "client/interface.h"
 #include "common/status.h"
 
@@ -58,6 +59,8 @@ struct AgentHooks {
       connect_runtime;
   // The host; null: kubelet::NewRealHostInfo().
   kubelet::HostInfo* host = nullptr;
+  // Prefix of the supervised containerd's command line (tests: nsenter).
+  std::vector<std::string> containerd_command_prefix;
 };
 
 class Agent {
@@ -81,6 +84,7 @@ class Agent {
 
  private:
   Status StartParts();
+  Status StartRuntime();
   void OnPodCidr(const std::string& cidr);
 
   AgentConfig config_;
@@ -89,6 +93,7 @@ class Agent {
   std::unique_ptr<client::Interface> own_api_;
   client::Interface* api_ = nullptr;
   std::unique_ptr<kubelet::HostInfo> own_host_;
+  std::unique_ptr<runtime::Containerd> containerd_;  // null: not supervised
   std::unique_ptr<cri::Runtime> runtime_;
   std::unique_ptr<kubelet::NodeStatus> node_status_;
 };

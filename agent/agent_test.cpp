@@ -1,7 +1,9 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "agent/cri/fake_runtime.h"
@@ -14,7 +16,13 @@ const client::ResourceRef kNodes{"", "v1", "nodes", ""};
 
 class AgentTest : public ::testing::Test {
  protected:
+  ~AgentTest() override {
+    std::string cmd = "rm -rf " + dir_;
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+  }
   AgentTest() {
+    char tmpl[] = "/tmp/kite-agent-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
     kubelet::HostFacts f;
     f.cpus = 2;
     f.architecture = "amd64";
@@ -46,13 +54,15 @@ class AgentTest : public ::testing::Test {
 
   AgentConfig Config() {
     AgentConfig c;
-    c.data_dir = "/data";
+    c.data_dir = dir_;
+    c.kubelet_port = 0;
     c.node_name = "n1";
     c.container_runtime_endpoint = "unix:///run/test.sock";
     c.node_labels = {{"node-role.kubernetes.io/control-plane", "true"}};
     return c;
   }
 
+  std::string dir_;
   client::FakeClient api_;
   kubelet::FakeHostInfo host_;
   cri::FakeRuntime* runtime_ = nullptr;

@@ -61,31 +61,37 @@ export KUBECONFIG=$work/kite.yaml
 K=(netns_run kubectl --cache-dir "$work/cache" --request-timeout=30s)
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# Launches kite server and returns the ms until the Node is Ready.
+# Launches kite server (server_pid) and sets ready_ms to the ms until the
+# Node is Ready. Not in a subshell: server_pid must reach the caller.
 start_and_wait_ready() {
   local t0 t1
   t0=$(now_ms)
-  netns_run "$KITE" server --data-dir "$data" --write-kubeconfig "$KUBECONFIG" \
+  local since=$((t0 / 1000))  # heartbeats have whole seconds
+  "${NETNS_EXEC[@]}" "$KITE" server --data-dir "$data" --write-kubeconfig "$KUBECONFIG" \
     --node-name "$node" >>"$work/server.log" 2>&1 &
   server_pid=$!
   until [ -f "$KUBECONFIG" ]; do sleep 0.005; done
-  netns_run "$WATCH" --kubeconfig "$KUBECONFIG" --wait-node "$node" --timeout-s 60 >&2 || {
+  netns_run "$WATCH" --kubeconfig "$KUBECONFIG" --wait-node "$node" --since "$since" --timeout-s 60 >&2 || {
     tail -30 "$work/server.log" >&2; exit 1; }
   t1=$(now_ms)
-  echo $((t1 - t0))
+  ready_ms=$((t1 - t0))
 }
 stop_server() {
+  [ -n "$server_pid" ] || return 0
   kill "$server_pid"; wait "$server_pid" 2>/dev/null; server_pid=
+  sleep 1.5  # the next start's heartbeats are then in a later second
 }
 
 echo "podstart.sh: first start (fresh data dir)" >&2
-first_ms=$(start_and_wait_ready)
+start_and_wait_ready
+first_ms=$ready_ms
 stop_server
 # containerd stopped with the agent (its shims hold no containers yet).
 echo "podstart.sh: cold start (existing data dir, containerd not running)" >&2
 cold=()
 for i in 1 2 3; do
-  cold+=("$(start_and_wait_ready)")
+  start_and_wait_ready
+  cold+=("$ready_ms")
   [ "$i" -lt 3 ] && stop_server
 done
 cold_sorted=($(printf '%s\n' "${cold[@]}" | sort -n))
@@ -125,7 +131,7 @@ kite_summary=$(grep '^kite-summary:' "$work/kite.out")
 stop_server
 
 echo "podstart.sh: $PODS pods straight to containerd (kite's configuration)" >&2
-netns_run containerd --config "$data/agent/containerd/config.toml" >"$work/containerd-raw.log" 2>&1 &
+"${NETNS_EXEC[@]}" containerd --config "$data/agent/containerd/config.toml" >"$work/containerd-raw.log" 2>&1 &
 ctd_pid=$!
 for _ in $(seq 1 200); do ctr --address "$sock" version >/dev/null 2>&1 && break; sleep 0.05; done
 netns_run "$RAW" --endpoint "unix://$sock" --pods "$PODS" --log-dir "$work/rawlogs" | tee "$work/raw.out" >&2

@@ -63,19 +63,20 @@ export KUBECONFIG=$work/kite.yaml
 K=(netns_run kubectl --cache-dir "$work/cache" --request-timeout=20s)
 
 start_server() { # extra flags...
-  netns_run "$KITE" server --data-dir "$data" --write-kubeconfig "$KUBECONFIG" "$@" \
+  "${NETNS_EXEC[@]}" "$KITE" server --data-dir "$data" --write-kubeconfig "$KUBECONFIG" "$@" \
     >>"$work/server.log" 2>&1 &
   server_pid=$!
   local i
   for i in $(seq 1 300); do
-    [ -f "$KUBECONFIG" ] && "${K[@]}" get --raw /readyz >/dev/null 2>&1 && return 0
     kill -0 "$server_pid" 2>/dev/null || break
+    [ -f "$KUBECONFIG" ] && "${K[@]}" get --raw /readyz >/dev/null 2>&1 &&
+      kill -0 "$server_pid" 2>/dev/null && return 0
     sleep 0.1
   done
   echo "server did not start:"; tail -30 "$work/server.log"; exit 1
 }
 start_agent() {
-  netns_run "$KITE" agent --server https://127.0.0.1:6443 --token "$(cat "$data/server/token")" \
+  "${NETNS_EXEC[@]}" "$KITE" agent --server https://127.0.0.1:6443 --token "$(cat "$data/server/token")" \
     --data-dir "$data" --node-name "$node" >>"$work/agent.log" 2>&1 &
   agent_pid=$!
 }
@@ -99,7 +100,7 @@ out=$("${K[@]}" get node "$node" -o wide --no-headers 2>&1)
 grep -Eq "^$node +Ready +control-plane,master .* 10\.77\.0\.2 .*containerd://" <<<"$out" &&
   ok node-wide-columns || bad node-wide-columns "$out"
 
-echo "# 2. kubectl-smoke.sh workload"
+echo "[$SECONDS s] # 2. kubectl-smoke.sh workload"
 netns_run env KUBECONFIG="$KUBECONFIG" bash "$SMOKE" workload >"$work/smoke.out" 2>&1
 failed=$(grep '^FAIL' "$work/smoke.out" | awk '{print $2}' | tr '\n' ' ')
 if [ "$failed" = "service-dns-and-proxy " ] && grep -q '^[0-9]* passed, 1 failed$' "$work/smoke.out"; then
@@ -108,7 +109,7 @@ else
   bad smoke-workload "$(grep -A8 '^FAIL' "$work/smoke.out"; tail -1 "$work/smoke.out")"
 fi
 
-echo "# 3. kite agent joins as the same node and adopts the running containers"
+echo "[$SECONDS s] # 3. kite agent joins as the same node and adopts the running containers"
 "${K[@]}" create namespace e2e >/dev/null
 cat >"$work/e2e.yaml" <<EOF
 apiVersion: apps/v1
@@ -151,7 +152,7 @@ after=$(containers | grep '^main=')
   bad adopted-same-container-ids "before: $before
 after:  $after"
 
-echo "# 4. offline: the server is killed, a container crashes and is restarted meanwhile"
+echo "[$SECONDS s] # 4. offline: the server is killed, a container crashes and is restarted meanwhile"
 crasher_uid=$(jp pod crasher -o jsonpath='{.metadata.uid}')
 logs=$data/agent/pods/e2e_crasher_$crasher_uid/crash
 restarts_api=$(jp pod crasher -o jsonpath='{.status.containerStatuses[0].restartCount}')
@@ -172,7 +173,7 @@ after:  $(pod_uids)"
 [ "$(containers | grep '^main=')" = "$before" ] && ok steady-untouched-offline ||
   bad steady-untouched-offline "$(containers)"
 
-echo "# 5. the agent restarts and adopts again"
+echo "[$SECONDS s] # 5. the agent restarts and adopts again"
 stop_pid "$agent_pid"
 agent_pid=
 start_agent
@@ -184,5 +185,5 @@ after:  $(containers | grep '^main=')"
 
 out=$("${K[@]}" delete namespace e2e --wait=true --timeout=90s 2>&1)
 [ $? -eq 0 ] && ok namespace-deleted || bad namespace-deleted "$out"
-echo "$pass passed, $fail failed"
+echo "[$SECONDS s] $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -11,6 +11,10 @@
 #                               no default route, so nothing leaves the
 #                               machine. Sets NETNS=NAME.
 #   netns_run CMD...            runs CMD inside $NETNS (its network only).
+#   "${NETNS_EXEC[@]}" CMD... & the same for a background process: nsenter
+#                               execs CMD, so $! is CMD's own PID (a
+#                               function run with & would give the PID of a
+#                               subshell, and killing that orphans CMD).
 #   containerd_start DIR [SANDBOX_IMAGE]
 #                               a private containerd (root, state, socket,
 #                               runc root, CNI conf dir all under DIR), in
@@ -29,11 +33,13 @@
 # Needs root, ip (iproute2), ctr and containerd.
 
 NETNS=${NETNS:-}
+NETNS_EXEC=()
 CONTAINERD_SOCK=${CONTAINERD_SOCK:-}
 CONTAINERD_PID=${CONTAINERD_PID:-}
 
 netns_create() {
   NETNS=$1
+  NETNS_EXEC=(nsenter --net="/var/run/netns/$NETNS")
   ip netns add "$NETNS" || return 1
   ip -n "$NETNS" link set lo up
   # A dummy interface where the kernel has the module, else a veth pair
@@ -85,7 +91,7 @@ state = "$dir/state"
     max_conf_num = 1
 EOF
   CONTAINERD_SOCK=$dir/containerd.sock
-  netns_run containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+  "${NETNS_EXEC[@]}" containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
   CONTAINERD_PID=$!
   local i
   for i in $(seq 1 200); do

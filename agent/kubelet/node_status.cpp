@@ -206,6 +206,11 @@ std::string NodeStatus::pod_cidr() const {
   return pod_cidr_;
 }
 
+nlohmann::json NodeStatus::allocatable() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return allocatable_;
+}
+
 void NodeStatus::Report(const std::string& what, const Status& st) {
   bool& failing = failing_[what];
   if (!st.ok() && !failing) {
@@ -262,6 +267,10 @@ Json NodeStatus::ComputeStatus() {
                       {"ephemeral-storage", std::to_string(fs_alloc)},
                       {"pods", std::to_string(options_.max_pods)}};
 
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    allocatable_ = allocatable;
+  }
   Json addresses = Json::array();
   for (const std::string& ip : node_ips_)
     addresses.push_back({{"type", "InternalIP"}, {"address", ip}});

@@ -163,6 +163,8 @@ class NodeStatus {
   bool registered() const { return registered_.load(); }
   bool ready() const { return ready_.load(); }
   std::string pod_cidr() const;
+  // status.allocatable as last computed (null before the first round).
+  nlohmann::json allocatable() const;
   // Status writes and Lease renewals so far (for tests).
   int64_t status_posts() const { return status_posts_.load(); }
   int64_t lease_renewals() const { return lease_renewals_.load(); }
@@ -201,7 +203,8 @@ class NodeStatus {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::string pod_cidr_;  // guarded by mu_
+  std::string pod_cidr_;        // guarded by mu_
+  nlohmann::json allocatable_;  // guarded by mu_
   std::thread thread_;
 };
 

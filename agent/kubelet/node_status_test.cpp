@@ -204,6 +204,7 @@ TEST_F(NodeStatusTest, RegistersNodeWithHostFactsAndLease) {
   EXPECT_EQ(s["allocatable"]["ephemeral-storage"],
             std::to_string(100 * kGi - 10 * kGi));
   EXPECT_EQ(s["allocatable"]["cpu"], "4");
+  EXPECT_EQ(ns->allocatable(), s["allocatable"]);
   // The host's first address when no --node-ip was given.
   ASSERT_EQ(s["addresses"].size(), 2u);
   EXPECT_EQ(s["addresses"][0],

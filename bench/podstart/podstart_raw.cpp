@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/cri/cri_client.h"
@@ -55,8 +56,7 @@ int Fail(const std::string& what, const kite::Status& st) {
 int main(int argc, char** argv) {
   std::string endpoint = Arg(argc, argv, "endpoint", "");
   int pods = std::atoi(Arg(argc, argv, "pods", "20").c_str());
-  std::string image =
-      Arg(argc, argv, "image", "registry.local/busybox:latest");
+  std::string image = Arg(argc, argv, "image", "registry.local/busybox:latest");
   std::string log_dir = Arg(argc, argv, "log-dir", "/tmp");
   if (endpoint.empty() || pods <= 0) {
     std::fprintf(stderr,
@@ -64,7 +64,13 @@ int main(int argc, char** argv) {
                  "[--image REF] [--log-dir DIR]\n");
     return 2;
   }
+  // containerd may still be starting: its CRI plugin answers a few hundred
+  // ms after the socket appears.
   auto runtime = kite::cri::ConnectCri(endpoint);
+  for (int i = 0; i < 300 && !runtime.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    runtime = kite::cri::ConnectCri(endpoint);
+  }
   if (!runtime.ok()) return Fail("connect " + endpoint, runtime.status());
   kite::cri::Runtime& rt = **runtime;
 
@@ -109,8 +115,8 @@ int main(int argc, char** argv) {
     if (!container.ok()) return Fail("CreateContainer", container.status());
     kite::Status started = rt.StartContainer(*container);
     if (!started.ok()) return Fail("StartContainer", started);
-    double t = std::chrono::duration<double, std::milli>(Steady::now() - t0)
-                   .count();
+    double t =
+        std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
     ms.push_back(t);
     std::printf("raw pod=%d ms=%.1f\n", i, t);
     std::fflush(stdout);

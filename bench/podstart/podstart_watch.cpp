@@ -10,13 +10,17 @@
 // "kite-summary: pods=<n> p50_ms=<n> p99_ms=<n> min_ms=<n> max_ms=<n>".
 //
 // usage: podstart_watch --kubeconfig FILE --wait-node NAME [--timeout-s 60]
-// Returns (0) as soon as Node NAME is Ready, retrying while the server is
-// not up yet; 1 after the timeout (the cold-start measurement).
+//                       [--since UNIX_SECONDS]
+// Returns (0) as soon as Node NAME is Ready with a lastHeartbeatTime at or
+// after --since (so a Ready left by an earlier run does not count),
+// retrying while the server is not up yet; 1 after the timeout (the
+// cold-start measurement).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,12 +49,19 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::max<size_t>(rank, 1) - 1];
 }
 
-bool IsReady(const Json& pod) {
-  const Json* conds = kite::api::FieldPath(pod, {"status", "conditions"});
+// Ready=True, with a heartbeat at or after `since` (Nodes) when given.
+bool IsReady(const Json& obj,
+             std::optional<kite::api::Time> since = std::nullopt) {
+  const Json* conds = kite::api::FieldPath(obj, {"status", "conditions"});
   if (conds == nullptr || !conds->is_array()) return false;
-  for (const Json& c : *conds)
-    if (kite::api::GetString(c, {"type"}) == "Ready")
-      return kite::api::GetString(c, {"status"}) == "True";
+  for (const Json& c : *conds) {
+    if (kite::api::GetString(c, {"type"}) != "Ready") continue;
+    if (kite::api::GetString(c, {"status"}) != "True") return false;
+    if (!since) return true;
+    auto beat =
+        kite::api::ParseTime(kite::api::GetString(c, {"lastHeartbeatTime"}));
+    return beat && *beat >= *since;
+  }
   return false;
 }
 
@@ -63,8 +74,8 @@ int Fail(const std::string& what, const kite::Status& st) {
 }  // namespace
 
 // Waits until Node `node` has Ready=True.
-int WaitNode(kite::client::Interface& c, const std::string& node,
-             int timeout_s) {
+int WaitNode(kite::client::Interface& c, const std::string& node, int timeout_s,
+             kite::api::Time since) {
   const kite::client::ResourceRef nodes{"", "v1", "nodes", ""};
   auto deadline = Steady::now() + std::chrono::seconds(timeout_s);
   while (Steady::now() < deadline) {
@@ -80,7 +91,7 @@ int WaitNode(kite::client::Interface& c, const std::string& node,
       if (!ev.ok() && ev.status().code() == kite::Code::kDeadlineExceeded)
         continue;
       if (!ev.ok()) break;
-      if (IsReady(ev->object)) return 0;
+      if (IsReady(ev->object, since)) return 0;
     }
   }
   std::fprintf(stderr, "podstart_watch: node %s not Ready after %d s\n",
@@ -92,8 +103,7 @@ int main(int argc, char** argv) {
   std::string kubeconfig = Arg(argc, argv, "kubeconfig", "");
   std::string ns = Arg(argc, argv, "namespace", "podstart");
   int pods = std::atoi(Arg(argc, argv, "pods", "20").c_str());
-  std::string image =
-      Arg(argc, argv, "image", "registry.local/busybox:latest");
+  std::string image = Arg(argc, argv, "image", "registry.local/busybox:latest");
   if (kubeconfig.empty() || pods <= 0) {
     std::fprintf(stderr,
                  "usage: podstart_watch --kubeconfig FILE [--namespace NS] "
@@ -106,7 +116,9 @@ int main(int argc, char** argv) {
   if (!client.ok()) return Fail("client", client.status());
   if (std::string node = Arg(argc, argv, "wait-node", ""); !node.empty())
     return WaitNode(**client, node,
-                    std::atoi(Arg(argc, argv, "timeout-s", "60").c_str()));
+                    std::atoi(Arg(argc, argv, "timeout-s", "60").c_str()),
+                    kite::api::Time(std::chrono::seconds(
+                        std::atoll(Arg(argc, argv, "since", "0").c_str()))));
   const kite::client::ResourceRef pods_ref{"", "v1", "pods", ns};
 
   std::vector<double> ms;
@@ -138,11 +150,13 @@ int main(int argc, char** argv) {
     bool ready = false;
     while (!ready) {
       auto ev = (*watch)->Next(std::chrono::seconds(120));
-      if (!ev.ok()) return Fail("waiting for " + name + " to be Ready", ev.status());
-      ready = ev->type != kite::client::EventType::kBookmark && IsReady(ev->object);
+      if (!ev.ok())
+        return Fail("waiting for " + name + " to be Ready", ev.status());
+      ready =
+          ev->type != kite::client::EventType::kBookmark && IsReady(ev->object);
     }
-    double t = std::chrono::duration<double, std::milli>(Steady::now() - t0)
-                   .count();
+    double t =
+        std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
     (*watch)->Cancel();
     ms.push_back(t);
     std::printf("kite pod=%d ms=%.1f\n", i, t);
