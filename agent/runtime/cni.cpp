@@ -44,7 +44,7 @@ Status CheckCidr(const std::string& cidr, bool* v6) {
 
 StatusOr<std::string> RenderCniConfig(const std::vector<std::string>& pod_cidrs,
                                       const CniOptions& options) {
-  using Json = nlohmann::ordered_json;
+  using Json = nlohmann::json;
   if (pod_cidrs.empty()) return InvalidArgumentError("no pod CIDR");
   Json ranges = Json::array();
   Json routes = Json::array();

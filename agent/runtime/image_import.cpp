@@ -42,15 +42,15 @@ Stamp ParseStamp(const std::string& text) {
 }
 
 std::string RenderStamp(const Stamp& stamp) {
-  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  nlohmann::json files = nlohmann::json::object();
   for (const auto& [file, e] : stamp) {
-    nlohmann::ordered_json images = nlohmann::ordered_json::array();
+    nlohmann::json images = nlohmann::json::array();
     for (const ImportedImage& i : e.images)
       images.push_back({{"name", i.name}, {"digest", i.digest}, {"id", i.id}});
     files[file] = {
         {"size", e.size}, {"mtimeNs", e.mtime_ns}, {"images", images}};
   }
-  nlohmann::ordered_json j = {{"version", 1}, {"files", files}};
+  nlohmann::json j = {{"version", 1}, {"files", files}};
   return j.dump(2) + "\n";
 }
 
