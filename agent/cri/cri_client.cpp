@@ -61,7 +61,21 @@ StatusOr<std::string> CriClient::Call(std::string_view service,
   std::string path(service);
   path += method;
   StatusOr<std::string> response = channel_->Call(path, request, timeout);
-  if (!response.ok()) return Annotate(method, response.status(), false);
+  if (!response.ok()) {
+    const Status& st = response.status();
+    // containerd answers a taken sandbox or container name (same metadata
+    // as a live one) with UNKNOWN "failed to reserve sandbox name ...": it
+    // is AlreadyExists, as FakeRuntime says.
+    if (st.code() == Code::kInternal &&
+        (st.message().find("failed to reserve sandbox name") !=
+             std::string::npos ||
+         st.message().find("failed to reserve container name") !=
+             std::string::npos)) {
+      return AlreadyExistsError("cri " + std::string(method) + ": " +
+                                st.message());
+    }
+    return Annotate(method, st, false);
+  }
   return response;
 }
 

@@ -9,7 +9,9 @@
 // runtime.h says: the runtime's gRPC status mapped by rpc::StatusFromGrpc
 // (NOT_FOUND -> NotFound, ...), connection failures Unavailable, a passed
 // deadline DeadlineExceeded, a malformed response Internal. StopPodSandbox
-// and RemovePodSandbox of an unknown id succeed.
+// and RemovePodSandbox of an unknown id succeed. RunPodSandbox and
+// CreateContainer with the metadata of a live sandbox or container are
+// AlreadyExists (containerd says UNKNOWN "failed to reserve ... name").
 //
 // Thread safety: all methods may be called concurrently (calls share the
 // channel's one HTTP/2 connection).

@@ -418,6 +418,12 @@ TEST_F(ContainerdTest, RuntimeAndImages) {
             (*busybox)->repo_tags.end());
   EXPECT_GT((*busybox)->size, 100000u);  // busybox-static is ~2 MB
 
+  // Names are normalised: no tag means :latest.
+  auto untagged = rt().ImageStatus("registry.local/busybox");
+  ASSERT_TRUE(untagged.ok()) << untagged.status().ToString();
+  ASSERT_TRUE(untagged->has_value());
+  EXPECT_EQ((*untagged)->id, (*busybox)->id);
+
   // Absent images are nullopt, not errors; nothing is pulled.
   auto absent = rt().ImageStatus("registry.local/absent/image:1");
   ASSERT_TRUE(absent.ok()) << absent.status().ToString();
@@ -473,6 +479,9 @@ TEST_F(ContainerdTest, PodLifecycle) {
   ASSERT_TRUE(sandbox_id.ok()) << sandbox_id.status().ToString() << "\n"
                                << Tail(env->dir + "/containerd.log");
   EXPECT_EQ(sandbox_id->size(), 64u);
+
+  // The same metadata again: the name is taken.
+  EXPECT_EQ(rt().RunPodSandbox(sandbox).status().code(), Code::kAlreadyExists);
 
   auto status = rt().GetPodSandboxStatus(*sandbox_id, true);
   ASSERT_TRUE(status.ok()) << status.status().ToString();
@@ -544,6 +553,15 @@ TEST_F(ContainerdTest, PodLifecycle) {
   ContainerConfig sleeper = Container(sandbox, "sleeper", {"sleep", "100000"});
   auto sleeper_id = rt().CreateContainer(*sandbox_id, sleeper, sandbox);
   ASSERT_TRUE(sleeper_id.ok()) << sleeper_id.status().ToString();
+  EXPECT_EQ(rt().CreateContainer(*sandbox_id, sleeper, sandbox).status().code(),
+            Code::kAlreadyExists);
+  // Nothing is pulled: an absent image is NotFound.
+  ContainerConfig absent_image = sleeper;
+  absent_image.name = "absent-image";
+  absent_image.image = "registry.local/absent/image:1";
+  EXPECT_EQ(
+      rt().CreateContainer(*sandbox_id, absent_image, sandbox).status().code(),
+      Code::kNotFound);
   ASSERT_TRUE(rt().StartContainer(*sleeper_id).ok());
   auto running = WaitState(*sleeper_id, ContainerState::kRunning);
   ASSERT_TRUE(running.ok());
