@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -116,7 +117,9 @@ struct PodSyncer::PodState {
   bool deleted = false;
   bool cleaned = false;
   int cgroup_retries = 0;
+  std::map<std::string, std::string> messages;  // exited container id -> text
   bool runtime_down = false;
+  std::string final_phase;  // Succeeded or Failed once decided
 };
 
 struct PodSyncer::Worker {
@@ -393,7 +396,11 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
 
   const std::string policy =
       api::GetString(pod, {"spec", "restartPolicy"}, "Always");
-  const std::string api_phase = api::GetString(pod, {"status", "phase"});
+  // Finished is final: what this worker decided counts even before the
+  // informer brings the status back (or while the API is away).
+  const std::string api_phase = !s.final_phase.empty()
+                                    ? s.final_phase
+                                    : api::GetString(pod, {"status", "phase"});
   const bool terminal_api = api_phase == "Succeeded" || api_phase == "Failed";
   const int64_t grace =
       api::GetInt(pod, {"spec", "terminationGracePeriodSeconds"}, 30);
@@ -434,11 +441,26 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
                (!in.current.count(c.name) || in.current[c.name].id != c.id))
         in.previous[c.name] = c;
     }
+    // terminated.message: the termination message file, or with
+    // terminationMessagePolicy FallbackToLogsOnError the end of the log of
+    // a failed container.
+    for (auto* m : {&in.current, &in.previous})
+      for (auto& [name, c] : *m) {
+        if (c.state != cri::ContainerState::kExited || !c.message.empty())
+          continue;
+        auto cached = s.messages.find(c.id);
+        if (cached == s.messages.end())
+          cached =
+              s.messages.emplace(c.id, TerminationMessage(pod, uid, c)).first;
+        c.message = cached->second;
+      }
     for (const auto& [id, run] : s.runs) {
       in.ready[id] = run.ready;
       in.started[id] = run.started_ok;
     }
     Json status = BuildPodStatus(in, clock_.Now());
+    if (status["phase"] == "Succeeded" || status["phase"] == "Failed")
+      s.final_phase = status["phase"];
     if (s.last_status && *s.last_status == status) return;
     if (!s.last_status && StatusMatches(pod, status)) {
       s.last_status = status;
@@ -609,6 +631,24 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
     if (auto it = s.mounts.find(name); it != s.mounts.end())
       mounts = it->second;
     uint32_t attempt = next_attempt.count(name) ? next_attempt[name] : 0;
+    // The termination message file, as kubelet mounts it (default
+    // /dev/termination-log), unless a volume is mounted there.
+    std::string tm_path = api::GetString(spec, {"terminationMessagePath"},
+                                         "/dev/termination-log");
+    if (std::none_of(mounts.begin(), mounts.end(), [&](const cri::Mount& m) {
+          return m.container_path == tm_path;
+        })) {
+      std::string host = TerminationMessageFile(uid, name, attempt);
+      std::error_code tec;
+      fs::create_directories(fs::path(host).parent_path(), tec);
+      std::ofstream(host, std::ios::trunc).flush();
+      fs::permissions(
+          host,
+          fs::perms::all & ~(fs::perms::owner_exec | fs::perms::group_exec |
+                             fs::perms::others_exec),
+          tec);
+      mounts.push_back({tm_path, host, false});
+    }
     cri::ContainerConfig cfg = BuildContainerConfig(
         node_, pod, spec, attempt, std::move(*env), std::move(mounts));
     std::error_code ec;
@@ -892,6 +932,8 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
   }
   for (auto it = s.runs.begin(); it != s.runs.end();)
     it = alive.count(it->first) ? std::next(it) : s.runs.erase(it);
+  for (auto it = s.messages.begin(); it != s.messages.end();)
+    it = alive.count(it->first) ? std::next(it) : s.messages.erase(it);
   if (terminal) in.terminal_phase = init_failed ? "Failed" : "";
   in.terminal = terminal;
   publish(obs, sandbox_id);
@@ -1225,6 +1267,8 @@ void PodSyncer::RemovePodLeftovers(const std::string& uid) {
   if (!st.ok())
     log::Warn(kTag, "volume teardown failed")("uid", uid)("error",
                                                           st.ToString());
+  std::error_code tec;
+  fs::remove_all(options_.data_dir + "/agent/termination/" + uid, tec);
   // The checkpoint stays while cgroup directories do: the terminating
   // worker and the housekeeper's scan look again.
   if (RemoveCgroups(uid)) RemoveCheckpoint(uid);
@@ -1289,6 +1333,57 @@ std::set<std::string> PodSyncer::CgroupPodUids() {
         out.insert(name.substr(3));
     }
   return out;
+}
+
+std::string PodSyncer::TerminationMessageFile(const std::string& uid,
+                                              const std::string& container,
+                                              uint32_t attempt) const {
+  return options_.data_dir + "/agent/termination/" + uid + "/" + container +
+         "." + std::to_string(attempt);
+}
+
+std::string PodSyncer::TerminationMessage(const Json& pod,
+                                          const std::string& uid,
+                                          const cri::ContainerStatus& c) const {
+  constexpr size_t kMaxMessage = 4096;
+  std::string text;
+  {
+    std::ifstream in(TerminationMessageFile(uid, c.name, c.attempt));
+    char buf[kMaxMessage];
+    in.read(buf, sizeof(buf));
+    text.assign(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (!text.empty() || c.exit_code == 0 || c.log_path.empty()) return text;
+  std::string policy;
+  for (const char* list : {"containers", "initContainers"})
+    if (const Json* cs = Containers(pod, list))
+      for (const Json& spec : *cs)
+        if (api::GetString(spec, {"name"}) == c.name)
+          policy = api::GetString(spec, {"terminationMessagePolicy"});
+  if (policy != "FallbackToLogsOnError") return text;
+  // The last 80 lines, at most 2048 bytes, without the CRI prefix
+  // "<time> <stream> <F|P> ".
+  constexpr size_t kMaxLines = 80, kMaxBytes = 2048;
+  std::ifstream in(c.log_path);
+  std::deque<std::string> lines;
+  std::string line;
+  bool open = false;  // the last line so far was partial
+  while (std::getline(in, line)) {
+    size_t a = line.find(' ');
+    size_t b = a == std::string::npos ? a : line.find(' ', a + 1);
+    size_t d = b == std::string::npos ? b : line.find(' ', b + 1);
+    std::string body = d == std::string::npos ? line : line.substr(d + 1);
+    bool partial = b != std::string::npos && line.compare(b + 1, 1, "P") == 0;
+    if (open && !lines.empty())
+      lines.back() += body + (partial ? "" : "\n");
+    else
+      lines.push_back(body + (partial ? "" : "\n"));
+    open = partial;
+    if (lines.size() > kMaxLines) lines.pop_front();
+  }
+  for (const auto& l : lines) text += l;
+  if (text.size() > kMaxBytes) text = text.substr(text.size() - kMaxBytes);
+  return text;
 }
 
 void PodSyncer::WriteCheckpoint(const Json& pod) {

@@ -144,6 +144,14 @@ class PodSyncer {
   // rmdir of every pod<uid> cgroup directory; true when none is left.
   bool RemoveCgroups(const std::string& uid);
   std::set<std::string> CgroupPodUids();
+  // <data-dir>/agent/termination/<uid>/<container>.<attempt>, mounted at
+  // the container's terminationMessagePath.
+  std::string TerminationMessageFile(const std::string& uid,
+                                     const std::string& container,
+                                     uint32_t attempt) const;
+  // What terminated.message says for an exited container.
+  std::string TerminationMessage(const Json& pod, const std::string& uid,
+                                 const cri::ContainerStatus& c) const;
   void WriteCheckpoint(const Json& pod);
   void RemoveCheckpoint(const std::string& uid);
   std::vector<Json> LoadCheckpoints();

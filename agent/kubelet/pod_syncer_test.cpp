@@ -304,8 +304,11 @@ TEST_F(PodSyncerTest, RunsAPodAndReportsItRunning) {
                              "sh", "-c", "echo hello $(MISSING) $(GREETING)"}));
   ASSERT_EQ(cc->envs.size(), 1u);
   EXPECT_EQ(cc->envs[0].value, "hello");
-  ASSERT_EQ(cc->mounts.size(), 1u);
+  ASSERT_EQ(cc->mounts.size(), 2u);  // the volume, the termination log
   EXPECT_EQ(cc->mounts[0].container_path, "/data");
+  EXPECT_EQ(cc->mounts[1].container_path, "/dev/termination-log");
+  EXPECT_EQ(cc->mounts[1].host_path,
+            dir_ + "/agent/termination/" + uid + "/app.0");
   EXPECT_EQ(cc->log_path, "app/0.log");
   EXPECT_EQ(cc->labels.at(kContainerNameLabel), "app");
   EXPECT_EQ(cc->labels.at(kPodUidLabel), uid);
@@ -479,7 +482,9 @@ TEST_F(PodSyncerTest, RestartPolicies) {
   Create(
       Pod("onfailure-fail", {Ctr("fail")}, {{"restartPolicy", "OnFailure"}}));
   ASSERT_TRUE(Eventually([&] { return CreatedCount("fail") == 3; }));
-  EXPECT_EQ(Phase("onfailure-fail"), "Running");
+  EXPECT_TRUE(Eventually([&] { return Phase("onfailure-fail") == "Running"; }));
+  Settle();
+  EXPECT_EQ(rt_.CallsOf("RunPodSandbox").size(), 4u);  // none run twice
 }
 
 TEST_F(PodSyncerTest, ReadinessAndLivenessProbes) {
@@ -605,7 +610,9 @@ TEST_F(PodSyncerTest, GracefulDeletionRunsPreStopThenStopsThenDeletes) {
     if (a.verb == "delete" && a.name == "bye") deleted_with_zero = true;
   EXPECT_TRUE(deleted_with_zero);
   EXPECT_TRUE(Eventually([&] { return volumes_.TornDown(uid); }));
-  EXPECT_FALSE(fs::exists(dir_ + "/agent/checkpoints/" + uid + ".json"));
+  EXPECT_TRUE(Eventually([&] {
+    return !fs::exists(dir_ + "/agent/checkpoints/" + uid + ".json");
+  }));
 
   // A pod that vanishes at once (no finalizer) is stopped with its grace
   // period from the spec.
@@ -690,7 +697,7 @@ TEST_F(PodSyncerTest, RemovesWhatBelongsToPodsThatAreGone) {
   fs::create_directories(cg + "/memory/kubepods/besteffort/pod" + uid);
   ASSERT_TRUE(Eventually([&] { return rt_.SandboxCount() == 1; }));
   EXPECT_EQ(rt_.GetContainerStatus(*c).status().code(), Code::kNotFound);
-  EXPECT_TRUE(volumes_.TornDown(old_uid));
+  EXPECT_TRUE(Eventually([&] { return volumes_.TornDown(old_uid); }));
   ASSERT_TRUE(Eventually([&] {
     return !fs::exists(cg + "/cpu,cpuacct/kubepods/besteffort/pod" + old_uid);
   }));
@@ -700,7 +707,8 @@ TEST_F(PodSyncerTest, RemovesWhatBelongsToPodsThatAreGone) {
     return !fs::exists(cg + "/memory/kubepods/burstable/podleft-uid");
   }));
   EXPECT_TRUE(volumes_.TornDown("left-uid"));
-  EXPECT_FALSE(fs::exists(dir_ + "/agent/checkpoints/left-uid.json"));
+  EXPECT_TRUE(Eventually(
+      [&] { return !fs::exists(dir_ + "/agent/checkpoints/left-uid.json"); }));
   EXPECT_TRUE(fs::exists(cg + "/memory/kubepods/burstable/podother-uid"));
   EXPECT_TRUE(fs::exists(cg + "/memory/kubepods/besteffort/pod" + uid));
 
@@ -806,6 +814,39 @@ TEST_F(PodSyncerTest, ChangedImageReplacesTheContainer) {
   EXPECT_EQ(Phase("img"), "Running");
   EXPECT_EQ(Status("img", "app")["restartCount"], 1);
   EXPECT_TRUE(HasEvent("Killing", "definition changed"));
+}
+
+TEST_F(PodSyncerTest, TerminationMessages) {
+  Start();
+  Create(Pod("msg",
+             {Ctr("file"), Ctr("logs", {{"terminationMessagePolicy",
+                                         "FallbackToLogsOnError"}})},
+             {{"restartPolicy", "Never"}}));
+  ASSERT_TRUE(Eventually([&] {
+    return !RunningId("file").empty() && !RunningId("logs").empty();
+  }));
+  // The file container writes its message where the mount puts it.
+  auto cc = rt_.ContainerConfigOf(RunningId("file"));
+  std::string host;
+  for (const auto& m : cc->mounts)
+    if (m.container_path == "/dev/termination-log") host = m.host_path;
+  ASSERT_FALSE(host.empty());
+  std::ofstream(host) << "disk full";
+  ASSERT_TRUE(rt_.ExitContainer(RunningId("file"), 2).ok());
+  std::string logs = RunningId("logs");
+  ASSERT_TRUE(rt_.AppendLog(logs, "stdout", "starting").ok());
+  ASSERT_TRUE(rt_.AppendLog(logs, "stderr", "panic: boom").ok());
+  ASSERT_TRUE(rt_.ExitContainer(logs, 1).ok());
+  ASSERT_TRUE(Eventually([&] { return Phase("msg") == "Failed"; }));
+  EXPECT_EQ(
+      api::GetString(Status("msg", "file"), {"state", "terminated", "message"}),
+      "disk full");
+  EXPECT_EQ(
+      api::GetString(Status("msg", "logs"), {"state", "terminated", "message"}),
+      "starting\npanic: boom\n");
+  // Gone with the pod.
+  ASSERT_TRUE(api_.Delete(kPods, "msg", {}).ok());
+  ASSERT_TRUE(Eventually([&] { return !fs::exists(host); }));
 }
 
 TEST_F(PodSyncerTest, DeadSandboxIsRecreated) {
