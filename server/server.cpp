@@ -442,6 +442,7 @@ void Server::StartControlLoops() {
   };
   manager_opts.cluster_cidr = config_.cluster_cidr;
   manager_opts.root_ca_pem = root_ca_pem_;
+  manager_opts.storage_dir = config_.data_dir + "/storage";
   controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
                                                                   manager_opts);
   scheduler_ = std::make_unique<scheduler::Scheduler>(

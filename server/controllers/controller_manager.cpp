@@ -50,6 +50,10 @@ ControllerManager::ControllerManager(client::Interface& client,
   Add<TtlAfterFinishedController>(
       client, *informers_,
       TtlAfterFinishedControllerOptions{.clock = options.clock});
+  Add<PersistentVolumeController>(
+      client, *informers_,
+      PersistentVolumeControllerOptions{.storage_dir = options.storage_dir,
+                                        .clock = options.clock});
   if (options.csr.check && options.csr.sign) {
     Add<CsrController>(client, *informers_, std::move(options.csr),
                        CsrControllerOptions{.clock = options.clock});

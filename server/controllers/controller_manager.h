@@ -39,6 +39,7 @@
 #include "server/controllers/namespace_controller.h"
 #include "server/controllers/node_ipam_controller.h"
 #include "server/controllers/node_lifecycle_controller.h"
+#include "server/controllers/persistent_volume_controller.h"
 #include "server/controllers/pod_gc_controller.h"
 #include "server/controllers/replicaset_controller.h"
 #include "server/controllers/serviceaccount_controller.h"
@@ -62,6 +63,9 @@ struct ManagerOptions {
   // Node CSR approving and signing (csr_controller.h); off unless both
   // callbacks are set.
   CsrCallbacks csr;
+  // Where the local-path provisioner puts volumes on the nodes
+  // (<data-dir>/storage; persistent_volume_controller.h).
+  std::string storage_dir;
 };
 
 class ControllerManager {
