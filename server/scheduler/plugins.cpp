@@ -349,8 +349,29 @@ bool Evaluator::Matches(const PodAffinityTerm& term, const std::string& term_ns,
   return term.selector.Matches(other.labels);
 }
 
-Evaluator::Evaluator(const PodInfo& pod, const NodeMap& nodes)
-    : pod_(pod), nodes_(nodes) {
+std::vector<NodeSelectorTerm> ParseNodeSelectorTerms(const Json* selector) {
+  std::vector<NodeSelectorTerm> out;
+  if (selector == nullptr || !selector->is_object()) return out;
+  const Json* terms = api::Field(*selector, "nodeSelectorTerms");
+  if (terms == nullptr || !terms->is_array()) return out;
+  for (const Json& t : *terms) out.push_back(ParseTerm(t));
+  // A selector whose terms are all empty admits nothing; keep one empty
+  // term so the list is not mistaken for "no selector".
+  if (out.empty()) out.push_back(NodeSelectorTerm{});
+  return out;
+}
+
+bool NodeSelectorTermsMatch(const std::vector<NodeSelectorTerm>& terms,
+                            const NodeInfo& node) {
+  if (terms.empty()) return true;
+  for (const auto& t : terms)
+    if (TermMatches(t, node)) return true;
+  return false;
+}
+
+Evaluator::Evaluator(const PodInfo& pod, const NodeMap& nodes,
+                     const VolumeBindingInfo* volumes)
+    : pod_(pod), nodes_(nodes), volumes_(volumes) {
   // Topology spread: counts per domain over the nodes the pod may use.
   for (const SpreadConstraint& c : pod_.spread) {
     std::map<std::string, int64_t> counts;
@@ -455,6 +476,33 @@ FilterResult Evaluator::Filter(const NodeInfo& node) const {
     if (used + want > have) r.reasons.push_back("Insufficient " + res);
   }
   if (!r.reasons.empty()) return r;
+  // VolumeBinding
+  if (volumes_ != nullptr) {
+    if (!volumes_->unresolvable.empty()) {
+      r.reasons.push_back(volumes_->unresolvable);
+      r.unresolvable = true;
+      return r;
+    }
+    for (const auto& terms : volumes_->bound) {
+      if (!NodeSelectorTermsMatch(terms, node)) {
+        r.reasons.push_back("node(s) had volume node affinity conflict");
+        r.unresolvable = true;
+        return r;
+      }
+    }
+    for (const auto& claim : volumes_->unbound) {
+      if (claim.provisionable) continue;
+      bool found = false;
+      for (const auto& terms : claim.candidates)
+        found = found || NodeSelectorTermsMatch(terms, node);
+      if (!found) {
+        r.reasons.push_back(
+            "node(s) didn't find available persistent volumes to bind");
+        r.unresolvable = true;
+        return r;
+      }
+    }
+  }
   // PodTopologySpread (DoNotSchedule)
   for (size_t i = 0; i < pod_.spread.size(); ++i) {
     const SpreadConstraint& c = pod_.spread[i];

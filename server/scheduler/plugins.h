@@ -14,6 +14,14 @@
 //   NodeAffinity       "node(s) didn't match Pod's node affinity/selector"
 //   NodeResourcesFit   "Insufficient cpu", "Insufficient memory",
 //                      "Insufficient <resource>", "Too many pods"
+//   VolumeBinding      "node(s) had volume node affinity conflict" (a bound
+//                      claim's PV does not admit the node), "node(s) didn't
+//                      find available persistent volumes to bind" (an
+//                      unbound WaitForFirstConsumer claim with neither a
+//                      provisioner nor an Available PV for the node), and
+//                      for every node "persistentvolumeclaim \"x\" not
+//                      found", "pod has unbound immediate
+//                      PersistentVolumeClaims", ... (VolumeBindingInfo)
 //   PodTopologySpread  "node(s) didn't match pod topology spread constraints"
 //                      (DoNotSchedule only; "(missing required label)" when
 //                      the node lacks the topology key)
@@ -123,6 +131,34 @@ std::string NodeSchedulingKey(const Json& node);
 bool Tolerates(const std::vector<Toleration>& tolerations, const Taint& taint);
 bool MatchesNodeSelector(const PodInfo& pod, const NodeInfo& node);
 
+// What the VolumeBinding filter needs of the pod's PersistentVolumeClaims,
+// gathered per attempt from the claim, volume and class caches by the
+// scheduler (an empty one for pods without claims).
+struct VolumeBindingInfo {
+  // Non-empty: a reason that fails every node and that no node can fix
+  // (claim missing or being deleted, unbound Immediate claim, PV missing).
+  std::string unresolvable;
+  // Per bound claim: its PV's required nodeAffinity terms (ORed; empty:
+  // any node).
+  std::vector<std::vector<NodeSelectorTerm>> bound;
+  struct Unbound {
+    std::string claim;           // name, in the pod's namespace
+    bool provisionable = false;  // the class has a provisioner
+    // Per Available PV that would fit the claim: its nodeAffinity terms.
+    std::vector<std::vector<NodeSelectorTerm>> candidates;
+  };
+  // Unbound claims of WaitForFirstConsumer classes: the scheduler annotates
+  // them with volume.kubernetes.io/selected-node before binding the pod.
+  std::vector<Unbound> unbound;
+};
+
+// The terms of a v1 NodeSelector ({"nodeSelectorTerms": [...]}); empty for
+// null.
+std::vector<NodeSelectorTerm> ParseNodeSelectorTerms(const Json* selector);
+// ORed terms; an empty list admits every node.
+bool NodeSelectorTermsMatch(const std::vector<NodeSelectorTerm>& terms,
+                            const NodeInfo& node);
+
 // Everything one scheduling attempt needs besides the pod: the nodes.
 using NodeMap = std::map<std::string, std::shared_ptr<NodeInfo>>;
 
@@ -136,7 +172,9 @@ struct FilterResult {
 // filters need, then filters and scores nodes for one pod.
 class Evaluator {
  public:
-  Evaluator(const PodInfo& pod, const NodeMap& nodes);
+  // `volumes` (may be null: no claims) must outlive the evaluator.
+  Evaluator(const PodInfo& pod, const NodeMap& nodes,
+            const VolumeBindingInfo* volumes = nullptr);
   FilterResult Filter(const NodeInfo& node) const;
   // Scores of the feasible nodes (same order), higher is better.
   std::vector<int64_t> Score(const std::vector<const NodeInfo*>& nodes) const;
@@ -146,6 +184,7 @@ class Evaluator {
                const PodInfo& other) const;
   const PodInfo& pod_;
   const NodeMap& nodes_;
+  const VolumeBindingInfo* volumes_;
   // Per spread constraint: pods matching in each domain, and the minimum
   // over eligible domains.
   std::vector<std::map<std::string, int64_t>> spread_counts_;

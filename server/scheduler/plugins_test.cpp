@@ -43,6 +43,42 @@ std::vector<std::string> Reasons(const PodInfo& pod, const NodeMap& nodes,
   return ev.Filter(*nodes.at(name)).reasons;
 }
 
+TEST(Filter, VolumeBindingNodeAffinityAndAvailableVolumes) {
+  NodeMap nodes = {{"n1", Node("n1")}, {"n2", Node("n2")}};
+  PodInfo pod = Pod(Json::object());
+  Json on_n2 = {{"nodeSelectorTerms",
+                 {{{"matchExpressions",
+                    {{{"key", "kubernetes.io/hostname"},
+                      {"operator", "In"},
+                      {"values", {"n2"}}}}}}}}};
+  auto filter = [&](const VolumeBindingInfo& v, const std::string& node) {
+    Evaluator ev(pod, nodes, &v);
+    return ev.Filter(*nodes.at(node));
+  };
+  VolumeBindingInfo bound;
+  bound.bound.push_back(ParseNodeSelectorTerms(&on_n2));
+  bound.bound.push_back({});  // a PV without affinity: any node
+  EXPECT_EQ(
+      filter(bound, "n1").reasons,
+      std::vector<std::string>{"node(s) had volume node affinity conflict"});
+  EXPECT_TRUE(filter(bound, "n1").unresolvable);
+  EXPECT_TRUE(filter(bound, "n2").reasons.empty());
+
+  VolumeBindingInfo unbound;
+  unbound.unbound.push_back({"data", false, {ParseNodeSelectorTerms(&on_n2)}});
+  EXPECT_EQ(filter(unbound, "n1").reasons,
+            std::vector<std::string>{
+                "node(s) didn't find available persistent volumes to bind"});
+  EXPECT_TRUE(filter(unbound, "n2").reasons.empty());
+  unbound.unbound[0].provisionable = true;  // a provisioner makes one
+  EXPECT_TRUE(filter(unbound, "n1").reasons.empty());
+
+  VolumeBindingInfo missing;
+  missing.unresolvable = "persistentvolumeclaim \"x\" not found";
+  EXPECT_EQ(filter(missing, "n2").reasons,
+            std::vector<std::string>{"persistentvolumeclaim \"x\" not found"});
+}
+
 TEST(FitErrorMessage, KubeSchedulerWording) {
   EXPECT_EQ(FitErrorMessage(3, {{"Insufficient cpu", 3}}, 0),
             "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 "

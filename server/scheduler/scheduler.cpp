@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "api/object.h"
+#include "api/quantity.h"
 #include "common/log.h"
 
 namespace kite::scheduler {
@@ -13,6 +14,56 @@ namespace {
 const client::ResourceRef kPods{"", "v1", "pods", ""};
 const client::ResourceRef kNodes{"", "v1", "nodes", ""};
 const client::ResourceRef kEvents{"", "v1", "events", ""};
+const client::ResourceRef kClaims{"", "v1", "persistentvolumeclaims", ""};
+const client::ResourceRef kVolumes{"", "v1", "persistentvolumes", ""};
+const client::ResourceRef kClasses{"storage.k8s.io", "v1", "storageclasses",
+                                   ""};
+
+std::vector<std::string> StringList(const Json* j) {
+  std::vector<std::string> out;
+  if (j == nullptr || !j->is_array()) return out;
+  for (const Json& s : *j)
+    if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+// Whether the unbound `claim` could take the Available `pv` (class, mode,
+// access modes, size, selector), leaving node affinity to the filter.
+bool VolumeFits(const Json& pv, const Json& claim, const std::string& cls) {
+  if (api::Has(pv, {"metadata", "deletionTimestamp"})) return false;
+  if (const Json* ref = api::FieldPath(pv, {"spec", "claimRef"});
+      ref != nullptr && ref->is_object() &&
+      !api::GetString(*ref, {"name"}).empty()) {
+    if (api::GetString(*ref, {"namespace"}) != api::Namespace(claim) ||
+        api::GetString(*ref, {"name"}) != api::Name(claim))
+      return false;
+    std::string uid = api::GetString(*ref, {"uid"});
+    if (!uid.empty() && uid != api::GetString(claim, {"metadata", "uid"}))
+      return false;
+  }
+  std::string phase = api::GetString(pv, {"status", "phase"});
+  if (phase == "Released" || phase == "Failed") return false;
+  if (api::GetString(pv, {"spec", "storageClassName"}) != cls) return false;
+  if (api::GetString(pv, {"spec", "volumeMode"}, "Filesystem") !=
+      api::GetString(claim, {"spec", "volumeMode"}, "Filesystem"))
+    return false;
+  std::vector<std::string> has =
+      StringList(api::FieldPath(pv, {"spec", "accessModes"}));
+  for (const std::string& m :
+       StringList(api::FieldPath(claim, {"spec", "accessModes"})))
+    if (std::find(has.begin(), has.end(), m) == has.end()) return false;
+  auto size = api::Quantity::Parse(
+      api::GetString(pv, {"spec", "capacity", "storage"}, "0"));
+  auto want = api::Quantity::Parse(
+      api::GetString(claim, {"spec", "resources", "requests", "storage"}, "0"));
+  if (!size.ok() || !want.ok() || size->Compare(*want) < 0) return false;
+  if (const Json* s = api::FieldPath(claim, {"spec", "selector"});
+      s != nullptr && s->is_object()) {
+    auto sel = api::LabelSelector::FromJson(*s);
+    if (!sel.ok() || !sel->MatchesObject(pv)) return false;
+  }
+  return true;
+}
 
 std::string NowText() {
   return api::FormatTime(std::chrono::system_clock::now());
@@ -37,6 +88,9 @@ Scheduler::Scheduler(client::Interface& client,
     : client_(client),
       pods_(informers.For(kPods)),
       nodes_informer_(informers.For(kNodes)),
+      claims_(informers.For(kClaims)),
+      volumes_(informers.For(kVolumes)),
+      classes_(informers.For(kClasses)),
       options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : RealClock()),
       queue_("scheduler", clock_,
@@ -64,6 +118,76 @@ Scheduler::Scheduler(client::Interface& client,
   };
   nh.on_delete = [this](const Json& node) { OnNodeDelete(node); };
   nodes_informer_.AddEventHandler(std::move(nh));
+  // Claims, volumes and classes decide VolumeBinding: their changes retry
+  // the unschedulable pods.
+  for (client::Informer* inf : {&claims_, &volumes_, &classes_}) {
+    client::EventHandlers vh;
+    auto retry = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!unschedulable_.empty()) MoveAllToActiveLocked();
+    };
+    vh.on_add = [retry](const Json&) { retry(); };
+    vh.on_update = [retry](const Json&, const Json&) { retry(); };
+    vh.on_delete = [retry](const Json&) { retry(); };
+    inf->AddEventHandler(std::move(vh));
+  }
+}
+
+VolumeBindingInfo Scheduler::VolumesOf(const Json& pod) {
+  VolumeBindingInfo out;
+  const Json* vols = api::FieldPath(pod, {"spec", "volumes"});
+  if (vols == nullptr || !vols->is_array()) return out;
+  std::string ns = api::Namespace(pod);
+  for (const Json& v : *vols) {
+    std::string name =
+        api::GetString(v, {"persistentVolumeClaim", "claimName"});
+    if (name.empty()) continue;
+    std::shared_ptr<const Json> claim = claims_.Get(ns, name);
+    if (claim == nullptr) {
+      out.unresolvable = "persistentvolumeclaim \"" + name + "\" not found";
+      return out;
+    }
+    if (api::Has(*claim, {"metadata", "deletionTimestamp"})) {
+      out.unresolvable =
+          "persistentvolumeclaim \"" + name + "\" is being deleted";
+      return out;
+    }
+    std::string pv_name = api::GetString(*claim, {"spec", "volumeName"});
+    if (!pv_name.empty()) {
+      std::shared_ptr<const Json> pv = volumes_.Get(pv_name);
+      if (pv == nullptr) {
+        out.unresolvable =
+            "node(s) unavailable due to one or more pvc(s) bound to "
+            "non-existent pv(s)";
+        return out;
+      }
+      out.bound.push_back(ParseNodeSelectorTerms(
+          api::FieldPath(*pv, {"spec", "nodeAffinity", "required"})));
+      continue;
+    }
+    std::string cls = api::GetString(*claim, {"spec", "storageClassName"});
+    std::shared_ptr<const Json> sc = cls.empty() ? nullptr : classes_.Get(cls);
+    if (sc == nullptr ||
+        api::GetString(*sc, {"volumeBindingMode"}) != "WaitForFirstConsumer") {
+      out.unresolvable = "pod has unbound immediate PersistentVolumeClaims";
+      return out;
+    }
+    VolumeBindingInfo::Unbound u;
+    u.claim = name;
+    std::string provisioner = api::GetString(*sc, {"provisioner"});
+    u.provisionable = !provisioner.empty() &&
+                      provisioner != "kubernetes.io/no-provisioner" &&
+                      !api::Has(*claim, {"spec", "selector"});
+    if (!u.provisionable) {
+      for (const auto& pv : volumes_.List()) {
+        if (VolumeFits(*pv, *claim, cls))
+          u.candidates.push_back(ParseNodeSelectorTerms(
+              api::FieldPath(*pv, {"spec", "nodeAffinity", "required"})));
+      }
+    }
+    out.unbound.push_back(std::move(u));
+  }
+  return out;
 }
 
 Scheduler::~Scheduler() { Stop(); }
@@ -293,7 +417,10 @@ void Scheduler::ScheduleLoop() {
   // Decisions need the whole cluster: wait for both caches.
   while (!queue_.ShuttingDown()) {
     if (pods_.WaitForSync(std::chrono::milliseconds(200)) &&
-        nodes_informer_.WaitForSync(std::chrono::milliseconds(200)))
+        nodes_informer_.WaitForSync(std::chrono::milliseconds(200)) &&
+        claims_.WaitForSync(std::chrono::milliseconds(200)) &&
+        volumes_.WaitForSync(std::chrono::milliseconds(200)) &&
+        classes_.WaitForSync(std::chrono::milliseconds(200)))
       break;
   }
   while (auto key = queue_.Get()) {
@@ -302,10 +429,11 @@ void Scheduler::ScheduleLoop() {
   }
 }
 
-Decision Scheduler::DecideLocked(const PodInfo& pod) {
+Decision Scheduler::DecideLocked(const PodInfo& pod,
+                                 const VolumeBindingInfo* volumes) {
   ++attempts_;
   Decision d;
-  Evaluator ev(pod, nodes_);
+  Evaluator ev(pod, nodes_, volumes);
   std::vector<const NodeInfo*> feasible;
   std::map<std::string, int> reasons;
   int unresolvable = 0;
@@ -344,8 +472,9 @@ Decision Scheduler::DecideLocked(const PodInfo& pod) {
 Decision Scheduler::Evaluate(const Json& pod) {
   auto info = ParsePod(pod);
   if (!info.ok()) return Decision{"", info.status().message()};
+  VolumeBindingInfo volumes = VolumesOf(pod);
   std::lock_guard<std::mutex> lock(mu_);
-  return DecideLocked(*info);
+  return DecideLocked(*info, &volumes);
 }
 
 void Scheduler::ScheduleOne(const std::string& key) {
@@ -361,10 +490,13 @@ void Scheduler::ScheduleOne(const std::string& key) {
   }
   Decision d;
   std::shared_ptr<const PodInfo> assumed;
+  VolumeBindingInfo volumes = VolumesOf(*pod);
+  std::vector<std::string> select_claims;
+  for (const auto& u : volumes.unbound) select_claims.push_back(u.claim);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pods_by_key_.count(key)) return;  // bound or being bound
-    d = DecideLocked(*parsed);
+    d = DecideLocked(*parsed, &volumes);
     if (!d.node.empty()) {
       parsed->node_name = d.node;
       assumed = std::make_shared<const PodInfo>(std::move(*parsed));
@@ -377,7 +509,10 @@ void Scheduler::ScheduleOne(const std::string& key) {
     }
   }
   if (assumed) {
-    Submit([this, assumed, node = d.node] { Bind(assumed, node); });
+    Submit([this, assumed, node = d.node,
+            claims = std::move(select_claims)]() mutable {
+      Bind(assumed, node, std::move(claims));
+    });
     return;
   }
   ++failed_;
@@ -385,7 +520,34 @@ void Scheduler::ScheduleOne(const std::string& key) {
   SubmitFailure(pod, d.message);
 }
 
-void Scheduler::Bind(std::shared_ptr<const PodInfo> pod, std::string node) {
+void Scheduler::Bind(std::shared_ptr<const PodInfo> pod, std::string node,
+                     std::vector<std::string> select_claims) {
+  // Unbound WaitForFirstConsumer claims learn the node first: the PV
+  // controller provisions or binds their volumes there.
+  Status claims_ok = Status::Ok();
+  for (const std::string& claim : select_claims) {
+    Json patch = {
+        {"metadata",
+         {{"annotations", {{"volume.kubernetes.io/selected-node", node}}}}}};
+    auto r = client_.Patch(kClaims.In(pod->ns), claim,
+                           client::PatchType::kMerge, patch.dump(), {});
+    if (!r.ok()) {
+      claims_ok = r.status();
+      break;
+    }
+  }
+  if (!claims_ok.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pods_by_key_.find(pod->key);
+      if (it != pods_by_key_.end() && it->second.assumed)
+        RemovePodLocked(pod->key);
+    }
+    log::Warn("scheduler", "selecting the node of a claim failed")(
+        "pod", pod->key)("node", node)("error", claims_ok.ToString());
+    queue_.AddRateLimited(pod->key);
+    return;
+  }
   Json binding = {
       {"apiVersion", "v1"},
       {"kind", "Binding"},

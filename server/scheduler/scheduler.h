@@ -16,7 +16,14 @@
 //   cpu. preemption: ..."), and a FailedScheduling Warning Event (counted
 //   up on repeats); it waits among the unschedulable until a node is added
 //   or changes in a way scheduling reads, or a pod goes away, and at the
-//   latest `unschedulable_retry` later.
+//   latest `unschedulable_retry` later;
+// - volumes (VolumeBinding): PersistentVolumeClaims must exist; a bound
+//   claim's PV nodeAffinity must admit the node; an unbound claim of a
+//   WaitForFirstConsumer class needs a provisioner or an Available PV
+//   admitting the node, and before the binding the claim is annotated
+//   volume.kubernetes.io/selected-node=<node> (the PV controller then
+//   provisions or binds there). Claim, PV and StorageClass changes retry
+//   unschedulable pods.
 //
 // Threading: Start()/Stop() from the owner (Stop() joins everything and is
 // idempotent; the destructor calls it). Informer handlers run on the
@@ -100,8 +107,12 @@ class Scheduler {
 
   void ScheduleLoop();
   void ScheduleOne(const std::string& key);
-  Decision DecideLocked(const PodInfo& pod);
-  void Bind(std::shared_ptr<const PodInfo> pod, std::string node);
+  Decision DecideLocked(const PodInfo& pod,
+                        const VolumeBindingInfo* volumes = nullptr);
+  // What the VolumeBinding filter needs of `pod` (from the caches).
+  VolumeBindingInfo VolumesOf(const Json& pod);
+  void Bind(std::shared_ptr<const PodInfo> pod, std::string node,
+            std::vector<std::string> select_claims);
   void RecordFailure(const Json& pod, const std::string& message);
   void RecordEvent(const Json& pod, const std::string& type,
                    const std::string& reason, const std::string& message);
@@ -115,6 +126,9 @@ class Scheduler {
   client::Interface& client_;
   client::Informer& pods_;
   client::Informer& nodes_informer_;
+  client::Informer& claims_;
+  client::Informer& volumes_;
+  client::Informer& classes_;
   const SchedulerOptions options_;
   Clock& clock_;
 

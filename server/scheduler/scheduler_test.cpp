@@ -184,6 +184,101 @@ TEST_F(SchedulerTest, LeavesOtherSchedulersPodsAndBoundPodsAlone) {
   EXPECT_EQ(NodeOf("other"), "");
 }
 
+const ResourceRef kClaims{"", "v1", "persistentvolumeclaims", ""};
+const ResourceRef kVolumes{"", "v1", "persistentvolumes", ""};
+const ResourceRef kClasses{"storage.k8s.io", "v1", "storageclasses", ""};
+
+Json ClaimJson(const std::string& name, const std::string& cls) {
+  return {{"apiVersion", "v1"},
+          {"kind", "PersistentVolumeClaim"},
+          {"metadata", {{"name", name}, {"namespace", "d"}}},
+          {"spec",
+           {{"storageClassName", cls},
+            {"accessModes", {"ReadWriteOnce"}},
+            {"resources", {{"requests", {{"storage", "1Gi"}}}}}}}};
+}
+
+Json WithClaim(Json pod, const std::string& claim) {
+  pod["spec"]["volumes"] = {
+      {{"name", "data"}, {"persistentVolumeClaim", {{"claimName", claim}}}}};
+  return pod;
+}
+
+std::string PodCondition(client::FakeClient& fake, const std::string& pod) {
+  auto p = fake.Get(kPods.In("d"), pod, {});
+  if (!p.ok()) return "";
+  const Json* cs = api::FieldPath(*p, {"status", "conditions"});
+  if (cs == nullptr) return "";
+  for (const Json& c : *cs)
+    if (api::GetString(c, {"type"}) == "PodScheduled")
+      return api::GetString(c, {"message"});
+  return "";
+}
+
+TEST_F(SchedulerTest, WaitForFirstConsumerClaimsGetTheChosenNode) {
+  ASSERT_TRUE(fake_.Create(kNodes, NodeJson("n1"), {}).ok());
+  Json sc = {{"apiVersion", "storage.k8s.io/v1"},
+             {"kind", "StorageClass"},
+             {"metadata", {{"name", "local-path"}}},
+             {"provisioner", "kite.io/local-path"},
+             {"volumeBindingMode", "WaitForFirstConsumer"}};
+  ASSERT_TRUE(fake_.Create(kClasses, sc, {}).ok());
+  // The claim does not exist yet: unschedulable, retried when it appears.
+  ASSERT_TRUE(fake_.Create(kPods, WithClaim(PodJson("app"), "data"), {}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return PodCondition(fake_, "app") ==
+           "0/1 nodes are available: 1 persistentvolumeclaim \"data\" not "
+           "found. preemption: 0/1 nodes are available: 1 Preemption is not "
+           "helpful for scheduling.";
+  }));
+  ASSERT_TRUE(fake_.Create(kClaims, ClaimJson("data", "local-path"), {}).ok());
+  ASSERT_TRUE(Eventually([&] { return NodeOf("app") == "n1"; }));
+  auto claim = fake_.Get(kClaims.In("d"), "data", {});
+  ASSERT_TRUE(claim.ok());
+  EXPECT_EQ(api::GetString(*claim, {"metadata", "annotations",
+                                    "volume.kubernetes.io/selected-node"}),
+            "n1");
+  // A claim of a class without WaitForFirstConsumer must be bound first.
+  ASSERT_TRUE(fake_.Create(kClaims, ClaimJson("manual", "manual"), {}).ok());
+  ASSERT_TRUE(
+      fake_.Create(kPods, WithClaim(PodJson("app2"), "manual"), {}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return PodCondition(fake_, "app2")
+               .find("1 pod has unbound immediate PersistentVolumeClaims") !=
+           std::string::npos;
+  }));
+}
+
+TEST_F(SchedulerTest, PodsFollowTheNodeAffinityOfTheirBoundVolume) {
+  for (const char* n : {"n1", "n2", "n3"})
+    ASSERT_TRUE(fake_.Create(kNodes, NodeJson(n), {}).ok());
+  Json pv = {{"apiVersion", "v1"},
+             {"kind", "PersistentVolume"},
+             {"metadata", {{"name", "pv-n2"}}},
+             {"spec",
+              {{"capacity", {{"storage", "1Gi"}}},
+               {"accessModes", {"ReadWriteOnce"}},
+               {"hostPath", {{"path", "/srv/pv-n2"}}},
+               {"nodeAffinity",
+                {{"required",
+                  {{"nodeSelectorTerms",
+                    {{{"matchExpressions",
+                       {{{"key", "kubernetes.io/hostname"},
+                         {"operator", "In"},
+                         {"values", {"n2"}}}}}}}}}}}}}}};
+  ASSERT_TRUE(fake_.Create(kVolumes, pv, {}).ok());
+  Json claim = ClaimJson("data", "");
+  claim["spec"]["volumeName"] = "pv-n2";
+  ASSERT_TRUE(fake_.Create(kClaims, claim, {}).ok());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(
+        fake_
+            .Create(kPods,
+                    WithClaim(PodJson("app" + std::to_string(i)), "data"), {})
+            .ok());
+  ASSERT_TRUE(Eventually([&] { return PodsPerNode()["n2"] == 3; }));
+}
+
 // 3000 pods on 100 nodes through the fake client: every pod is bound, none
 // of the nodes is over-committed, and the rate is printed (not asserted).
 TEST(SchedulerScale, ThreeThousandPodsOnAHundredNodes) {
