@@ -24,3 +24,10 @@ if(KITE_BUILD_TESTS)
     $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
   set_tests_properties(restart_e2e PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77)
 endif()
+# PersistentVolumeClaims, the PV controller, the local-path provisioner and
+# the scheduler's VolumeBinding through kubectl on simulated nodes (issue 6).
+if(KITE_BUILD_TESTS)
+  add_test(NAME storage_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/storage_e2e.sh
+    $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
+  set_tests_properties(storage_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()
