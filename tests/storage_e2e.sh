@@ -102,6 +102,19 @@ pod_with_claim app-2 data
 until_true 30 eval '[ "$(jp pod app-2 "{.status.phase}")" = Running ]' && [ "$(jp pod app-2 '{.spec.nodeName}')" = "$node" ] \
   && ok second-pod-same-node || bad second-pod-same-node "$(jp pod app-2 '{.spec.nodeName}') vs $node"
 
+echo "# a node may list the local-path volumes on it, nothing else of PVs"
+tls=$work/data/server/tls
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/node.key" 2>/dev/null
+openssl req -new -key "$work/node.key" -subj "/O=system:nodes/CN=system:node:$node" -out "$work/node.csr" 2>/dev/null
+openssl x509 -req -in "$work/node.csr" -CA "$tls/client-ca.crt" -CAkey "$tls/client-ca.key" \
+  -CAcreateserial -CAserial "$work/ca.srl" -days 1 -out "$work/node.crt" 2>/dev/null
+as_node() { kubectl --kubeconfig /dev/null --cache-dir "$work/cache-node" --request-timeout=20s \
+  --server "$server" --certificate-authority "$tls/server-ca.crt" \
+  --client-certificate "$work/node.crt" --client-key "$work/node.key" "$@"; }
+expect node-lists-its-local-volumes "^$pv " as_node get pv -l "kite.io/local-path-node=$node" --no-headers
+out=$(as_node get pv 2>&1); grep -q Forbidden <<<"$out" && ok node-lists-all-pvs-forbidden || bad node-lists-all-pvs-forbidden "$out"
+out=$(as_node get pv -l "kite.io/local-path-node=other" 2>&1); grep -q Forbidden <<<"$out" && ok node-lists-other-nodes-pvs-forbidden || bad node-lists-other-nodes-pvs-forbidden "$out"
+
 echo "# a static volume pinned to a node pulls its pod there"
 other=sim-0; [ "$node" = sim-0 ] && other=sim-1
 "${K[@]}" apply -f - >/dev/null <<EOF

@@ -103,6 +103,7 @@ struct Attributes {
   std::string group, version, resource, subresource, namespace_, name;
   std::string path;            // non-resource requests
   std::string field_selector;  // list/watch ?fieldSelector= (node authorizer)
+  std::string label_selector;  // list/watch ?labelSelector= (node authorizer)
 };
 Attributes AttributesOf(const UserInfo& user, const RequestInfo& info);
 

@@ -206,6 +206,7 @@ Response Handler::Serve(const Request& original) {
   if (!IsPublicPath(req.path)) {
     Attributes attrs = AttributesOf(req.user, info);
     attrs.field_selector = req.Param("fieldSelector");
+    attrs.label_selector = req.Param("labelSelector");
     Status st = authorizer_->Authorize(attrs);
     if (st.ok() && info.verb == "create" && info.subresource.empty() &&
         (info.resource == "nodes" || info.resource == "pods" ||

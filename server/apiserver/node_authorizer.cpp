@@ -233,6 +233,11 @@ Status NodeAuthorizer::Authorize(const Attributes& a) const {
       return Status::Ok();
     return deny("may only use its own Lease");
   }
+  // The local-path volumes provisioned on it, so its agent can remove the
+  // directories of those that are gone (agent/kubelet/local_storage.h).
+  if (g.empty() && r == "persistentvolumes" && sub.empty() && v == "list" &&
+      a.label_selector == "kite.io/local-path-node=" + node)
+    return Status::Ok();
   if (g.empty() && r == "pods") {
     bool bound = !a.name.empty() && graph_->Has(node, "pod/" + ref);
     if (sub.empty()) {
