@@ -152,9 +152,16 @@ no_claim() { "${K[@]}" describe pod orphan | grep -F -q "$msg"; }
 until_true 20 no_claim && ok missing-claim-message || bad missing-claim-message "$("${K[@]}" describe pod orphan | tail -6)"
 expect missing-claim-pending '^orphan +0/1 +Pending ' "${K[@]}" get pod orphan --no-headers
 
+echo "# a claim in use stays (Terminating) until its pods are gone"
+expect delete-claim-in-use 'deleted' "${K[@]}" delete pvc data --wait=false
+expect claim-terminating '^data +Terminating ' "${K[@]}" get pvc data --no-headers
+expect pv-kept-while-used "^$pv .* Bound " "${K[@]}" get pv "$pv" --no-headers
+
 echo "# deleting the claims: Delete removes the PV, Retain releases it"
 expect delete-pods 'deleted' "${K[@]}" delete pod app app-2 pinned orphan --wait=true --timeout=30s
-expect delete-claims 'deleted' "${K[@]}" delete pvc data manual --wait=true --timeout=30s
+claim_gone() { ! "${K[@]}" get pvc data >/dev/null 2>&1; }
+until_true 20 claim_gone && ok claim-goes-after-its-pods || bad claim-goes-after-its-pods "$("${K[@]}" get pvc data -o yaml)"
+expect delete-claims 'deleted' "${K[@]}" delete pvc manual --wait=true --timeout=30s
 pv_gone() { ! "${K[@]}" get pv "$pv" >/dev/null 2>&1; }
 until_true 20 pv_gone && ok provisioned-pv-deleted || bad provisioned-pv-deleted "$("${K[@]}" get pv)"
 released() { [ "$(jp pv static-pv '{.status.phase}')" = Released ]; }

@@ -21,8 +21,10 @@ const client::ResourceRef kVolumes{"", "v1", "persistentvolumes", ""};
 const client::ResourceRef kClasses{"storage.k8s.io", "v1", "storageclasses",
                                    ""};
 const client::ResourceRef kNodes{"", "v1", "nodes", ""};
+const client::ResourceRef kPods{"", "v1", "pods", ""};
 
 constexpr char kComponent[] = "persistentvolume-controller";
+constexpr char kPvcProtection[] = "kubernetes.io/pvc-protection";
 constexpr char kBindCompleted[] = "pv.kubernetes.io/bind-completed";
 constexpr char kBoundByController[] = "pv.kubernetes.io/bound-by-controller";
 constexpr char kProvisionedBy[] = "pv.kubernetes.io/provisioned-by";
@@ -78,6 +80,30 @@ std::vector<std::string> Strings(const Json* j) {
 
 bool IsDeleting(const Json& obj) {
   return api::Has(obj, {"metadata", "deletionTimestamp"});
+}
+
+bool HasFinalizer(const Json& obj, const char* f) {
+  for (const std::string& s :
+       Strings(api::FieldPath(obj, {"metadata", "finalizers"})))
+    if (s == f) return true;
+  return false;
+}
+
+// The claims a pod's volumes name.
+std::vector<std::string> ClaimsOf(const Json& pod) {
+  std::vector<std::string> out;
+  const Json* vols = api::FieldPath(pod, {"spec", "volumes"});
+  if (vols == nullptr || !vols->is_array()) return out;
+  for (const Json& v : *vols) {
+    std::string c = api::GetString(v, {"persistentVolumeClaim", "claimName"});
+    if (!c.empty()) out.push_back(c);
+  }
+  return out;
+}
+
+bool PodFinished(const Json& pod) {
+  std::string phase = api::GetString(pod, {"status", "phase"});
+  return phase == "Succeeded" || phase == "Failed";
 }
 
 // claimRef points at `claim` (namespace and name, and uid when it has one).
@@ -167,6 +193,7 @@ PersistentVolumeController::PersistentVolumeController(
       volumes_(informers.For(kVolumes)),
       classes_(informers.For(kClasses)),
       nodes_(informers.For(kNodes)),
+      pods_(informers.For(kPods)),
       queue_(std::make_unique<client::WorkQueue>("persistentvolume", clock_)) {
   client::EventHandlers claims;
   claims.on_add = [this](const Json& c) {
@@ -208,6 +235,35 @@ PersistentVolumeController::PersistentVolumeController(
     EnqueuePendingClaims();
   };
   classes_.AddEventHandler(std::move(classes));
+  // A pod that goes or finishes may free a claim being deleted.
+  client::EventHandlers pods;
+  auto on_pod = [this](const Json& pod) {
+    for (const std::string& c : ClaimsOf(pod))
+      queue_->Add("claim:" + api::Namespace(pod) + "/" + c);
+  };
+  pods.on_update = [on_pod](const Json& old, const Json& pod) {
+    if (PodFinished(pod) && !PodFinished(old)) on_pod(pod);
+  };
+  pods.on_delete = on_pod;
+  pods_.AddEventHandler(std::move(pods));
+}
+
+StatusOr<bool> PersistentVolumeController::ClaimInUse(const std::string& ns,
+                                                      const std::string& name) {
+  auto uses = [&](const Json& pod) {
+    if (PodFinished(pod)) return false;
+    for (const std::string& c : ClaimsOf(pod))
+      if (c == name) return true;
+    return false;
+  };
+  for (const auto& pod : pods_.ListNamespace(ns))
+    if (uses(*pod)) return true;
+  // The cache may not have a pod just made: ask the server.
+  auto live = client_.List(kPods.In(ns), {});
+  if (!live.ok()) return live.status();
+  for (const Json& pod : (*live)["items"])
+    if (uses(pod)) return true;
+  return false;
 }
 
 PersistentVolumeController::~PersistentVolumeController() { Stop(); }
@@ -236,7 +292,8 @@ void PersistentVolumeController::Worker() {
     if (claims_.WaitForSync(std::chrono::milliseconds(100)) &&
         volumes_.WaitForSync(std::chrono::milliseconds(100)) &&
         classes_.WaitForSync(std::chrono::milliseconds(100)) &&
-        nodes_.WaitForSync(std::chrono::milliseconds(100)))
+        nodes_.WaitForSync(std::chrono::milliseconds(100)) &&
+        pods_.WaitForSync(std::chrono::milliseconds(100)))
       break;
   }
   while (std::optional<std::string> key = queue_->Get()) {
@@ -498,9 +555,33 @@ Status PersistentVolumeController::Bind(Json pv, Json claim) {
 
 Status PersistentVolumeController::SyncClaim(const std::string& key) {
   std::shared_ptr<const Json> cached = claims_.Get(key);
-  if (cached == nullptr || IsDeleting(*cached)) return Status::Ok();
+  if (cached == nullptr) return Status::Ok();
   const Json& claim = *cached;
   auto [ns, name] = client::SplitKey(key);
+  if (IsDeleting(claim)) {
+    // pvc-protection: let it go once no running pod uses it.
+    if (!HasFinalizer(claim, kPvcProtection)) return Status::Ok();
+    KITE_ASSIGN_OR_RETURN(bool in_use, ClaimInUse(ns, name));
+    if (in_use) return Status::Ok();  // a pod's end enqueues it again
+    Json next = claim;
+    Json kept = Json::array();
+    for (const Json& f : next["metadata"]["finalizers"])
+      if (f != kPvcProtection) kept.push_back(f);
+    next["metadata"]["finalizers"] = kept;
+    auto r = client_.Update(kClaims.In(ns), next, {});
+    if (r.ok() || r.status().code() == Code::kNotFound) return Status::Ok();
+    return r.status();
+  }
+  if (!HasFinalizer(claim, kPvcProtection)) {
+    Json next = claim;
+    if (!next["metadata"].contains("finalizers") ||
+        !next["metadata"]["finalizers"].is_array())
+      next["metadata"]["finalizers"] = Json::array();
+    next["metadata"]["finalizers"].push_back(kPvcProtection);
+    auto r = client_.Update(kClaims.In(ns), next, {});
+    if (r.ok() || r.status().code() == Code::kNotFound) return Status::Ok();
+    return r.status();
+  }
   std::optional<std::string> cls = ClaimClass(claim);
   std::string volume_name = api::GetString(claim, {"spec", "volumeName"});
   if (!cls && volume_name.empty()) {

@@ -22,7 +22,11 @@
 // - binding writes PV.spec.claimRef (with uid), PV phase Bound,
 //   claim.spec.volumeName, the bind-completed/bound-by-controller
 //   annotations and the claim's status (Bound, accessModes, capacity);
-// - a bound claim whose PV disappeared is Lost.
+// - a bound claim whose PV disappeared is Lost;
+// - claims carry the finalizer kubernetes.io/pvc-protection: a claim being
+//   deleted goes only once no pod that has not finished uses it (the cache
+//   first, then a live list of the namespace's pods to be sure), so a
+//   running pod never loses its volume.
 // Volumes:
 // - without a claimRef a PV is Available;
 // - once its claim is gone (by uid) it is Released and then, by
@@ -97,6 +101,8 @@ class PersistentVolumeController : public Controller {
                         const std::string& message = "");
   Status SetClaimPhase(const client::Json& claim, const std::string& phase);
   std::shared_ptr<const client::Json> DefaultClass();
+  // Whether a pod that has not finished uses claim ns/name.
+  StatusOr<bool> ClaimInUse(const std::string& ns, const std::string& name);
   // One event per (claim uid, reason, message) while the process lives.
   void EventOnce(const client::Json& obj, const std::string& type,
                  const std::string& reason, const std::string& message);
@@ -108,6 +114,7 @@ class PersistentVolumeController : public Controller {
   client::Informer& volumes_;
   client::Informer& classes_;
   client::Informer& nodes_;
+  client::Informer& pods_;
   std::unique_ptr<client::WorkQueue> queue_;
   std::mutex events_mu_;
   std::set<std::string> events_sent_;

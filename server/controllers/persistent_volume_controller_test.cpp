@@ -252,6 +252,44 @@ TEST_F(PersistentVolumeControllerTest, BoundClaimWhoseVolumeGoesIsLost) {
   EXPECT_EQ(CountEvents(fake_, "demo", "data", "ClaimLost"), 1);
 }
 
+TEST_F(PersistentVolumeControllerTest, ClaimInUseStaysUntilItsPodsAreDone) {
+  Volume("pv-a", "1Gi", "manual", "Retain");
+  Claim("data", "1Gi", "manual");
+  ASSERT_TRUE(Eventually([&] { return ClaimBoundTo("data", "pv-a"); }));
+  EXPECT_EQ(GetClaim("data")["metadata"]["finalizers"],
+            Json::array({"kubernetes.io/pvc-protection"}));
+  const ResourceRef pods{"", "v1", "pods", ""};
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "user"}, {"namespace", "demo"}}},
+              {"spec",
+               {{"volumes",
+                 {{{"name", "d"},
+                   {"persistentVolumeClaim", {{"claimName", "data"}}}}}}}},
+              {"status", {{"phase", "Running"}}}};
+  ASSERT_TRUE(fake_.Create(pods.In("demo"), pod, {}).ok());
+  ASSERT_TRUE(fake_.Delete(kClaims.In("demo"), "data", {}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return api::Has(GetClaim("data"), {"metadata", "deletionTimestamp"});
+  }));
+  ASSERT_TRUE(pvc_->Sync("claim:demo/data").ok());
+  EXPECT_TRUE(fake_.Get(kClaims.In("demo"), "data", {}).ok());
+  EXPECT_EQ(api::GetString(GetVolume("pv-a"), {"status", "phase"}), "Bound");
+  // The pod finishes: the claim goes and its volume is released.
+  auto cur = fake_.Get(pods.In("demo"), "user", {});
+  ASSERT_TRUE(cur.ok());
+  Json done = *cur;
+  done["status"]["phase"] = "Succeeded";
+  ASSERT_TRUE(
+      fake_.Update(pods.In("demo"), done, {.subresource = "status"}).ok());
+  ASSERT_TRUE(Eventually(
+      [&] { return !fake_.Get(kClaims.In("demo"), "data", {}).ok(); }));
+  ASSERT_TRUE(Eventually([&] {
+    return api::GetString(GetVolume("pv-a"), {"status", "phase"}) ==
+           "Released";
+  }));
+}
+
 TEST(NodeSelectorAdmitsTest, TermsAreOredRequirementsAnded) {
   Json node = {{"metadata",
                 {{"name", "n1"},
