@@ -3,8 +3,9 @@
 // and STATUS columns, CrashLoopBackOff, events, a graceful `kubectl delete`
 // that returns once the kubelet finished it) without containers: the
 // runtime is cri::FakeRuntime (the containerd side is
-// tests/kubelet_containerd_e2e.sh). The syncer uses the admin kubeconfig
-// (the agent's own node identity is the agent wiring's business).
+// tests/kubelet_containerd_e2e.sh). The syncer runs with a node identity
+// (system:node:node1, from `kite agent --join-only`), so the node
+// authorizer's rules for a kubelet are exercised too.
 // Skipped when /usr/bin/kubectl is missing.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -82,7 +83,24 @@ class KubeletServerTest : public testing::Test {
       std::this_thread::sleep_for(20ms);
     ASSERT_NE(Slurp(log_).find("server ready"), std::string::npos)
         << Slurp(log_);
-    auto cfg = client::ConfigFromKubeconfigFile(dir_ + "/kite.yaml");
+    // The syncer runs as the node, as in the agent: join with the server's
+    // token for node1's certificate and kubeconfig.
+    auto admin = client::ConfigFromKubeconfigFile(dir_ + "/kite.yaml");
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    std::string token = Slurp(dir_ + "/server-data/server/token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    std::string join = std::string(KITE_BINARY) + " agent --server " +
+                       admin->server + " --token " + token +
+                       " --node-name node1 --node-ip 127.0.0.1 --data-dir " +
+                       dir_ + "/agent-data --join-only 2>&1";
+    FILE* p = popen(join.c_str(), "r");
+    std::string out;
+    char buf[1024];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    ASSERT_EQ(pclose(p), 0) << out;
+    auto cfg = client::ConfigFromKubeconfigFile(
+        dir_ + "/agent-data/agent/kubelet.kubeconfig");
     ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
     auto c = client::HttpsClient::Create(*cfg);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
