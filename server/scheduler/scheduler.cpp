@@ -172,6 +172,17 @@ VolumeBindingInfo Scheduler::VolumesOf(const Json& pod) {
       out.unresolvable = "pod has unbound immediate PersistentVolumeClaims";
       return out;
     }
+    // A node chosen earlier for this claim (by a decision for this or
+    // another pod) holds: pods sharing the claim must meet where its
+    // volume is being made.
+    std::string selected = api::GetString(
+        *claim,
+        {"metadata", "annotations", "volume.kubernetes.io/selected-node"});
+    if (!selected.empty()) {
+      NodeSelectorTerm on_selected;
+      on_selected.fields.push_back({"metadata.name", "In", {selected}});
+      out.bound.push_back({on_selected});
+    }
     VolumeBindingInfo::Unbound u;
     u.claim = name;
     std::string provisioner = api::GetString(*sc, {"provisioner"});

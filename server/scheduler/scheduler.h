@@ -22,8 +22,9 @@
 //   WaitForFirstConsumer class needs a provisioner or an Available PV
 //   admitting the node, and before the binding the claim is annotated
 //   volume.kubernetes.io/selected-node=<node> (the PV controller then
-//   provisions or binds there). Claim, PV and StorageClass changes retry
-//   unschedulable pods.
+//   provisions or binds there); an unbound claim that already has the
+//   annotation keeps its pods on that node. Claim, PV and StorageClass
+//   changes retry unschedulable pods.
 //
 // Threading: Start()/Stop() from the owner (Stop() joins everything and is
 // idempotent; the destructor calls it). Informer handlers run on the

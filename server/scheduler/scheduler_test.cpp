@@ -238,13 +238,23 @@ TEST_F(SchedulerTest, WaitForFirstConsumerClaimsGetTheChosenNode) {
   EXPECT_EQ(api::GetString(*claim, {"metadata", "annotations",
                                     "volume.kubernetes.io/selected-node"}),
             "n1");
+  // A second pod of the still unbound claim goes to the node chosen for it.
+  ASSERT_TRUE(fake_.Create(kNodes, NodeJson("n2", "8"), {}).ok());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(
+        fake_
+            .Create(kPods,
+                    WithClaim(PodJson("share" + std::to_string(i)), "data"), {})
+            .ok());
+  ASSERT_TRUE(Eventually([&] { return PodsPerNode()["n1"] == 5; }));
+  EXPECT_EQ(PodsPerNode()["n2"], 0);
   // A claim of a class without WaitForFirstConsumer must be bound first.
   ASSERT_TRUE(fake_.Create(kClaims, ClaimJson("manual", "manual"), {}).ok());
   ASSERT_TRUE(
       fake_.Create(kPods, WithClaim(PodJson("app2"), "manual"), {}).ok());
   ASSERT_TRUE(Eventually([&] {
     return PodCondition(fake_, "app2")
-               .find("1 pod has unbound immediate PersistentVolumeClaims") !=
+               .find("2 pod has unbound immediate PersistentVolumeClaims") !=
            std::string::npos;
   }));
 }
