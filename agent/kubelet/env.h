@@ -17,7 +17,7 @@
 // every service with a cluster IP in the pod's namespace (when
 // enableServiceLinks, the default) and always of default/kubernetes.
 //
-// status.podIP(s) come from the pod handed in: the caller fills them from
+// status.podIP(s) come from the pod handed in: PodSyncer fills them from
 // the sandbox before asking (the API's copy may not have them yet);
 // status.hostIP(s) fall back to EnvOptions::host_ips.
 //

@@ -620,7 +620,14 @@ Clock::MonoTime PodSyncer::SyncRunning(Worker& w, const Json& pod) {
     image_backoff_.ForgetPrefix(image_key);
     Event(pod, "Normal", "Pulled",
           "Container image \"" + image + "\" already present on machine", fp);
-    auto env = env_.Build(pod, spec);
+    // status.podIP(s) in the environment: the sandbox's, which the API's
+    // copy of a starting pod does not have yet.
+    Json with_ip = pod;
+    if (!s.pod_ip.empty()) {
+      with_ip["status"]["podIP"] = s.pod_ip;
+      with_ip["status"]["podIPs"] = Json::array({{{"ip", s.pod_ip}}});
+    }
+    auto env = env_.Build(with_ip, spec);
     if (!env.ok()) {
       in.waiting[name] = {"CreateContainerConfigError", env.status().message()};
       Event(pod, "Warning", "Failed", "Error: " + env.status().message(), fp);

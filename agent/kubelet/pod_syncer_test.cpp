@@ -63,16 +63,19 @@ class FakeVolumes : public VolumeSetup {
   std::set<std::string> torn_down_;
 };
 
-// env[].value only, in order.
+// env[].value only, in order (fieldRef status.podIP: the pod's).
 class FakeEnv : public EnvBuilder {
  public:
-  StatusOr<std::vector<cri::KeyValue>> Build(const nlohmann::json&,
+  StatusOr<std::vector<cri::KeyValue>> Build(const nlohmann::json& pod,
                                              const nlohmann::json& c) override {
     std::vector<cri::KeyValue> out;
     if (const Json* env = api::Field(c, "env"); env && env->is_array())
       for (const Json& e : *env)
-        out.push_back(
-            {api::GetString(e, {"name"}), api::GetString(e, {"value"})});
+        out.push_back({api::GetString(e, {"name"}),
+                       api::GetString(e, {"valueFrom", "fieldRef",
+                                          "fieldPath"}) == "status.podIP"
+                           ? api::GetString(pod, {"status", "podIP"})
+                           : api::GetString(e, {"value"})});
     return out;
   }
 };
@@ -264,6 +267,25 @@ class PodSyncerTest : public testing::Test {
   FakeProber prober_;
   std::unique_ptr<PodSyncer> syncer_;
 };
+
+TEST_F(PodSyncerTest, EnvironmentSeesTheSandboxIp) {
+  Start();
+  Create(Pod(
+      "ip",
+      {Ctr("app", {{"env",
+                    {{{"name", "POD_IP"},
+                      {"valueFrom",
+                       {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}}}}})}));
+  ASSERT_TRUE(Eventually([&] { return Phase("ip") == "Running"; }));
+  auto pod = api_.Get(kPods.In("default"), "ip", {});
+  ASSERT_TRUE(pod.ok());
+  std::string ip = api::GetString(*pod, {"status", "podIP"});
+  ASSERT_FALSE(ip.empty());
+  auto cc = rt_.ContainerConfigOf(RunningId("app"));
+  ASSERT_TRUE(cc.ok());
+  ASSERT_EQ(cc->envs.size(), 1u);
+  EXPECT_EQ(cc->envs[0].value, ip);
+}
 
 TEST_F(PodSyncerTest, RunsAPodAndReportsItRunning) {
   Start();
