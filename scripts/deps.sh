@@ -16,7 +16,7 @@ for g in "${groups[@]}"; do
   case "$g" in
     build) pkgs+=(cmake make g++ ccache dpkg-dev libsqlite3-dev libmbedtls-dev libyaml-cpp-dev
                   libuv1-dev nlohmann-json3-dev libnghttp2-dev zlib1g-dev) ;;
-    test)  pkgs+=(libgtest-dev libgmock-dev sqlite3 curl procps etcd-server) ;;
+    test)  pkgs+=(libgtest-dev libgmock-dev sqlite3 curl procps etcd-server dnsutils) ;;
     # What the agent runs (DESIGN.md §3) and what make builds its images from
     # (images/: busybox-static is the test image's payload).
     agent) pkgs+=(containerd runc containernetworking-plugins busybox-static iptables nftables) ;;
