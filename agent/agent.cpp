@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "agent/cri/cri_client.h"
+#include "agent/kubelet/local_storage.h"
 #include "agent/runtime/cni.h"
 #include "agent/runtime/host.h"
 #include "agent/runtime/image_import.h"
@@ -14,6 +15,12 @@
 #include "common/log.h"
 
 namespace kite::agent {
+namespace {
+
+constexpr std::chrono::seconds kVolumeRefreshPeriod{30};
+constexpr std::chrono::seconds kStorageCleanupPeriod{60};
+
+}  // namespace
 
 Agent::Agent(AgentConfig config, AgentHooks hooks)
     : config_(std::move(config)), hooks_(std::move(hooks)) {}
@@ -21,6 +28,10 @@ Agent::Agent(AgentConfig config, AgentHooks hooks)
 Agent::~Agent() { Stop(); }
 
 Status Agent::Start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
   Status st = StartParts();
   if (!st.ok()) Stop();
   return st;
@@ -67,6 +78,38 @@ Status Agent::StartParts() {
                                                        RealClock(), ns);
   KITE_RETURN_IF_ERROR(node_status_->Start());
 
+  // Pods: Services (for their environment), volumes, environment, syncer.
+  client::InformerOptions so;
+  so.ref = {"", "v1", "services", ""};
+  services_ = std::make_unique<client::Informer>(*api_, so);
+  KITE_RETURN_IF_ERROR(services_->Start());
+  kubelet::NodeStatus* status = node_status_.get();
+  auto allocatable = [status] { return status->allocatable(); };
+  kubelet::VolumeOptions vo;
+  vo.data_dir = config_.data_dir;
+  vo.host_ips = node_ips;
+  vo.node_allocatable = allocatable;
+  vo.mount_tmpfs = ::geteuid() == 0;
+  volumes_ = std::make_unique<kubelet::Volumes>(*api_, vo);
+  kubelet::EnvOptions eo;
+  eo.host_ips = node_ips;
+  eo.node_allocatable = allocatable;
+  eo.services = services_.get();
+  env_ = std::make_unique<kubelet::Env>(*api_, eo);
+  kubelet::PodSyncerOptions po;
+  po.node_name = config_.node_name;
+  po.data_dir = config_.data_dir;
+  po.cluster_dns = config_.cluster_dns;
+  po.cluster_domain = config_.cluster_domain;
+  po.node_ip = node_ips.empty() ? "" : node_ips.front();
+  po.cgroup_root = hooks_.cgroup_root;
+  if (auto usage = host->Usage(config_.data_dir); usage.ok())
+    po.node_memory_bytes = usage->memory_total_bytes;
+  pod_syncer_ = std::make_unique<kubelet::PodSyncer>(
+      *api_, *runtime_, RealClock(), po, *volumes_, *env_);
+  KITE_RETURN_IF_ERROR(pod_syncer_->Start());
+
+  housekeeping_ = std::thread([this] { Housekeeping(); });
   log::Info("agent", "started")("node", config_.node_name)("endpoint",
                                                           endpoint_);
   return Status::Ok();
@@ -150,7 +193,49 @@ void Agent::OnPodCidr(const std::string& cidr) {
       "conf", containerd_->cni_conf_dir())("written", *wrote);
 }
 
+void Agent::Housekeeping() {
+  auto next_refresh = std::chrono::steady_clock::now() + kVolumeRefreshPeriod;
+  auto next_cleanup = std::chrono::steady_clock::now() + kStorageCleanupPeriod;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_until(lock, std::min(next_refresh, next_cleanup),
+                   [this] { return stopping_; });
+    if (stopping_) break;
+    auto now = std::chrono::steady_clock::now();
+    lock.unlock();
+    if (now >= next_refresh) {
+      volumes_->Refresh();
+      next_refresh = now + kVolumeRefreshPeriod;
+    }
+    if (now >= next_cleanup) {
+      auto removed = kubelet::CleanupLocalStorage(
+          *api_, config_.data_dir + "/storage", config_.node_name);
+      if (removed.ok() && *removed > 0)
+        log::Info("agent", "removed local-path storage of deleted volumes")(
+            "count", *removed);
+      next_cleanup = now + kStorageCleanupPeriod;
+    }
+    lock.lock();
+  }
+}
+
 void Agent::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  if (pod_syncer_) {
+    pod_syncer_->Stop();  // the containers keep running
+    pod_syncer_.reset();
+  }
+  env_.reset();
+  volumes_.reset();
+  if (services_) {
+    services_->Stop();
+    services_.reset();
+  }
   if (node_status_) {
     node_status_->Stop();
     node_status_.reset();

@@ -7,7 +7,10 @@
 //   -> container runtime (the endpoint given, or containerd supervised by
 //   the agent) -> image import (<data_dir>/agent/images) -> CRI client ->
 //   Node status and Lease (the CNI configuration is written once the Node
-//   has a podCIDR)
+//   has a podCIDR) -> a Service informer (for the environment) -> volumes
+//   and environment -> PodSyncer (the pods bound to the node) ->
+//   housekeeping (volume refresh every 30 s, local-path storage cleanup
+//   every minute)
 // The agent always talks to the API server over HTTPS with the node's
 // identity (system:node:<name>), never through the loopback client, so an
 // in-process agent is held to the same rules as a joined one.
@@ -18,15 +21,22 @@
 // them), so a restarted agent adopts them.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/cri/runtime.h"
+#include "agent/kubelet/env.h"
 #include "agent/kubelet/node_status.h"
+#include "agent/kubelet/pod_syncer.h"
+#include "agent/kubelet/volumes.h"
 #include "agent/runtime/containerd.h"
+#include "client/informer.h"
 #include "client/interface.h"
 #include "common/status.h"
 
@@ -61,6 +71,8 @@ struct AgentHooks {
   kubelet::HostInfo* host = nullptr;
   // Prefix of the supervised containerd's command line (tests: nsenter).
   std::vector<std::string> containerd_command_prefix;
+  // Where PodSyncer finds cgroup hierarchies; "" = never touch cgroups.
+  std::string cgroup_root = "/sys/fs/cgroup";
 };
 
 class Agent {
@@ -81,11 +93,13 @@ class Agent {
   const std::string& runtime_endpoint() const { return endpoint_; }
   // Null before Start.
   kubelet::NodeStatus* node_status() { return node_status_.get(); }
+  kubelet::PodSyncer* pod_syncer() { return pod_syncer_.get(); }
 
  private:
   Status StartParts();
   Status StartRuntime();
   void OnPodCidr(const std::string& cidr);
+  void Housekeeping();
 
   AgentConfig config_;
   AgentHooks hooks_;
@@ -96,6 +110,15 @@ class Agent {
   std::unique_ptr<runtime::Containerd> containerd_;  // null: not supervised
   std::unique_ptr<cri::Runtime> runtime_;
   std::unique_ptr<kubelet::NodeStatus> node_status_;
+  std::unique_ptr<client::Informer> services_;
+  std::unique_ptr<kubelet::Volumes> volumes_;
+  std::unique_ptr<kubelet::Env> env_;
+  std::unique_ptr<kubelet::PodSyncer> pod_syncer_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread housekeeping_;
 };
 
 }  // namespace kite::agent

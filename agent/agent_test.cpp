@@ -40,6 +40,7 @@ class AgentTest : public ::testing::Test {
     AgentHooks h;
     h.api = &api_;
     h.host = &host_;
+    h.cgroup_root = "";  // never the host's cgroups in a unit test
     h.connect_runtime = [this](const std::string& endpoint)
         -> StatusOr<std::unique_ptr<cri::Runtime>> {
       endpoints_.push_back(endpoint);
@@ -83,7 +84,12 @@ TEST_F(AgentTest, StartsTheNodeOnTheGivenRuntimeAndStops) {
       (*node)["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
       "true");
   EXPECT_EQ((*node)["status"]["addresses"][0]["address"], "10.1.2.3");
+  ASSERT_NE(a.pod_syncer(), nullptr);
+  for (int i = 0; i < 500 && !a.pod_syncer()->HasSynced(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(a.pod_syncer()->HasSynced());
   a.Stop();
+  EXPECT_EQ(a.pod_syncer(), nullptr);
   EXPECT_EQ(a.node_status(), nullptr);
   a.Stop();
 }

@@ -125,7 +125,7 @@ echo "podstart.sh: idle kite rss=${idle_rss}MB cpu=${idle_cpu}% writes=${idle_wk
 
 echo "podstart.sh: $PODS pods through kite" >&2
 "${K[@]}" create namespace podstart >/dev/null
-netns_run "$WATCH" --kubeconfig "$KUBECONFIG" --namespace podstart --pods "$PODS" | tee "$work/kite.out" >&2
+netns_run "$WATCH" --kubeconfig "$KUBECONFIG" --namespace podstart --pods "$PODS" ${VERBOSE:+--verbose 1} | tee "$work/kite.out" >&2
 kite_summary=$(grep '^kite-summary:' "$work/kite.out")
 [ -n "$kite_summary" ] || { echo "podstart.sh: no kite summary" >&2; tail -30 "$work/server.log" >&2; exit 1; }
 stop_server

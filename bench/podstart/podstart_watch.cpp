@@ -5,9 +5,10 @@
 // they are left running (the caller deletes the namespace).
 //
 // usage: podstart_watch --kubeconfig FILE [--namespace podstart] [--pods 20]
-//                       [--image registry.local/busybox:latest]
-// Prints one line per pod ("kite pod=<i> ms=<t>") and a summary
-// "kite-summary: pods=<n> p50_ms=<n> p99_ms=<n> min_ms=<n> max_ms=<n>".
+//                       [--image registry.local/busybox:latest] [--verbose 1]
+// Prints one line per pod (with --verbose 1, every event before it) ("kite
+// pod=<i> ms=<t>") and a summary "kite-summary: pods=<n> p50_ms=<n> p99_ms=<n>
+// min_ms=<n> max_ms=<n>".
 //
 // usage: podstart_watch --kubeconfig FILE --wait-node NAME [--timeout-s 60]
 //                       [--since UNIX_SECONDS]
@@ -121,6 +122,7 @@ int main(int argc, char** argv) {
                         std::atoll(Arg(argc, argv, "since", "0").c_str()))));
   const kite::client::ResourceRef pods_ref{"", "v1", "pods", ns};
 
+  bool verbose = Arg(argc, argv, "verbose", "") == "1";
   std::vector<double> ms;
   for (int i = 0; i < pods; ++i) {
     std::string name = "podstart-" + std::to_string(i);
@@ -152,8 +154,26 @@ int main(int argc, char** argv) {
       auto ev = (*watch)->Next(std::chrono::seconds(120));
       if (!ev.ok())
         return Fail("waiting for " + name + " to be Ready", ev.status());
-      ready =
-          ev->type != kite::client::EventType::kBookmark && IsReady(ev->object);
+      if (ev->type == kite::client::EventType::kBookmark) continue;
+      ready = IsReady(ev->object);
+      if (verbose) {
+        // What each event shows, when: the node, the phase, the conditions
+        // that are True.
+        const Json& o = ev->object;
+        std::string what =
+            "node=" + kite::api::GetString(o, {"spec", "nodeName"}) +
+            " phase=" + kite::api::GetString(o, {"status", "phase"});
+        const Json* conds = kite::api::FieldPath(o, {"status", "conditions"});
+        if (conds != nullptr && conds->is_array())
+          for (const Json& c : *conds)
+            if (kite::api::GetString(c, {"status"}) == "True")
+              what += " " + kite::api::GetString(c, {"type"});
+        std::printf(
+            "  event +%.1f ms %s\n",
+            std::chrono::duration<double, std::milli>(Steady::now() - t0)
+                .count(),
+            what.c_str());
+      }
     }
     double t =
         std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
