@@ -272,6 +272,23 @@ StatusOr<ClusterPki> ClusterPki::Load(Env& env, Clock& clock, Random& random,
       pki.admin_,
       loader.LoadLeaf("client-admin", pki.client_ca_, admin, same_subject));
 
+  // The API server's identity towards kubelets (logs, exec, port-forward).
+  CertSpec kubelet_client = loader.LeafSpec();
+  kubelet_client.common_name = kKubeletClientCommonName;
+  kubelet_client.organizations = {"system:masters"};
+  kubelet_client.client_auth = true;
+  auto same_kubelet_subject = [&](const CertInfo& info) -> std::string {
+    if (info.common_name != kubelet_client.common_name ||
+        info.organizations != kubelet_client.organizations) {
+      return "subject changed";
+    }
+    return "";
+  };
+  KITE_ASSIGN_OR_RETURN(
+      pki.kubelet_client_,
+      loader.LoadLeaf("client-kube-apiserver-kubelet", pki.client_ca_,
+                      kubelet_client, same_kubelet_subject));
+
   KITE_ASSIGN_OR_RETURN(pki.server_ca_hash_,
                         CertSha256(pki.server_ca_.cert_pem));
   return pki;

@@ -10,6 +10,11 @@
 //   serving-kube-apiserver.crt/.key  serverAuth, SANs below, 1 year
 //   client-admin.crt/.key            clientAuth, CN=system:admin,
 //                                    O=system:masters, 1 year
+//   client-kube-apiserver-kubelet.crt/.key
+//                                    clientAuth, CN=kube-apiserver-kubelet-
+//                                    client, O=system:masters, 1 year: the
+//                                    API server's identity when it calls a
+//                                    kubelet (logs, exec, port-forward)
 // Load creates what is missing and otherwise reuses what is there: a CA is
 // never regenerated while its certificate exists (a broken or expired CA is
 // an error the operator must resolve, because every node trusts it); a leaf
@@ -35,6 +40,11 @@
 
 namespace kite::tls {
 
+// The common name of the API server's client certificate towards kubelets;
+// a kubelet serves its API to this identity only.
+inline constexpr char kKubeletClientCommonName[] =
+    "kube-apiserver-kubelet-client";
+
 struct ClusterPkiOptions {
   std::string dir;                      // e.g. /var/lib/kite/server/tls
   std::string hostname;                 // this machine's name; skipped if empty
@@ -56,6 +66,8 @@ class ClusterPki {
   const CertAndKey& client_ca() const { return client_ca_; }
   const CertAndKey& serving() const { return serving_; }
   const CertAndKey& admin() const { return admin_; }
+  // Signed by client-ca, CN kKubeletClientCommonName.
+  const CertAndKey& kubelet_client() const { return kubelet_client_; }
   // CertSha256 of server-ca.crt.
   const std::string& server_ca_hash() const { return server_ca_hash_; }
   // What Load did, one line per file it wrote, e.g.
@@ -69,7 +81,7 @@ class ClusterPki {
                             std::vector<std::string>* ips);
 
  private:
-  CertAndKey server_ca_, client_ca_, serving_, admin_;
+  CertAndKey server_ca_, client_ca_, serving_, admin_, kubelet_client_;
   std::string server_ca_hash_;
   std::vector<std::string> changes_;
 };
