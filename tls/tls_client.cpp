@@ -536,6 +536,29 @@ StatusOr<HttpResponse> TlsClient::Exchange(
     const std::function<bool(std::string_view)>* on_line,
     bool* nothing_received) {
   *nothing_received = true;
+  std::string req = RequestHead(method, path, headers, body);
+  req += body;
+  if (!session_->WriteAll(req.data(), req.size(), options_.io_timeout))
+    return IoError("write");
+
+  HttpResponse res;
+  const uint64_t before = bytes_received_;
+  Status st = ReadHead(&res, options_.io_timeout);
+  if (!st.ok()) {
+    *nothing_received = bytes_received_ == before;
+    return st;
+  }
+  *nothing_received = false;
+  bool keep = false;
+  KITE_RETURN_IF_ERROR(ReadBody(method, &res, &keep, on_line));
+  if (!keep) Close();
+  return res;
+}
+
+std::string TlsClient::RequestHead(const std::string& method,
+                                   const std::string& path,
+                                   const HttpHeaders& headers,
+                                   const std::string& body) {
   std::string req;
   req.reserve(256 + body.size());
   req += method + " " + path + " HTTP/1.1\r\n";
@@ -555,22 +578,7 @@ StatusOr<HttpResponse> TlsClient::Exchange(
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n";
-  req += body;
-  if (!session_->WriteAll(req.data(), req.size(), options_.io_timeout))
-    return IoError("write");
-
-  HttpResponse res;
-  const uint64_t before = bytes_received_;
-  Status st = ReadHead(&res, options_.io_timeout);
-  if (!st.ok()) {
-    *nothing_received = bytes_received_ == before;
-    return st;
-  }
-  *nothing_received = false;
-  bool keep = false;
-  KITE_RETURN_IF_ERROR(ReadBody(method, &res, &keep, on_line));
-  if (!keep) Close();
-  return res;
+  return req;
 }
 
 namespace {
@@ -634,6 +642,52 @@ StatusOr<HttpResponse> TlsClient::Stream(
     }
     return res.status();
   }
+}
+
+StatusOr<HttpResponse> TlsClient::OpenStream(const std::string& method,
+                                             const std::string& path,
+                                             const HttpHeaders& headers,
+                                             const std::string& body) {
+  KITE_RETURN_IF_ERROR(CheckRequest(method, path, headers));
+  Close();
+  KITE_RETURN_IF_ERROR(Connect());
+  std::string req = RequestHead(method, path, headers, body);
+  req += body;
+  if (!session_->WriteAll(req.data(), req.size(), options_.io_timeout))
+    return IoError("write");
+  HttpResponse res;
+  KITE_RETURN_IF_ERROR(ReadHead(&res, options_.io_timeout));
+  return res;
+}
+
+bool TlsClient::HasBuffered() const {
+  return pos_ < buf_.size() || (session_ && session_->HasBuffered());
+}
+
+ssize_t TlsClient::ReadSome(char* buf, size_t n,
+                            std::chrono::milliseconds timeout) {
+  if (!session_) return -1;
+  if (pos_ < buf_.size()) {
+    size_t k = std::min(n, buf_.size() - pos_);
+    std::memcpy(buf, buf_.data() + pos_, k);
+    pos_ += k;
+    if (pos_ == buf_.size()) {
+      buf_.clear();
+      pos_ = 0;
+    }
+    return static_cast<ssize_t>(k);
+  }
+  ssize_t r = session_->Read(buf, n, timeout);
+  // A failure other than a timeout ends the connection (connected() turns
+  // false), so callers can tell the two apart.
+  if (r < 0 && !session_->timed_out()) Close();
+  return r;
+}
+
+bool TlsClient::WriteAll(std::string_view data,
+                         std::chrono::milliseconds timeout) {
+  if (!session_) return false;
+  return session_->WriteAll(data.data(), data.size(), timeout);
 }
 
 }  // namespace kite::tls

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "common/status.h"
 
 namespace kite::tls {
@@ -96,6 +98,26 @@ class TlsClient {
       const HttpHeaders& headers, const std::string& body,
       const std::function<bool(std::string_view line)>& on_line);
 
+  // For HTTP upgrades and proxies: sends the request on a fresh connection
+  // and reads only the response head (status and headers; body empty). The
+  // connection then belongs to the caller as a byte stream (whatever
+  // follows the head: a body or an upgraded protocol): ReadSome() and
+  // WriteAll() until Close(). Errors as for Request().
+  StatusOr<HttpResponse> OpenStream(const std::string& method,
+                                    const std::string& path,
+                                    const HttpHeaders& headers = {},
+                                    const std::string& body = "");
+  // After OpenStream: reads up to n bytes, bytes already received first.
+  // >0 read, 0 at the server's close, -1 on error or timeout (after an
+  // error connected() is false).
+  ssize_t ReadSome(char* buf, size_t n, std::chrono::milliseconds timeout);
+  // After OpenStream: writes all of `data`; false on error or timeout.
+  bool WriteAll(std::string_view data, std::chrono::milliseconds timeout);
+  // After OpenStream, for poll() loops: when HasBuffered() is false, wait
+  // for POLLIN on fd() before ReadSome().
+  int fd() const { return fd_; }
+  bool HasBuffered() const;
+
   // Ends the call in progress with Cancelled, from any thread, and every
   // later call too: for shutdown.
   void Cancel();
@@ -122,6 +144,8 @@ class TlsClient {
       const std::function<bool(std::string_view)>* on_line,
       bool* nothing_received);
   Status ReadHead(HttpResponse* res, std::chrono::milliseconds timeout);
+  std::string RequestHead(const std::string& method, const std::string& path,
+                          const HttpHeaders& headers, const std::string& body);
   Status ReadBody(const std::string& method, HttpResponse* res, bool* keep,
                   const std::function<bool(std::string_view)>* on_line);
   // Reads more into buf_: the number of bytes, 0 at the server's close.
