@@ -315,6 +315,10 @@ Status Server::StartApi() {
   // kubelet-client certificate with it; agent/join.h stores it apart).
   serving.cacerts_pem =
       pki->server_ca().cert_pem + pki->client_ca().cert_pem;
+  // Kubelets serve with certificates from server-ca (kubelet-serving CSRs).
+  serving.kubelet_client.ca_pem = pki->server_ca().cert_pem;
+  serving.kubelet_client.cert_pem = pki->kubelet_client().cert_pem;
+  serving.kubelet_client.key_pem = pki->kubelet_client().key_pem;
   api_ = std::make_unique<apiserver::ApiServer>(serving, *handler_,
                                                 authenticator_);
   KITE_RETURN_IF_ERROR(api_->Start());

@@ -61,11 +61,13 @@ class ClusterPkiTest : public ::testing::Test {
 TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
   auto pki = Load();
   ASSERT_TRUE(pki.ok()) << pki.status().ToString();
-  EXPECT_EQ(pki->changes().size(), 4u);
+  EXPECT_EQ(pki->changes().size(), 5u);
   for (const char* f :
        {"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
         "serving-kube-apiserver.crt", "serving-kube-apiserver.key",
-        "client-admin.crt", "client-admin.key"}) {
+        "client-admin.crt", "client-admin.key",
+        "client-kube-apiserver-kubelet.crt",
+        "client-kube-apiserver-kubelet.key"}) {
     EXPECT_TRUE(env_.Exists(options_.dir + "/" + f)) << f;
   }
   auto ca = ParseCert(pki->server_ca().cert_pem);
@@ -99,6 +101,21 @@ TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
                          clock_.Now(), Usage::kClientAuth)
                   .ok());
   EXPECT_EQ(pki->server_ca_hash(), *CertSha256(pki->server_ca().cert_pem));
+
+  // What the API server presents to kubelets.
+  auto kubelet = ParseCert(pki->kubelet_client().cert_pem);
+  ASSERT_TRUE(kubelet.ok());
+  EXPECT_EQ(kubelet->common_name, "kube-apiserver-kubelet-client");
+  EXPECT_EQ(kubelet->organizations,
+            std::vector<std::string>{"system:masters"});
+  EXPECT_TRUE(VerifyCert(pki->kubelet_client().cert_pem,
+                         pki->client_ca().cert_pem, clock_.Now(),
+                         Usage::kClientAuth)
+                  .ok());
+  EXPECT_FALSE(VerifyCert(pki->kubelet_client().cert_pem,
+                          pki->client_ca().cert_pem, clock_.Now(),
+                          Usage::kServerAuth)
+                   .ok());
 }
 
 TEST_F(ClusterPkiTest, SecondLoadReusesEverything) {
@@ -113,6 +130,8 @@ TEST_F(ClusterPkiTest, SecondLoadReusesEverything) {
   EXPECT_EQ(second->client_ca().cert_pem, first->client_ca().cert_pem);
   EXPECT_EQ(second->serving().cert_pem, first->serving().cert_pem);
   EXPECT_EQ(second->admin().cert_pem, first->admin().cert_pem);
+  EXPECT_EQ(second->kubelet_client().cert_pem,
+            first->kubelet_client().cert_pem);
   EXPECT_EQ(second->server_ca_hash(), first->server_ca_hash());
 }
 
@@ -154,7 +173,9 @@ TEST_F(ClusterPkiTest, LeavesRenewWithin90DaysOfExpiry) {
   clock_.Advance(hours(24 * 10));  // 85 days left: renewed
   auto renewed = Load();
   ASSERT_TRUE(renewed.ok());
-  EXPECT_EQ(renewed->changes().size(), 2u);
+  EXPECT_EQ(renewed->changes().size(), 3u);
+  EXPECT_NE(renewed->kubelet_client().cert_pem,
+            first->kubelet_client().cert_pem);
   EXPECT_NE(renewed->serving().cert_pem, first->serving().cert_pem);
   EXPECT_NE(renewed->admin().cert_pem, first->admin().cert_pem);
   EXPECT_EQ(renewed->server_ca().cert_pem, first->server_ca().cert_pem);
@@ -169,7 +190,7 @@ TEST_F(ClusterPkiTest, RotateReissuesLeavesButKeepsCas) {
   options_.rotate = true;
   auto rotated = Load();
   ASSERT_TRUE(rotated.ok());
-  EXPECT_EQ(rotated->changes().size(), 2u);
+  EXPECT_EQ(rotated->changes().size(), 3u);
   EXPECT_EQ(rotated->server_ca().cert_pem, first->server_ca().cert_pem);
   EXPECT_EQ(rotated->client_ca().cert_pem, first->client_ca().cert_pem);
   EXPECT_NE(rotated->serving().key_pem, first->serving().key_pem);

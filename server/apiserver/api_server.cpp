@@ -116,6 +116,18 @@ Status ApiServer::Start() {
       req.user.groups = {"system:unauthenticated"};
     }
     Response r = handler_.Serve(req);
+    if (r.kubelet) {
+      if (config_.kubelet_client.cert_pem.empty()) {
+        WriteJsonError(res, ApiError(503, "ServiceUnavailable",
+                                     "this API server has no client "
+                                     "certificate for kubelets"));
+        return;
+      }
+      log::Debug("apiserver", "to kubelet")("method", req.method)(
+          "path", req.path)("node", r.kubelet->node)("user", req.user.name);
+      ProxyToKubelet(hreq, res, *r.kubelet, config_.kubelet_client);
+      return;
+    }
     int status = r.status;
     bool watch = r.watch != nullptr;
     WriteResponse(std::move(r), res);

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "server/apiserver/auth.h"
 #include "server/apiserver/handler.h"
+#include "server/apiserver/kubelet_proxy.h"
 
 namespace kite::tls {
 class TlsServer;
@@ -46,6 +47,9 @@ struct ServingConfig {
   // bundle a joined agent needs beyond the CA it pinned. Empty: no
   // /cacerts.
   std::string cacerts_pem;
+  // How pods/log, exec, attach, portforward and nodes/proxy reach kubelets
+  // (kubelet_proxy.h). Without a certificate they answer 503.
+  KubeletClientConfig kubelet_client;
 };
 
 class ApiServer {

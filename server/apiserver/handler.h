@@ -218,6 +218,9 @@ class Handler {
   ApiOr<Response> Finalize(Ctx& ctx);
   ApiOr<Response> Virtual(Ctx& ctx);
   ApiOr<Response> IssueToken(Ctx& ctx);
+  // pods/log, exec, attach, portforward and nodes/proxy: where the
+  // request goes on the pod's node (a Response with `kubelet` set).
+  ApiOr<Response> KubeletProxy(Ctx& ctx);
 
   // Namespace lifecycle admission for creates in a namespace.
   ApiStatus CheckNamespaceOpen(Ctx& ctx, const std::string& ns,

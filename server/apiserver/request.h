@@ -72,6 +72,18 @@ struct Request {
   }
 };
 
+// Where a request served by a node's kubelet goes (pods/log, pods/exec,
+// pods/attach, pods/portforward, nodes/proxy): the transport connects to
+// the kubelet with the API server's kubelet-client certificate, relays the
+// client's request with `path` instead of its own (HTTP upgrades included)
+// and the kubelet's answer back (docs/streaming.md).
+struct KubeletTarget {
+  std::string node;  // the Node's name, for messages
+  std::string host;  // its InternalIP (or another address it reports)
+  int port = 10250;  // status.daemonEndpoints.kubeletEndpoint.Port
+  std::string path;  // "/containerLogs/ns/pod/c?follow=true"
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
@@ -80,6 +92,8 @@ struct Response {
   std::shared_ptr<const std::string> raw;
   // A watch: the transport streams its events (json/raw unused).
   std::shared_ptr<WatchStream> watch;
+  // Served by a kubelet: the transport proxies (json/raw unused).
+  std::shared_ptr<const KubeletTarget> kubelet;
   // Extra headers (Warning, Cache-Control ...).
   std::vector<std::pair<std::string, std::string>> headers;
 

@@ -7,6 +7,7 @@
 #include "api/scale.h"
 #include "api/selectors.h"
 #include "api/validation.h"
+#include "client/wire.h"
 #include "common/log.h"
 #include "server/apiserver/handler.h"
 #include "server/apiserver/service_account.h"
@@ -59,17 +60,175 @@ ApiOr<Response> Handler::ServeSubresource(Ctx& ctx) {
                     "serviceaccounts/token is not served",
                     Details(kind, ctx.info.name));
   }
+  if (NeedsAgent(sub) && !(kind.resource == "pods" && sub == "proxy"))
+    return KubeletProxy(ctx);
   if (NeedsAgent(sub)) {
     return ApiError(503, "ServiceUnavailable",
                     kind.GroupResource() + "/" + sub +
-                        " is served through the node agent's kubelet API, "
-                        "which this server does not run",
+                        " is not served by kite yet",
                     Details(kind, ctx.info.name));
   }
   return ApiError(
       405, "MethodNotAllowed",
       "the subresource " + kind.resource + "/" + sub + " is not served",
       Details(kind, ctx.info.name));
+}
+
+namespace {
+
+// The names of a pod's containers of one list ("containers", ...).
+std::vector<std::string> ContainerNames(const json& pod, const char* list) {
+  std::vector<std::string> names;
+  const json* cs = api::FieldPath(pod, {"spec", list});
+  if (cs == nullptr || !cs->is_array()) return names;
+  for (const json& c : *cs) names.push_back(api::GetString(c, {"name"}));
+  return names;
+}
+
+// The query parameters of `req` named in `keep`, percent-encoded again.
+std::string PassQuery(const Request& req,
+                      std::initializer_list<const char*> keep) {
+  std::string q;
+  for (const char* name : keep) {
+    for (const std::string& v : req.Params(name)) {
+      q += q.empty() ? "?" : "&";
+      q += std::string(name) + "=" + client::QueryEscape(v);
+    }
+  }
+  return q;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+}  // namespace
+
+ApiOr<Response> Handler::KubeletProxy(Ctx& ctx) {
+  const api::Kind& kind = *ctx.kind;
+  const std::string& sub = ctx.info.subresource;
+  const std::string& name = ctx.info.name;
+  auto node_kind = registry_.Lookup("", "v1", "nodes");
+  std::string node_name;
+  std::string path;
+  if (kind.resource == "nodes") {
+    // nodes/<name>/proxy/<rest>: <rest> on the node's kubelet.
+    node_name = name;
+    std::string marker = "/nodes/" + name + "/proxy";
+    size_t at = ctx.req.path.find(marker);
+    path = at == std::string::npos
+               ? "/"
+               : ctx.req.path.substr(at + marker.size());
+    if (path.empty()) path = "/";
+    std::string q;
+    for (const auto& [k, v] : ctx.req.query) {
+      q += q.empty() ? "?" : "&";
+      q += client::QueryEscape(k) + "=" + client::QueryEscape(v);
+    }
+    path += q;
+  } else {
+    auto got = store_.Get(kind, ctx.ns, name);
+    if (!got.ok()) {
+      if (got.status().code() == Code::kNotFound) return NotFound(kind, name);
+      return ApiError(got.status());
+    }
+    const json& pod = got->object;
+    node_name = api::GetString(pod, {"spec", "nodeName"});
+    if (node_name.empty()) {
+      return BadRequest("pod " + name + " does not have a host assigned");
+    }
+    std::string container;
+    if (sub != "portforward") {
+      container = ctx.req.Param("container");
+      std::vector<std::string> main = ContainerNames(pod, "containers");
+      if (container.empty()) {
+        if (main.size() != 1) {
+          std::vector<std::string> init = ContainerNames(pod, "initContainers");
+          std::string msg = "a container name must be specified for pod " +
+                            name + ", choose one of: [" + Join(main) + "]";
+          if (!init.empty()) msg += " or one of the init containers: [" + Join(init) + "]";
+          return BadRequest(msg);
+        }
+        container = main.front();
+      }
+      bool known = false;
+      for (const char* list :
+           {"containers", "initContainers", "ephemeralContainers"}) {
+        for (const std::string& n : ContainerNames(pod, list))
+          known = known || n == container;
+      }
+      if (!known) {
+        return BadRequest("container " + container + " is not valid for pod " +
+                          name);
+      }
+      // A container that has not started has no log and runs nothing.
+      bool previous =
+          ctx.req.HasParam("previous") && IsTrue(ctx.req.Param("previous"));
+      for (const char* list : {"containerStatuses", "initContainerStatuses"}) {
+        const json* st = api::FieldPath(pod, {"status", list});
+        if (st == nullptr || !st->is_array()) continue;
+        for (const json& cs : *st) {
+          if (api::GetString(cs, {"name"}) != container) continue;
+          const json* waiting = api::FieldPath(cs, {"state", "waiting"});
+          bool has_last = api::Has(cs, {"lastState", "terminated"});
+          if (waiting != nullptr && !(previous && has_last)) {
+            return BadRequest("container \"" + container + "\" in pod \"" +
+                              name + "\" is waiting to start: " +
+                              api::GetString(*waiting, {"reason"},
+                                             "ContainerCreating"));
+          }
+        }
+      }
+    }
+    const std::string where = "/" + ctx.ns + "/" + name;
+    if (sub == "log") {
+      path = "/containerLogs" + where + "/" + container +
+             PassQuery(ctx.req, {"follow", "previous", "sinceSeconds",
+                                 "sinceTime", "timestamps", "tailLines",
+                                 "limitBytes"});
+    } else if (sub == "exec") {
+      path = "/exec" + where + "/" + container +
+             PassQuery(ctx.req,
+                       {"command", "stdin", "stdout", "stderr", "tty"});
+    } else if (sub == "attach") {
+      path = "/attach" + where + "/" + container +
+             PassQuery(ctx.req, {"stdin", "stdout", "stderr", "tty"});
+    } else {
+      path = "/portForward" + where + PassQuery(ctx.req, {"ports"});
+    }
+  }
+  auto node = store_.Get(*node_kind, "", node_name);
+  if (!node.ok()) {
+    if (node.status().code() == Code::kNotFound)
+      return NotFound(*node_kind, node_name);
+    return ApiError(node.status());
+  }
+  auto target = std::make_shared<KubeletTarget>();
+  target->node = node_name;
+  target->path = std::move(path);
+  // The address kubelets are reached at: InternalIP first, as the API
+  // server's default --kubelet-preferred-address-types.
+  for (const char* type : {"InternalIP", "ExternalIP", "Hostname"}) {
+    const json* addrs = api::FieldPath(node->object, {"status", "addresses"});
+    if (addrs == nullptr || !addrs->is_array()) break;
+    for (const json& a : *addrs) {
+      if (api::GetString(a, {"type"}) == type && target->host.empty())
+        target->host = api::GetString(a, {"address"});
+    }
+  }
+  if (target->host.empty()) {
+    return ApiError(503, "ServiceUnavailable",
+                    "node \"" + node_name + "\" reports no address to reach "
+                    "its kubelet at");
+  }
+  int64_t port = api::GetInt(
+      node->object, {"status", "daemonEndpoints", "kubeletEndpoint", "Port"});
+  if (port > 0 && port < 65536) target->port = static_cast<int>(port);
+  Response r;
+  r.kubelet = std::move(target);
+  return r;
 }
 
 ApiOr<Response> Handler::Scale(Ctx& ctx) {
