@@ -24,9 +24,9 @@ class HijackedConnection;
 class TlsClient;
 
 // What PipeEnd::read answers besides a byte count.
-inline constexpr ssize_t kPipeClosed = 0;     // the peer closed
-inline constexpr ssize_t kPipeError = -1;     // failed
-inline constexpr ssize_t kPipeNothing = -2;   // nothing to read yet
+inline constexpr ssize_t kPipeClosed = 0;    // the peer closed
+inline constexpr ssize_t kPipeError = -1;    // failed
+inline constexpr ssize_t kPipeNothing = -2;  // nothing to read yet
 
 struct PipeEnd {
   int fd = -1;

@@ -62,12 +62,11 @@ TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
   auto pki = Load();
   ASSERT_TRUE(pki.ok()) << pki.status().ToString();
   EXPECT_EQ(pki->changes().size(), 5u);
-  for (const char* f :
-       {"server-ca.crt", "server-ca.key", "client-ca.crt", "client-ca.key",
-        "serving-kube-apiserver.crt", "serving-kube-apiserver.key",
-        "client-admin.crt", "client-admin.key",
-        "client-kube-apiserver-kubelet.crt",
-        "client-kube-apiserver-kubelet.key"}) {
+  for (const char* f : {"server-ca.crt", "server-ca.key", "client-ca.crt",
+                        "client-ca.key", "serving-kube-apiserver.crt",
+                        "serving-kube-apiserver.key", "client-admin.crt",
+                        "client-admin.key", "client-kube-apiserver-kubelet.crt",
+                        "client-kube-apiserver-kubelet.key"}) {
     EXPECT_TRUE(env_.Exists(options_.dir + "/" + f)) << f;
   }
   auto ca = ParseCert(pki->server_ca().cert_pem);
@@ -106,8 +105,7 @@ TEST_F(ClusterPkiTest, FirstLoadCreatesEverything) {
   auto kubelet = ParseCert(pki->kubelet_client().cert_pem);
   ASSERT_TRUE(kubelet.ok());
   EXPECT_EQ(kubelet->common_name, "kube-apiserver-kubelet-client");
-  EXPECT_EQ(kubelet->organizations,
-            std::vector<std::string>{"system:masters"});
+  EXPECT_EQ(kubelet->organizations, std::vector<std::string>{"system:masters"});
   EXPECT_TRUE(VerifyCert(pki->kubelet_client().cert_pem,
                          pki->client_ca().cert_pem, clock_.Now(),
                          Usage::kClientAuth)

@@ -84,8 +84,8 @@ bool ParseCriLogLine(std::string_view line, CriLogEntry* out) {
                              : line.substr(sp2 + 1, sp3 - sp2 - 1);
   if (tag.empty()) return false;
   out->partial = tag.substr(0, tag.find(':')) == "P";
-  out->text = sp3 == std::string_view::npos ? std::string_view()
-                                            : line.substr(sp3 + 1);
+  out->text =
+      sp3 == std::string_view::npos ? std::string_view() : line.substr(sp3 + 1);
   return true;
 }
 
@@ -117,7 +117,8 @@ StatusOr<LogOptions> ParseLogOptions(
   KITE_RETURN_IF_ERROR(int_param("limitBytes", &o.limit_bytes));
   KITE_RETURN_IF_ERROR(int_param("sinceSeconds", &since_seconds));
   if (o.tail_lines && *o.tail_lines < 0)
-    return InvalidArgumentError("tailLines: must be greater than or equal to 0");
+    return InvalidArgumentError(
+        "tailLines: must be greater than or equal to 0");
   if (o.limit_bytes && *o.limit_bytes < 1)
     return InvalidArgumentError("limitBytes: must be greater than 0");
   if (since_seconds && *since_seconds < 1)
@@ -141,7 +142,8 @@ StatusOr<std::unique_ptr<LogStream>> LogStream::Open(
     const std::string& path, const LogOptions& options) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return NotFoundError("log file " + path + " not found");
+    if (errno == ENOENT)
+      return NotFoundError("log file " + path + " not found");
     return UnavailableError("opening " + path + ": " + std::strerror(errno));
   }
   int ino = -1;
@@ -149,8 +151,8 @@ StatusOr<std::unique_ptr<LogStream>> LogStream::Open(
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (ino < 0 ||
         inotify_add_watch(ino, path.c_str(), IN_MODIFY | IN_CLOSE_WRITE) < 0) {
-      Status st = UnavailableError(std::string("inotify: ") +
-                                   std::strerror(errno));
+      Status st =
+          UnavailableError(std::string("inotify: ") + std::strerror(errno));
       if (ino >= 0) ::close(ino);
       ::close(fd);
       return st;

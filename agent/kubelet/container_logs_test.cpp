@@ -55,7 +55,8 @@ std::string ReadAll(const std::string& path, const LogOptions& o) {
 
 TEST(CriLogLineTest, ParsesTheFourFields) {
   CriLogEntry e;
-  ASSERT_TRUE(ParseCriLogLine("2026-11-22T00:43:14.021129364Z stdout F hello world", &e));
+  ASSERT_TRUE(ParseCriLogLine(
+      "2026-11-22T00:43:14.021129364Z stdout F hello world", &e));
   EXPECT_EQ(e.timestamp, "2026-11-22T00:43:14.021129364Z");
   EXPECT_FALSE(e.is_stderr);
   EXPECT_FALSE(e.partial);
@@ -121,7 +122,9 @@ TEST(LogStreamTest, TailOfALargeFileCrossesReadBlocks) {
   EXPECT_EQ(ReadAll(f.path(), o), "line 4997\nline 4998\nline 4999\n");
   std::string all = ReadAll(f.path(), {});
   EXPECT_EQ(all.substr(0, 14), "line 0\nline 1\n");
-  EXPECT_EQ(all.size(), text.size() - 5000 * std::string("2026-11-22T08:00:00Z stdout F ").size());
+  EXPECT_EQ(all.size(),
+            text.size() -
+                5000 * std::string("2026-11-22T08:00:00Z stdout F ").size());
 }
 
 TEST(LogStreamTest, SinceAndLimitBytes) {

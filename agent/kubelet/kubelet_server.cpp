@@ -37,10 +37,10 @@ constexpr size_t kMaxErrorBody = 1024 * 1024;
 // A Kubernetes Status, what kubectl prints for a failure.
 void WriteStatus(httplib::Response& res, int code, const std::string& reason,
                  const std::string& message) {
-  json status = {{"kind", "Status"},      {"apiVersion", "v1"},
-                 {"metadata", json::object()}, {"status", "Failure"},
-                 {"message", message},    {"reason", reason},
-                 {"code", code}};
+  json status = {
+      {"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+      {"status", "Failure"}, {"message", message}, {"reason", reason},
+      {"code", code}};
   res.status = code;
   res.set_content(status.dump(-1, ' ', false, json::error_handler_t::replace),
                   "application/json");
@@ -122,8 +122,7 @@ StatusOr<cri::Container> RunningContainer(cri::Runtime& runtime,
                                           const std::string& ns,
                                           const std::string& pod,
                                           const std::string& name) {
-  KITE_ASSIGN_OR_RETURN(cri::PodSandbox sandbox,
-                        FindSandbox(runtime, ns, pod));
+  KITE_ASSIGN_OR_RETURN(cri::PodSandbox sandbox, FindSandbox(runtime, ns, pod));
   KITE_ASSIGN_OR_RETURN(std::vector<cri::Container> found,
                         FindContainers(runtime, sandbox, ns, pod, name));
   for (const cri::Container& c : found) {
@@ -156,8 +155,8 @@ StatusOr<Url> ParseHttpUrl(const std::string& url) {
   } else {
     u.host = authority.substr(0, colon);
     std::string port = authority.substr(colon + 1);
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(),
-                                   u.port);
+    auto [p, ec] =
+        std::from_chars(port.data(), port.data() + port.size(), u.port);
     if (ec != std::errc() || p != port.data() + port.size())
       return InternalError("streaming URL has a bad port: " + url);
   }
@@ -230,7 +229,8 @@ Status ReadHead(int fd, std::string* head, std::string* rest) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0)
-      return DeadlineExceededError("the runtime's stream server did not answer");
+      return DeadlineExceededError(
+          "the runtime's stream server did not answer");
     pollfd p{fd, POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(left.count()));
     if (n < 0 && errno == EINTR) continue;
@@ -239,7 +239,8 @@ Status ReadHead(int fd, std::string* head, std::string* rest) {
     ssize_t r = ::recv(fd, tmp, sizeof(tmp), 0);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0)
-      return UnavailableError("the runtime's stream server closed the connection");
+      return UnavailableError(
+          "the runtime's stream server closed the connection");
     buf.append(tmp, static_cast<size_t>(r));
   }
 }
@@ -275,11 +276,10 @@ std::string HeaderOf(const std::string& head, const char* name) {
 
 // Headers of the client's request that are not passed to the runtime.
 bool DropHeader(const std::string& name) {
-  for (const char* h :
-       {"Host", "Content-Length", "Transfer-Encoding", "Authorization",
-        "LOCAL_ADDR", "LOCAL_PORT", "REMOTE_ADDR", "REMOTE_PORT",
-        tls::kClientCnHeader, tls::kClientOrgHeader,
-        tls::kClientCertErrorHeader}) {
+  for (const char* h : {"Host", "Content-Length", "Transfer-Encoding",
+                        "Authorization", "LOCAL_ADDR", "LOCAL_PORT",
+                        "REMOTE_ADDR", "REMOTE_PORT", tls::kClientCnHeader,
+                        tls::kClientOrgHeader, tls::kClientCertErrorHeader}) {
     if (strcasecmp(name.c_str(), h) == 0) return true;
   }
   return false;
@@ -320,7 +320,8 @@ void ProxyToStreamServer(const httplib::Request& req, httplib::Response& res,
   if (code == 101) {
     tls::HijackedConnection* conn = tls::TlsServer::Hijack(req);
     if (conn == nullptr) {
-      return WriteError(res, InternalError("the connection cannot be upgraded"));
+      return WriteError(res,
+                        InternalError("the connection cannot be upgraded"));
     }
     if (!conn->Write(head + rest, kUpstreamTimeout)) return;
     tls::PipeEnd client = tls::PipeEndOf(*conn);
@@ -332,9 +333,9 @@ void ProxyToStreamServer(const httplib::Request& req, httplib::Response& res,
     return;
   }
   if (code == 0) {
-    return WriteError(res, UnavailableError(
-                               "the runtime's stream server answered "
-                               "something that is not HTTP"));
+    return WriteError(res,
+                      UnavailableError("the runtime's stream server answered "
+                                       "something that is not HTTP"));
   }
   // Any other answer (the runtime refused the protocol, say): relayed with
   // its body, so the client sees why and may fall back.
@@ -342,7 +343,8 @@ void ProxyToStreamServer(const httplib::Request& req, httplib::Response& res,
   std::string cl = HeaderOf(head, "Content-Length");
   size_t want = kMaxErrorBody;
   if (!cl.empty()) {
-    want = std::min<size_t>(kMaxErrorBody, std::strtoull(cl.c_str(), nullptr, 10));
+    want =
+        std::min<size_t>(kMaxErrorBody, std::strtoull(cl.c_str(), nullptr, 10));
   }
   while (body.size() < want) {
     pollfd p{*fd, POLLIN, 0};
@@ -395,9 +397,9 @@ struct KubeletServer::Impl {
     auto status = s.runtime_.GetContainerStatus(target->id);
     if (!status.ok()) return WriteError(res, status.status());
     if (status->log_path.empty()) {
-      return WriteStatus(res, 400, "BadRequest",
-                         "container \"" + name + "\" in pod \"" + pod +
-                             "\" has no log file");
+      return WriteStatus(
+          res, 400, "BadRequest",
+          "container \"" + name + "\" in pod \"" + pod + "\" has no log file");
     }
     // A previous container's log never grows: no follow.
     LogOptions o = *opts;
@@ -428,16 +430,15 @@ struct KubeletServer::Impl {
                         std::chrono::milliseconds(1000)));
           if (more && follow &&
               self->clock_.Monotonic() >= session->next_check) {
-            session->next_check = self->clock_.Monotonic() +
-                                  self->options_.follow_check_interval;
+            session->next_check =
+                self->clock_.Monotonic() + self->options_.follow_check_interval;
             auto st = self->runtime_.GetContainerStatus(session->container_id);
             if (!st.ok() || st->state != cri::ContainerState::kRunning) {
               session->stream->Finish(&out);
               more = false;
             }
           }
-          if (!out.empty() && !sink.write(out.data(), out.size()))
-            return false;
+          if (!out.empty() && !sink.write(out.data(), out.size())) return false;
           if (!more) sink.done();
           return true;
         });
@@ -508,9 +509,9 @@ struct KubeletServer::Impl {
       size_t start = 0;
       while (start <= list.size()) {
         size_t comma = list.find(',', start);
-        std::string one = list.substr(start, comma == std::string::npos
-                                                 ? std::string::npos
-                                                 : comma - start);
+        std::string one =
+            list.substr(start, comma == std::string::npos ? std::string::npos
+                                                          : comma - start);
         int32_t port = 0;
         auto [p, ec] =
             std::from_chars(one.data(), one.data() + one.size(), port);
@@ -565,9 +566,9 @@ Status KubeletServer::Start() {
         const auto& allowed = options_.allowed_users;
         if (std::find(allowed.begin(), allowed.end(), id.common_name) ==
             allowed.end()) {
-          WriteStatus(res, 403, "Forbidden",
-                      "Forbidden (user=" + id.common_name +
-                          ", path=" + req.path + ")");
+          WriteStatus(
+              res, 403, "Forbidden",
+              "Forbidden (user=" + id.common_name + ", path=" + req.path + ")");
           return httplib::Server::HandlerResponse::Handled;
         }
         return httplib::Server::HandlerResponse::Unhandled;
@@ -583,8 +584,7 @@ Status KubeletServer::Start() {
                });
   for (bool exec : {true, false}) {
     std::string route = std::string(exec ? "/exec" : "/attach") + kContainer;
-    auto h = [this, exec](const httplib::Request& req,
-                          httplib::Response& res) {
+    auto h = [this, exec](const httplib::Request& req, httplib::Response& res) {
       Impl::ExecOrAttach(*this, exec, req, res);
     };
     server_->Get(route, h);
@@ -613,10 +613,9 @@ Status KubeletServer::Start() {
   auto port = server_->Start(options_.bind_address, options_.port);
   if (!port.ok()) {
     server_.reset();
-    return UnavailableError("kubelet API: cannot listen on " +
-                            options_.bind_address + ":" +
-                            std::to_string(options_.port) + ": " +
-                            port.status().message());
+    return UnavailableError(
+        "kubelet API: cannot listen on " + options_.bind_address + ":" +
+        std::to_string(options_.port) + ": " + port.status().message());
   }
   port_ = *port;
   log::Info("kubelet", "serving the kubelet API")(

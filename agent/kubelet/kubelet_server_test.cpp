@@ -48,9 +48,9 @@ class EchoStreamServer {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr),
-                     sizeof(addr)),
-              0);
+    EXPECT_EQ(
+        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+        0);
     socklen_t len = sizeof(addr);
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);
@@ -156,8 +156,7 @@ class KubeletServerTest : public ::testing::Test {
     return std::move(tls::TlsClient::Create(o)).value();
   }
 
-  tls::HttpResponse Get(const std::string& path,
-                        const tls::CertAndKey* cert) {
+  tls::HttpResponse Get(const std::string& path, const tls::CertAndKey* cert) {
     auto c = Connect(cert);
     auto r = c->Request("GET", path);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -175,8 +174,8 @@ class KubeletServerTest : public ::testing::Test {
     sandbox_configs_[name] = sc;
     return *runtime_.RunPodSandbox(sc);
   }
-  std::string StartContainer(const std::string& sandbox,
-                             const std::string& pod, uint32_t attempt) {
+  std::string StartContainer(const std::string& sandbox, const std::string& pod,
+                             uint32_t attempt) {
     const cri::PodSandboxConfig& sc = sandbox_configs_[pod];
     cri::ContainerConfig cc;
     cc.name = "c";
@@ -243,7 +242,8 @@ TEST_F(KubeletServerTest, LogsTailTimestampsPreviousAndErrors) {
   ASSERT_TRUE(runtime_.ExitContainer(first, 1).ok());
   std::string second = StartContainer(sb, "job", 1);
   for (int i = 1; i <= 3; ++i)
-    ASSERT_TRUE(runtime_.AppendLog(second, "stdout", "line " + std::to_string(i)).ok());
+    ASSERT_TRUE(
+        runtime_.AppendLog(second, "stdout", "line " + std::to_string(i)).ok());
 
   const std::string base = "/containerLogs/ns1/job/c";
   EXPECT_EQ(Get(base, &apiserver_).body, "line 1\nline 2\nline 3\n");
@@ -251,7 +251,8 @@ TEST_F(KubeletServerTest, LogsTailTimestampsPreviousAndErrors) {
   EXPECT_EQ(Get(base + "?previous=true", &apiserver_).body,
             "first run\nit failed\n");
   EXPECT_EQ(Get(base + "?limitBytes=9", &apiserver_).body, "line 1\nli");
-  std::string stamped = Get(base + "?timestamps=true&tailLines=1", &apiserver_).body;
+  std::string stamped =
+      Get(base + "?timestamps=true&tailLines=1", &apiserver_).body;
   // "<RFC3339Nano> line 3\n"
   ASSERT_GT(stamped.size(), 8u);
   EXPECT_EQ(stamped.substr(stamped.size() - 8), " line 3\n");
@@ -287,7 +288,8 @@ TEST_F(KubeletServerTest, FollowStreamsLinesUntilTheContainerExits) {
     // the stream must deliver lines as they are written.
     for (int i = 1; i <= 3; ++i) {
       while (seen.load() < i) std::this_thread::sleep_for(milliseconds(5));
-      ASSERT_TRUE(runtime_.AppendLog(c, "stdout", "live " + std::to_string(i)).ok());
+      ASSERT_TRUE(
+          runtime_.AppendLog(c, "stdout", "live " + std::to_string(i)).ok());
     }
     while (seen.load() < 4) std::this_thread::sleep_for(milliseconds(5));
     ASSERT_TRUE(runtime_.ExitContainer(c, 0).ok());
@@ -317,7 +319,8 @@ TEST_F(KubeletServerTest, ExecIsRelayedToTheRuntimeStreamServer) {
                         {"X-Stream-Protocol-Version", "v4.channel.k8s.io"}};
   auto r = client->OpenStream(
       "POST",
-      "/exec/default/sh/c?command=echo&command=hi&stdin=true&stdout=true&tty=true",
+      "/exec/default/sh/"
+      "c?command=echo&command=hi&stdin=true&stdout=true&tty=true",
       h);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 101);
@@ -348,8 +351,9 @@ TEST_F(KubeletServerTest, ExecIsRelayedToTheRuntimeStreamServer) {
   EXPECT_FALSE(req->use_stderr);
 
   // Nothing running: a Status, no upgrade.
-  auto none = Connect(&apiserver_)->Request(
-      "POST", "/exec/default/nope/c?command=true&stdout=true", h);
+  auto none =
+      Connect(&apiserver_)
+          ->Request("POST", "/exec/default/nope/c?command=true&stdout=true", h);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->status, 404);
   EXPECT_EQ(StatusOf(*none)["kind"], "Status");

@@ -42,15 +42,24 @@ bool DropHeader(const std::string& name, bool upgrade) {
 
 const char* ReasonPhrase(int code) {
   switch (code) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -88,15 +97,15 @@ void ProxyToKubelet(const httplib::Request& req, httplib::Response& res,
     log::Warn("apiserver", "kubelet unreachable")("node", target.node)(
         "error", st.message());
     if (st.code() == Code::kUnauthenticated) {
-      return WriteError(res, ApiError(502, "InternalError",
-                                      "error dialing backend: the kubelet of " +
-                                          where + " failed TLS verification: " +
-                                          st.message()));
+      return WriteError(
+          res, ApiError(502, "InternalError",
+                        "error dialing backend: the kubelet of " + where +
+                            " failed TLS verification: " + st.message()));
     }
-    return WriteError(res, ApiError(503, "ServiceUnavailable",
-                                    "error dialing backend: the kubelet of " +
-                                        where + " cannot be reached: " +
-                                        st.message()));
+    return WriteError(
+        res, ApiError(503, "ServiceUnavailable",
+                      "error dialing backend: the kubelet of " + where +
+                          " cannot be reached: " + st.message()));
   }
   const tls::HttpResponse& answer = *head;
   std::string content_length = answer.Header("Content-Length");

@@ -63,10 +63,10 @@ ApiOr<Response> Handler::ServeSubresource(Ctx& ctx) {
   if (NeedsAgent(sub) && !(kind.resource == "pods" && sub == "proxy"))
     return KubeletProxy(ctx);
   if (NeedsAgent(sub)) {
-    return ApiError(503, "ServiceUnavailable",
-                    kind.GroupResource() + "/" + sub +
-                        " is not served by kite yet",
-                    Details(kind, ctx.info.name));
+    return ApiError(
+        503, "ServiceUnavailable",
+        kind.GroupResource() + "/" + sub + " is not served by kite yet",
+        Details(kind, ctx.info.name));
   }
   return ApiError(
       405, "MethodNotAllowed",
@@ -118,9 +118,8 @@ ApiOr<Response> Handler::KubeletProxy(Ctx& ctx) {
     node_name = name;
     std::string marker = "/nodes/" + name + "/proxy";
     size_t at = ctx.req.path.find(marker);
-    path = at == std::string::npos
-               ? "/"
-               : ctx.req.path.substr(at + marker.size());
+    path =
+        at == std::string::npos ? "/" : ctx.req.path.substr(at + marker.size());
     if (path.empty()) path = "/";
     std::string q;
     for (const auto& [k, v] : ctx.req.query) {
@@ -148,7 +147,8 @@ ApiOr<Response> Handler::KubeletProxy(Ctx& ctx) {
           std::vector<std::string> init = ContainerNames(pod, "initContainers");
           std::string msg = "a container name must be specified for pod " +
                             name + ", choose one of: [" + Join(main) + "]";
-          if (!init.empty()) msg += " or one of the init containers: [" + Join(init) + "]";
+          if (!init.empty())
+            msg += " or one of the init containers: [" + Join(init) + "]";
           return BadRequest(msg);
         }
         container = main.front();
@@ -174,24 +174,24 @@ ApiOr<Response> Handler::KubeletProxy(Ctx& ctx) {
           const json* waiting = api::FieldPath(cs, {"state", "waiting"});
           bool has_last = api::Has(cs, {"lastState", "terminated"});
           if (waiting != nullptr && !(previous && has_last)) {
-            return BadRequest("container \"" + container + "\" in pod \"" +
-                              name + "\" is waiting to start: " +
-                              api::GetString(*waiting, {"reason"},
-                                             "ContainerCreating"));
+            return BadRequest(
+                "container \"" + container + "\" in pod \"" + name +
+                "\" is waiting to start: " +
+                api::GetString(*waiting, {"reason"}, "ContainerCreating"));
           }
         }
       }
     }
     const std::string where = "/" + ctx.ns + "/" + name;
     if (sub == "log") {
-      path = "/containerLogs" + where + "/" + container +
-             PassQuery(ctx.req, {"follow", "previous", "sinceSeconds",
-                                 "sinceTime", "timestamps", "tailLines",
-                                 "limitBytes"});
+      path =
+          "/containerLogs" + where + "/" + container +
+          PassQuery(ctx.req, {"follow", "previous", "sinceSeconds", "sinceTime",
+                              "timestamps", "tailLines", "limitBytes"});
     } else if (sub == "exec") {
-      path = "/exec" + where + "/" + container +
-             PassQuery(ctx.req,
-                       {"command", "stdin", "stdout", "stderr", "tty"});
+      path =
+          "/exec" + where + "/" + container +
+          PassQuery(ctx.req, {"command", "stdin", "stdout", "stderr", "tty"});
     } else if (sub == "attach") {
       path = "/attach" + where + "/" + container +
              PassQuery(ctx.req, {"stdin", "stdout", "stderr", "tty"});
@@ -220,8 +220,9 @@ ApiOr<Response> Handler::KubeletProxy(Ctx& ctx) {
   }
   if (target->host.empty()) {
     return ApiError(503, "ServiceUnavailable",
-                    "node \"" + node_name + "\" reports no address to reach "
-                    "its kubelet at");
+                    "node \"" + node_name +
+                        "\" reports no address to reach "
+                        "its kubelet at");
   }
   int64_t port = api::GetInt(
       node->object, {"status", "daemonEndpoints", "kubeletEndpoint", "Port"});
