@@ -68,6 +68,8 @@ class StreamingTest : public ::testing::Test {
     c.bind_address = "127.0.0.1";
     c.https_listen_port = 0;
     c.write_kubeconfig = dir_.path() + "/kite.yaml";
+    // The test runs its own KubeletServer, on the runtime it chooses.
+    c.disable_agent = true;
     server_ = std::make_unique<server::Server>(c);
     ASSERT_TRUE(server_->Start().ok());
 
