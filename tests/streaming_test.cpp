@@ -343,6 +343,18 @@ TEST_F(ContainerdStreamingTest, ExecAndPortForwardWithKubectl) {
     Output echo = Shell(env + kubectl + "exec sh -- echo hi");
     EXPECT_EQ(echo.code, 0) << echo.out;
     EXPECT_EQ(echo.out, "hi\n");
+    // Which transport carried it: kubectl's own log of the request.
+    Output traced = Shell(env + kubectl + "-v=7 exec sh -- echo hi");
+    EXPECT_EQ(traced.code, 0) << traced.out;
+    if (std::string(ws) == "true") {
+      EXPECT_NE(traced.out.find("GET https://"), std::string::npos)
+          << traced.out;
+      EXPECT_EQ(traced.out.find("POST https://"), std::string::npos)
+          << "fell back to SPDY: " << traced.out;
+    } else {
+      EXPECT_NE(traced.out.find("POST https://"), std::string::npos)
+          << traced.out;
+    }
     Output code = Shell(env + kubectl + "exec sh -- sh -c 'exit 3'");
     EXPECT_EQ(code.code, 3) << code.out;
     Output in =
@@ -351,7 +363,7 @@ TEST_F(ContainerdStreamingTest, ExecAndPortForwardWithKubectl) {
     EXPECT_EQ(in.out, "from-stdin\n");
 
     // port-forward to the pod's port 8080, where nc answers "served".
-    Output pf = Shell(env + kubectl + "port-forward pod/sh 18080:8080 > " +
+    Output pf = Shell(env + kubectl + "-v=7 port-forward pod/sh 18080:8080 > " +
                       dir_.path() + "/pf.log 2>&1 & echo $!");
     int pid = atoi(pf.out.c_str());
     std::string answer;
@@ -364,8 +376,11 @@ TEST_F(ContainerdStreamingTest, ExecAndPortForwardWithKubectl) {
     }
     if (pid > 0) ::kill(pid, SIGTERM);
     std::this_thread::sleep_for(milliseconds(300));
-    EXPECT_NE(answer.find("served"), std::string::npos)
-        << *RealEnv().ReadFile(dir_.path() + "/pf.log");
+    std::string pf_log = *RealEnv().ReadFile(dir_.path() + "/pf.log");
+    EXPECT_NE(answer.find("served"), std::string::npos) << pf_log;
+    EXPECT_EQ(pf_log.find("POST https://") == std::string::npos,
+              std::string(ws) == "true")
+        << pf_log;
   }
 }
 

@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/kubelet/container_logs.h"
+#include "agent/kubelet/stream_bridge.h"
+#include "agent/kubelet/websocket.h"
 #include "common/log.h"
 #include "tls/byte_pipe.h"
 #include "tls/tls_server.h"
@@ -30,8 +32,6 @@ constexpr char kPodNameLabel[] = "io.kubernetes.pod.name";
 constexpr char kPodNamespaceLabel[] = "io.kubernetes.pod.namespace";
 constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
 constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
-constexpr std::chrono::milliseconds kUpstreamTimeout{10000};
-constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxErrorBody = 1024 * 1024;
 
 // A Kubernetes Status, what kubectl prints for a failure.
@@ -131,147 +131,57 @@ StatusOr<cri::Container> RunningContainer(cri::Runtime& runtime,
   return NotFoundError("container not found (\"" + name + "\")");
 }
 
-struct Url {
-  std::string host;
-  int port = 0;
-  std::string path;  // with the query
-};
-
-// http://host:port/path (what containerd's stream server hands out).
-StatusOr<Url> ParseHttpUrl(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0)
-    return InternalError("streaming URL is not http://: " + url);
-  size_t slash = url.find('/', scheme.size());
-  std::string authority = url.substr(
-      scheme.size(),
-      slash == std::string::npos ? std::string::npos : slash - scheme.size());
-  Url u;
-  u.path = slash == std::string::npos ? "/" : url.substr(slash);
-  size_t colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.back() == ']') {
-    u.host = authority;
-    u.port = 80;
-  } else {
-    u.host = authority.substr(0, colon);
-    std::string port = authority.substr(colon + 1);
-    auto [p, ec] =
-        std::from_chars(port.data(), port.data() + port.size(), u.port);
-    if (ec != std::errc() || p != port.data() + port.size())
-      return InternalError("streaming URL has a bad port: " + url);
+// The WebSocket protocol of kubectl's this kubelet serves itself for
+// `req` (exec/attach: v5 or v4 channels; port-forward: SPDY tunnelled in
+// WebSocket), or "" when the request is to be relayed as it is.
+std::string ServedWebSocketProtocol(const httplib::Request& req,
+                                    bool port_forward) {
+  if (req.method != "GET" ||
+      strcasecmp(req.get_header_value("Upgrade").c_str(), "websocket") != 0 ||
+      !req.has_header("Sec-WebSocket-Key")) {
+    return "";
   }
-  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']')
-    u.host = u.host.substr(1, u.host.size() - 2);
-  return u;
-}
-
-// A connected TCP socket to host:port (blocking mode), or an error.
-StatusOr<int> ConnectTcp(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string p = std::to_string(port);
-  if (int gai = ::getaddrinfo(host.c_str(), p.c_str(), &hints, &res);
-      gai != 0) {
-    return UnavailableError("resolving " + host + ": " + gai_strerror(gai));
-  }
-  std::string err = "no address";
-  int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int s = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-      err = std::strerror(errno);
-      continue;
+  for (size_t i = 0, n = req.get_header_value_count("Sec-WebSocket-Protocol");
+       i < n; ++i) {
+    for (const std::string& p : ws::SplitProtocols(
+             req.get_header_value("Sec-WebSocket-Protocol", i))) {
+      if (port_forward && p == "SPDY/3.1+portforward.k8s.io") return p;
+      if (!port_forward &&
+          (p == "v5.channel.k8s.io" || p == "v4.channel.k8s.io")) {
+        return p;
+      }
     }
-    if (::connect(s, ai->ai_addr, ai->ai_addrlen) == 0) {
-      fd = s;
-      break;
-    }
-    err = std::strerror(errno);
-    ::close(s);
-  }
-  freeaddrinfo(res);
-  if (fd < 0) {
-    return UnavailableError("connecting to the runtime's stream server " +
-                            host + ":" + p + ": " + err);
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view d) {
-  while (!d.empty()) {
-    ssize_t w = ::send(fd, d.data(), d.size(), MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    d.remove_prefix(static_cast<size_t>(w));
-  }
-  return true;
-}
-
-// Reads from `fd` until the end of an HTTP response head. `head` gets the
-// head (up to and including the blank line), `rest` what followed.
-Status ReadHead(int fd, std::string* head, std::string* rest) {
-  std::string buf;
-  auto deadline = std::chrono::steady_clock::now() + kUpstreamTimeout;
-  for (;;) {
-    size_t end = buf.find("\r\n\r\n");
-    if (end != std::string::npos) {
-      *head = buf.substr(0, end + 4);
-      *rest = buf.substr(end + 4);
-      return Status::Ok();
-    }
-    if (buf.size() > kMaxHead)
-      return UnavailableError("the runtime's answer head is too large");
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return DeadlineExceededError(
-          "the runtime's stream server did not answer");
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char tmp[4096];
-    ssize_t r = ::recv(fd, tmp, sizeof(tmp), 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0)
-      return UnavailableError(
-          "the runtime's stream server closed the connection");
-    buf.append(tmp, static_cast<size_t>(r));
-  }
-}
-
-int StatusCodeOf(const std::string& head) {
-  // "HTTP/1.1 101 Switching Protocols"
-  if (head.size() < 12 || head.rfind("HTTP/1.", 0) != 0) return 0;
-  int code = 0;
-  for (size_t i = 9; i < 12; ++i) {
-    if (head[i] < '0' || head[i] > '9') return 0;
-    code = code * 10 + (head[i] - '0');
-  }
-  return code;
-}
-
-std::string HeaderOf(const std::string& head, const char* name) {
-  size_t pos = head.find("\r\n");
-  size_t len = std::strlen(name);
-  while (pos != std::string::npos && pos + 2 < head.size()) {
-    size_t start = pos + 2;
-    size_t end = head.find("\r\n", start);
-    if (end == std::string::npos) break;
-    if (end - start > len && head[start + len] == ':' &&
-        strncasecmp(head.data() + start, name, len) == 0) {
-      size_t v = start + len + 1;
-      while (v < end && (head[v] == ' ' || head[v] == '\t')) ++v;
-      return head.substr(v, end - v);
-    }
-    pos = end;
   }
   return "";
+}
+
+// Serves a WebSocket request with `protocol` on a new SPDY session with
+// the runtime at `url` (stream_bridge.h).
+void BridgeWebSocket(const httplib::Request& req, httplib::Response& res,
+                     const std::string& url, const std::string& protocol,
+                     const ChannelOptions* channels) {
+  auto runtime = OpenRuntimeSpdy(
+      url, channels ? "v4.channel.k8s.io" : "portforward.k8s.io");
+  if (!runtime.ok()) return WriteError(res, runtime.status());
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{runtime->fd};
+  tls::HijackedConnection* conn = tls::TlsServer::Hijack(req);
+  if (conn == nullptr) {
+    return WriteError(res, InternalError("the connection cannot be upgraded"));
+  }
+  if (!AcceptWebSocket(*conn, req.get_header_value("Sec-WebSocket-Key"),
+                       protocol)) {
+    return;
+  }
+  if (channels != nullptr) {
+    BridgeRemoteCommand(*conn, *runtime, *channels);
+  } else {
+    TunnelPortForward(*conn, *runtime);
+  }
+  log::Debug("kubelet", "websocket stream ended")("path", req.path)("protocol",
+                                                                    protocol);
 }
 
 // Headers of the client's request that are not passed to the runtime.
@@ -495,6 +405,10 @@ struct KubeletServer::Impl {
       url = s.runtime_.Attach(r);
     }
     if (!url.ok()) return WriteError(res, url.status());
+    if (std::string p = ServedWebSocketProtocol(req, false); !p.empty()) {
+      ChannelOptions channels{in, out, err, tty};
+      return BridgeWebSocket(req, res, *url, p, &channels);
+    }
     ProxyToStreamServer(req, res, *url);
   }
 
@@ -533,6 +447,8 @@ struct KubeletServer::Impl {
     }
     auto url = s.runtime_.PortForward(sandbox->id, ports);
     if (!url.ok()) return WriteError(res, url.status());
+    if (std::string p = ServedWebSocketProtocol(req, true); !p.empty())
+      return BridgeWebSocket(req, res, *url, p, nullptr);
     ProxyToStreamServer(req, res, *url);
   }
 };

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "agent/cri/fake_runtime.h"
+#include "agent/kubelet/spdy.h"
+#include "agent/kubelet/websocket.h"
 #include "tls/pki.h"
 #include "tls/tls_client.h"
 
@@ -101,6 +103,109 @@ class EchoStreamServer {
   std::thread thread_;
   std::mutex mu_;
   std::string head_;
+};
+
+// A stand-in for containerd's SPDY remotecommand v4: accepts one upgrade,
+// replies to every stream, echoes stdin to stdout and, at stdin's end,
+// writes a Status on the error stream and closes.
+class SpdyEchoServer {
+ public:
+  SpdyEchoServer() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(
+        ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+        0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(listen_fd_, 4);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~SpdyEchoServer() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  std::string head() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return head_;
+  }
+  std::vector<std::string> stream_types() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return types_;
+  }
+
+ private:
+  void Serve() {
+    int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) return;
+    std::string buf;
+    char tmp[4096];
+    while (buf.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+      if (n <= 0) break;
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+    size_t end = buf.find("\r\n\r\n") + 4;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      head_ = buf.substr(0, end);
+    }
+    std::string answer =
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+        "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io"
+        "\r\n\r\n";
+    (void)!::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    spdy::Framer framer;
+    framer.Feed(std::string_view(buf).substr(end));
+    std::map<std::string, uint32_t> ids;
+    bool done = false;
+    while (!done) {
+      auto f = framer.Next();
+      if (!f.ok()) break;
+      if (!f->has_value()) {
+        ssize_t n = ::recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0) break;
+        framer.Feed(std::string_view(tmp, static_cast<size_t>(n)));
+        continue;
+      }
+      spdy::Frame& fr = **f;
+      std::string out;
+      if (fr.type == spdy::FrameType::kSynStream) {
+        std::string type = spdy::HeaderValue(fr.headers, "streamtype");
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          types_.push_back(type);
+        }
+        ids[type] = fr.stream_id;
+        out = framer.SynReply(fr.stream_id, 0, {});
+      } else if (fr.type == spdy::FrameType::kData &&
+                 fr.stream_id == ids["stdin"]) {
+        if (!fr.data.empty()) out = spdy::Framer::Data(ids["stdout"], fr.data);
+        if (fr.flags & spdy::kFlagFin) {
+          out += spdy::Framer::Data(ids["stdout"], "", spdy::kFlagFin);
+          out += spdy::Framer::Data(
+              ids["error"],
+              R"({"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}})",
+              spdy::kFlagFin);
+          done = true;
+        }
+      }
+      if (!out.empty()) (void)!::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    ::close(fd);
+  }
+
+  int listen_fd_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string head_;
+  std::vector<std::string> types_;
 };
 
 class KubeletServerTest : public ::testing::Test {
@@ -357,6 +462,68 @@ TEST_F(KubeletServerTest, ExecIsRelayedToTheRuntimeStreamServer) {
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->status, 404);
   EXPECT_EQ(StatusOf(*none)["kind"], "Status");
+}
+
+// kubectl's WebSocket exec (v5 channels) served by the kubelet itself and
+// bridged to the runtime's SPDY remotecommand v4.
+TEST_F(KubeletServerTest, WebSocketExecIsBridgedToSpdy) {
+  SpdyEchoServer spdy_server;
+  runtime_.SetStreamingBase("http://127.0.0.1:" +
+                            std::to_string(spdy_server.port()));
+  std::string sb = RunPod("default", "cat");
+  StartContainer(sb, "cat", 0);
+  auto client = Connect(&apiserver_);
+  tls::HttpHeaders h = {{"Connection", "Upgrade"},
+                        {"Upgrade", "websocket"},
+                        {"Sec-WebSocket-Version", "13"},
+                        {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                        {"Sec-WebSocket-Protocol", "v5.channel.k8s.io"}};
+  auto r = client->OpenStream(
+      "GET",
+      "/exec/default/cat/c?command=cat&stdin=true&stdout=true&stderr=true", h);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->status, 101);
+  EXPECT_EQ(r->Header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  EXPECT_EQ(r->Header("Sec-WebSocket-Protocol"), "v5.channel.k8s.io");
+  const uint8_t mask[4] = {9, 8, 7, 6};
+  std::string out =
+      ws::EncodeFrame(ws::Opcode::kBinary, std::string("\0hello", 6), true,
+                      mask) +
+      ws::EncodeFrame(ws::Opcode::kPing, "are you there", true, mask) +
+      ws::EncodeFrame(ws::Opcode::kBinary, std::string("\xff\0", 2), true,
+                      mask);
+  ASSERT_TRUE(client->WriteAll(out, milliseconds(5000)));
+  ws::Decoder dec(false);
+  std::vector<ws::Message> got;
+  char buf[4096];
+  while (got.empty() || got.back().opcode != ws::Opcode::kClose) {
+    ssize_t n = client->ReadSome(buf, sizeof(buf), milliseconds(10000));
+    ASSERT_GT(n, 0);
+    dec.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    for (;;) {
+      auto m = dec.Next();
+      ASSERT_TRUE(m.ok());
+      if (!m->has_value()) break;
+      got.push_back(std::move(**m));
+    }
+  }
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].opcode, ws::Opcode::kPong);
+  EXPECT_EQ(got[0].payload, "are you there");
+  EXPECT_EQ(got[1].payload, std::string("\x01hello", 6));
+  ASSERT_FALSE(got[2].payload.empty());
+  EXPECT_EQ(got[2].payload[0], 3);
+  json status = json::parse(got[2].payload.substr(1));
+  EXPECT_EQ(status["reason"], "NonZeroExitCode");
+  EXPECT_EQ(status["details"]["causes"][0]["message"], "3");
+  EXPECT_EQ(got[3].payload, ws::ClosePayload(ws::kCloseNormal));
+
+  EXPECT_EQ(spdy_server.head().rfind("POST /exec/", 0), 0u);
+  EXPECT_NE(
+      spdy_server.head().find("X-Stream-Protocol-Version: v4.channel.k8s.io"),
+      std::string::npos);
+  EXPECT_EQ(spdy_server.stream_types(),
+            (std::vector<std::string>{"error", "stdin", "stdout", "stderr"}));
 }
 
 }  // namespace
