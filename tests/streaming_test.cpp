@@ -243,6 +243,47 @@ TEST_F(StreamingTest, KubectlLogsThroughTheApiServer) {
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.out.find("pods \"ghost\" not found"), std::string::npos)
       << missing.out;
+  // RBAC decides per subresource: jane may get pods but not read logs
+  // until she is bound to `view` (pods/log get); `view` has no exec.
+  ASSERT_EQ(Kubectl("create role pod-reader --verb=get --resource=pods "
+                    "-n default")
+                .code,
+            0);
+  ASSERT_EQ(Kubectl("create rolebinding jane-pods --role=pod-reader "
+                    "--user=jane -n default")
+                .code,
+            0);
+  Output denied;
+  for (int i = 0; i < 50; ++i) {  // the RBAC index follows a watch
+    denied = Kubectl("logs p1 --as=jane");
+    if (denied.out.find("pods/log") != std::string::npos) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_NE(denied.code, 0);
+  EXPECT_NE(denied.out.find("User \"jane\" cannot get resource "
+                            "\"pods/log\" in API group \"\" in the "
+                            "namespace \"default\""),
+            std::string::npos)
+      << denied.out;
+  ASSERT_EQ(Kubectl("create rolebinding jane-view --clusterrole=view "
+                    "--user=jane -n default")
+                .code,
+            0);
+  Output viewer;
+  for (int i = 0; i < 50; ++i) {  // the RBAC index follows a watch
+    viewer = Kubectl("logs p1 --tail=1 --as=jane");
+    if (viewer.code == 0) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(viewer.out, "line 3\n");
+  Output no_exec = Kubectl("exec p1 --as=jane -- true");
+  EXPECT_NE(no_exec.code, 0);
+  // (WebSocket GET refused as `get`, then the SPDY POST as `create`.)
+  EXPECT_NE(no_exec.out.find("User \"jane\" cannot create resource "
+                             "\"pods/exec\""),
+            std::string::npos)
+      << no_exec.out;
+
   CreatePod("pending", false);
   Output pending = Kubectl("logs pending");
   EXPECT_NE(pending.code, 0);
