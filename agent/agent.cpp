@@ -27,6 +27,10 @@ Agent::Agent(AgentConfig config, AgentHooks hooks)
 
 Agent::~Agent() { Stop(); }
 
+int Agent::kubelet_port() const {
+  return kubelet_server_ ? kubelet_server_->port() : 0;
+}
+
 Status Agent::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -109,9 +113,10 @@ Status Agent::StartParts() {
       *api_, *runtime_, RealClock(), po, *volumes_, *env_);
   KITE_RETURN_IF_ERROR(pod_syncer_->Start());
 
+  KITE_RETURN_IF_ERROR(StartKubeletServer());
   housekeeping_ = std::thread([this] { Housekeeping(); });
-  log::Info("agent", "started")("node", config_.node_name)("endpoint",
-                                                          endpoint_);
+  log::Info("agent", "started")("node", config_.node_name)(
+      "endpoint", endpoint_)("kubelet-port", kubelet_port());
   return Status::Ok();
 }
 
@@ -165,6 +170,41 @@ Status Agent::StartRuntime() {
                                                                       why);
     log::Info("agent", "images")("imported", report->imported.size())(
         "already", report->skipped.size())("failed", report->failed.size());
+  }
+  return Status::Ok();
+}
+
+// The kubelet API, with the serving certificate a join (or the server)
+// stored, trusting client-ca for the API server's kubelet-client identity.
+Status Agent::StartKubeletServer() {
+  const std::string tls = config_.data_dir + "/agent/tls";
+  Env& env = RealEnv();
+  auto cert = env.ReadFile(tls + "/serving-kubelet.crt");
+  auto key = env.ReadFile(tls + "/serving-kubelet.key");
+  auto client_ca = env.ReadFile(tls + "/client-ca.crt");
+  if (!cert.ok() || !key.ok() || !client_ca.ok()) {
+    // Without them the pods still run; only logs, exec, attach and
+    // port-forward through the API server are unavailable.
+    log::Error("agent",
+               "no kubelet serving certificate or client CA: the kubelet "
+               "API (logs, exec, port-forward) is off; join again to get them")(
+        "dir", tls);
+    return Status::Ok();
+  }
+  kubelet::KubeletServerOptions ko;
+  ko.bind_address = config_.kubelet_bind_address;
+  ko.port = config_.kubelet_port;
+  ko.cert_pem = *cert;
+  ko.key_pem = *key;
+  ko.client_ca_pem = *client_ca;
+  kubelet_server_ =
+      std::make_unique<kubelet::KubeletServer>(ko, *runtime_, RealClock());
+  Status st = kubelet_server_->Start();
+  if (!st.ok()) {
+    kubelet_server_.reset();
+    return Status(st.code(), "the kubelet API on port " +
+                                 std::to_string(config_.kubelet_port) + ": " +
+                                 st.message());
   }
   return Status::Ok();
 }
@@ -226,6 +266,10 @@ void Agent::Stop() {
   }
   cv_.notify_all();
   if (housekeeping_.joinable()) housekeeping_.join();
+  if (kubelet_server_) {
+    kubelet_server_->Stop();
+    kubelet_server_.reset();
+  }
   if (pod_syncer_) {
     pod_syncer_->Stop();  // the containers keep running
     pod_syncer_.reset();

@@ -8,7 +8,8 @@
 //   the agent) -> image import (<data_dir>/agent/images) -> CRI client ->
 //   Node status and Lease (the CNI configuration is written once the Node
 //   has a podCIDR) -> a Service informer (for the environment) -> volumes
-//   and environment -> PodSyncer (the pods bound to the node) ->
+//   and environment -> PodSyncer (the pods bound to the node) -> the
+//   kubelet API (KubeletServer: logs, exec, attach, port-forward) ->
 //   housekeeping (volume refresh every 30 s, local-path storage cleanup
 //   every minute)
 // The agent always talks to the API server over HTTPS with the node's
@@ -32,6 +33,7 @@
 
 #include "agent/cri/runtime.h"
 #include "agent/kubelet/env.h"
+#include "agent/kubelet/kubelet_server.h"
 #include "agent/kubelet/node_status.h"
 #include "agent/kubelet/pod_syncer.h"
 #include "agent/kubelet/volumes.h"
@@ -94,10 +96,13 @@ class Agent {
   // Null before Start.
   kubelet::NodeStatus* node_status() { return node_status_.get(); }
   kubelet::PodSyncer* pod_syncer() { return pod_syncer_.get(); }
+  // The kubelet API's port (0 before Start, or when it is off).
+  int kubelet_port() const;
 
  private:
   Status StartParts();
   Status StartRuntime();
+  Status StartKubeletServer();
   void OnPodCidr(const std::string& cidr);
   void Housekeeping();
 
@@ -114,6 +119,7 @@ class Agent {
   std::unique_ptr<kubelet::Volumes> volumes_;
   std::unique_ptr<kubelet::Env> env_;
   std::unique_ptr<kubelet::PodSyncer> pod_syncer_;
+  std::unique_ptr<kubelet::KubeletServer> kubelet_server_;
 
   std::mutex mu_;
   std::condition_variable cv_;

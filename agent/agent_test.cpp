@@ -88,6 +88,9 @@ TEST_F(AgentTest, StartsTheNodeOnTheGivenRuntimeAndStops) {
   for (int i = 0; i < 500 && !a.pod_syncer()->HasSynced(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(a.pod_syncer()->HasSynced());
+  // No serving certificate in this data dir: the kubelet API stays off and
+  // the rest runs.
+  EXPECT_EQ(a.kubelet_port(), 0);
   a.Stop();
   EXPECT_EQ(a.pod_syncer(), nullptr);
   EXPECT_EQ(a.node_status(), nullptr);
