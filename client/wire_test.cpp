@@ -172,11 +172,75 @@ TEST(YamlJsonTest, Converts) {
   EXPECT_EQ((*j)["d"], Json::parse(R"(["x",2.5,null])"));
   EXPECT_TRUE((*j)["e"]["f"].is_null());
   EXPECT_EQ((*j)["g"], "yes");
-  EXPECT_EQ((*j)["h"], "0x1");
+  EXPECT_EQ((*j)["h"], 1);  // YAML 1.1 hex, as Kubernetes' parser reads it
   auto flow = YamlToJson(R"({"kind":"ConfigMap","data":{"k":"v"}})");
   ASSERT_TRUE(flow.ok());
   EXPECT_EQ((*flow)["data"]["k"], "v");
   EXPECT_FALSE(YamlToJson("a: [1, 2").ok());
+}
+
+// What the API server's decoder was fixed for (found by tests/fuzz/yaml):
+// the same conversion now serves kubeconfig files, the manifests directory
+// and the bootstrap policy, so each hole is checked here too. Several of
+// these made yaml-cpp loop forever or produced strings JSON cannot hold.
+TEST(YamlJsonTest, RefusesWhatKubernetesRefuses) {
+  auto refused = [](std::string_view text, std::string_view why) {
+    auto j = YamlToJson(text);
+    EXPECT_FALSE(j.ok()) << "accepted: " << j->dump();
+    EXPECT_EQ(j.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(j.status().message().find(why), std::string::npos)
+        << j.status().message();
+  };
+  // NUL in a quoted scalar (yaml-cpp looped), other control characters.
+  refused(std::string_view("{\"kind\":\"Co\0\0\"}\n", 16),
+          "control characters");
+  refused("a: \"x\x01y\"\n", "control characters");
+  refused("a: b\x7f\n", "control characters");
+  // Bytes that are not UTF-8 (JSON cannot hold them), overlongs, surrogates.
+  refused("a: \"\xd0\xcc\"\n", "invalid UTF-8");
+  refused("a: \xc0\xaf\n", "invalid UTF-8");
+  refused("a: \xed\xa0\x80\n", "invalid UTF-8");
+  // yaml-cpp's \N \_ \L \P escapes come out as bytes that are not UTF-8.
+  for (const char* esc : {"\\N", "\\_", "\\L", "\\P"}) {
+    auto j = YamlToJson(std::string("a: \"") + esc + "\"\n");
+    if (j.ok()) {
+      // If yaml-cpp writes it as UTF-8, it must survive serialization.
+      EXPECT_NO_THROW(j->dump()) << esc;
+    } else {
+      EXPECT_NE(j.status().message().find("UTF-8"), std::string::npos)
+          << esc << ": " << j.status().message();
+    }
+  }
+  // Text after a flow mapping (yaml-cpp's LoadAll looped), a second document.
+  refused(R"({"apiVersion":"v1","kind"},"data":{"a":"b"}})", "flow");
+  refused("{\"a\": 1} x\n", "flow");
+  refused("a: 1\n---\nb: 2\n", "more than one document");
+  // Nesting and alias expansion.
+  refused(std::string(300, '[') + std::string(300, ']'), "nests deeper");
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    bomb += std::string(1, c) + ": &" + c + " [";
+    for (int i = 0; i < 10; ++i)
+      bomb += std::string(i ? ", *" : "*") + static_cast<char>(c - 1);
+    bomb += "]\n";
+  }
+  refused(bomb, "aliases");
+  refused("? [a, b]\n: c\n", "keys must be scalars");
+
+  // Still fine: a leading ---, a trailing ..., comments, tabs and CRLF,
+  // text after a flow mapping that is a comment, multi-byte UTF-8, big
+  // numbers that stay strings.
+  auto ok = YamlToJson(
+      "---\r\na: 'x # y'  # comment\r\nb:\t\"\xc3\xa9\xe2\x82\xac\"\r\n"
+      "c: 1" +
+      std::string(400, '0') + "\r\n...\r\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["a"], "x # y");
+  EXPECT_EQ((*ok)["b"], "\xc3\xa9\xe2\x82\xac");
+  EXPECT_EQ((*ok)["c"], "1" + std::string(400, '0'));
+  auto flow = YamlToJson("{a: 1}  # done\n");
+  ASSERT_TRUE(flow.ok()) << flow.status().ToString();
+  EXPECT_EQ((*flow)["a"], 1);
 }
 
 }  // namespace

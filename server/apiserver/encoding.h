@@ -45,10 +45,8 @@ ApiOr<nlohmann::json> DecodeBody(const Request& req,
 // message when malformed.
 StatusOr<nlohmann::json> ParseJson(std::string_view text);
 // Parses one YAML document into JSON the way Kubernetes' YAML-to-JSON
-// conversion does: plain scalars resolve to null, booleans (true/false),
-// integers and floats; quoted scalars and !!str are strings; map keys become
-// strings. InvalidArgument when malformed, when there are several
-// documents, or when aliases expand beyond a sane size.
+// conversion does: client::YamlToJson (client/yaml_json.h says what it
+// resolves and refuses), shared with every other place kite reads YAML.
 StatusOr<nlohmann::json> YamlToJson(std::string_view text);
 
 // InvalidArgument when JSON text nests objects/arrays deeper than
