@@ -71,6 +71,8 @@ Status Agent::StartParts() {
     std::vector<std::string> host_ips = host->Facts().ipv4_addresses;
     if (!host_ips.empty()) node_ips.push_back(host_ips.front());
   }
+  StartDns(node_ips);
+
   kubelet::NodeStatusOptions ns;
   ns.node_name = config_.node_name;
   ns.node_ips = node_ips;
@@ -259,6 +261,32 @@ void Agent::Housekeeping() {
   }
 }
 
+// The cluster DNS: answers from the Service and EndpointSlice caches, the
+// rest forwarded to the host's resolvers. Not being able to bind (port 53
+// taken, no privilege) leaves the node without cluster DNS but running.
+void Agent::StartDns(const std::vector<std::string>& node_ips) {
+  if (config_.disable_dns) return;
+  std::string address = config_.dns_bind_address;
+  if (address.empty() && !node_ips.empty()) address = node_ips.front();
+  if (address.empty()) address = "0.0.0.0";
+  dns::ClusterDnsOptions o;
+  o.domain = config_.cluster_domain;
+  o.upstreams = config_.dns_upstreams;
+  o.exclude_upstreams = {config_.cluster_dns, address};
+  dns_ = std::make_unique<dns::ClusterDns>(*api_, o);
+  Status st = dns_->Start();
+  if (st.ok()) {
+    dns_server_ = std::make_unique<dns::DnsServer>(
+        *dns_, dns::DnsServerOptions{address, config_.dns_port});
+    st = dns_server_->Start();
+  }
+  if (!st.ok()) {
+    log::Warn("agent", "cluster DNS not served")("error", st.ToString());
+    dns_server_.reset();
+    dns_.reset();
+  }
+}
+
 void Agent::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -284,6 +312,9 @@ void Agent::Stop() {
     node_status_->Stop();
     node_status_.reset();
   }
+  if (dns_server_) dns_server_->Stop();
+  dns_server_.reset();
+  dns_.reset();
   runtime_.reset();
   if (containerd_) {
     containerd_->Stop();  // the shims keep the containers running

@@ -6,6 +6,7 @@
 //   certificate; a join or the server wrote it) -> the node's HTTPS client
 //   -> container runtime (the endpoint given, or containerd supervised by
 //   the agent) -> image import (<data_dir>/agent/images) -> CRI client ->
+//   cluster DNS (agent/dns; not fatal when it cannot bind) ->
 //   Node status and Lease (the CNI configuration is written once the Node
 //   has a podCIDR) -> a Service informer (for the environment) -> volumes
 //   and environment -> PodSyncer (the pods bound to the node) -> the
@@ -34,6 +35,8 @@
 #include "agent/cri/runtime.h"
 #include "agent/kubelet/env.h"
 #include "agent/kubelet/kubelet_server.h"
+#include "agent/dns/cluster_dns.h"
+#include "agent/dns/dns_server.h"
 #include "agent/kubelet/node_status.h"
 #include "agent/kubelet/pod_syncer.h"
 #include "agent/kubelet/volumes.h"
@@ -60,6 +63,15 @@ struct AgentConfig {
   std::string cluster_cidr = "10.42.0.0/16";
   std::string cluster_dns = "10.43.0.10";
   std::string cluster_domain = "cluster.local";
+  // Cluster DNS (agent/dns, docs/dns.md), served on
+  // dns_bind_address:dns_port (empty: the node's first address) until the
+  // proxy routes cluster_dns there. A failure to bind is logged, not fatal.
+  // `--disable coredns` turns it off.
+  bool disable_dns = false;
+  std::string dns_bind_address;
+  int dns_port = 53;  // 0: any free port (tests)
+  // Resolvers for other names; empty: the host's /etc/resolv.conf.
+  std::vector<std::string> dns_upstreams;
 };
 
 // Replaceable parts, for tests. Empty members get the real ones.
@@ -98,6 +110,8 @@ class Agent {
   kubelet::PodSyncer* pod_syncer() { return pod_syncer_.get(); }
   // The kubelet API's port (0 before Start, or when it is off).
   int kubelet_port() const;
+  // The cluster DNS server's port; 0 when it is not serving.
+  int dns_port() const { return dns_server_ ? dns_server_->port() : 0; }
 
  private:
   Status StartParts();
@@ -105,6 +119,7 @@ class Agent {
   Status StartKubeletServer();
   void OnPodCidr(const std::string& cidr);
   void Housekeeping();
+  void StartDns(const std::vector<std::string>& node_ips);
 
   AgentConfig config_;
   AgentHooks hooks_;
@@ -125,6 +140,8 @@ class Agent {
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
   std::thread housekeeping_;
+  std::unique_ptr<dns::ClusterDns> dns_;
+  std::unique_ptr<dns::DnsServer> dns_server_;
 };
 
 }  // namespace kite::agent

@@ -1,7 +1,11 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
@@ -95,6 +99,54 @@ TEST_F(AgentTest, StartsTheNodeOnTheGivenRuntimeAndStops) {
   EXPECT_EQ(a.pod_syncer(), nullptr);
   EXPECT_EQ(a.node_status(), nullptr);
   a.Stop();
+}
+
+TEST_F(AgentTest, ServesClusterDnsUnlessDisabled) {
+  ASSERT_TRUE(api_.Create({"", "v1", "services", ""},
+                          client::Json::parse(R"({"metadata":{"name":"web",
+      "namespace":"default"},"spec":{"clusterIP":"10.43.0.5"}})"),
+                          {})
+                  .ok());
+  AgentConfig c = Config();
+  c.dns_bind_address = "127.0.0.1";
+  c.dns_port = 0;
+  c.dns_upstreams = {"127.0.0.1:9"};
+  Agent a(c, Hooks());
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_GT(a.dns_port(), 0);
+  // One UDP question to the agent's DNS.
+  dns::Message q;
+  q.header.id = 5;
+  q.questions.push_back({"web.default.svc.cluster.local", dns::kTypeA, 1});
+  std::string wire = *dns::Serialize(q);
+  std::vector<std::string> got;
+  for (int i = 0; i < 100 && got.empty(); ++i) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(a.dns_port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sendto(fd, wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&to),
+           sizeof to);
+    pollfd p{fd, POLLIN, 0};
+    char buf[512];
+    if (poll(&p, 1, 2000) == 1) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      auto m = dns::Parse(std::string_view(buf, n > 0 ? n : 0));
+      if (m.ok()) {
+        for (const auto& r : m->answers) got.push_back(dns::AddressText(r));
+      }
+    }
+    close(fd);
+    if (got.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(got, std::vector<std::string>{"10.43.0.5"});
+  a.Stop();
+  EXPECT_EQ(a.dns_port(), 0);
+  c.disable_dns = true;
+  Agent off(c, Hooks());
+  ASSERT_TRUE(off.Start().ok());
+  EXPECT_EQ(off.dns_port(), 0);
 }
 
 TEST_F(AgentTest, AnUnreachableRuntimeIsAnErrorNamingIt) {

@@ -130,6 +130,7 @@ int RunAgent(const std::vector<std::string>& args) {
   std::vector<std::string> node_ips;
   int timeout_seconds = 60;
   bool join_only = false;
+  std::vector<std::string> disable;
   FlagSet flags("agent");
   flags.String("config", &config_file, "config file whose keys are long flag names");
   flags.String("server", &server, "the API server to join: https://HOST:6443");
@@ -144,6 +145,7 @@ int RunAgent(const std::vector<std::string>& args) {
                "runs its own containerd)");
   flags.Bool("join-only", &join_only, "join (get the node certificates) and exit without running the agent");
   flags.String("log-level", &log_level, "debug, info, warn or error");
+  flags.StringList("disable", &disable, "do not run the built-in part NAME: coredns (the cluster DNS)");
   if (Status st = ParseWithConfig(flags, args, &config_file, &log_level); !st.ok()) return Fail(st);
   if (flags.help()) {
     std::cout << flags.Usage();
@@ -151,6 +153,9 @@ int RunAgent(const std::vector<std::string>& args) {
   }
   if (!flags.positional().empty()) {
     return Fail(InvalidArgumentError("kite agent takes no arguments, got \"" + flags.positional()[0] + "\""));
+  }
+  for (const std::string& d : disable) {
+    if (d != "coredns") return Fail(InvalidArgumentError("kite agent --disable: unknown part \"" + d + "\" (coredns)"));
   }
   if (server.empty()) return Fail(InvalidArgumentError("kite agent needs --server https://HOST:PORT"));
   if (token.empty() && !token_file.empty()) {
@@ -196,6 +201,7 @@ int RunAgent(const std::vector<std::string>& args) {
   ac.node_name = node_name;
   ac.node_ips = given_ips;
   ac.container_runtime_endpoint = runtime_endpoint;
+  ac.disable_dns = !disable.empty();
   agent::Agent node_agent(ac);
   if (Status st = node_agent.Start(); !st.ok()) return Fail(st);
   int sig = 0;

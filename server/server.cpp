@@ -396,6 +396,9 @@ Status Server::StartAgent() {
   a.container_runtime_endpoint = config_.container_runtime_endpoint;
   a.kubelet_port = config_.kubelet_port;
   a.cluster_cidr = config_.cluster_cidr;
+  // `--disable coredns` (k3s's name) or `--disable kube-dns`: no cluster DNS.
+  for (const std::string& d : config_.disable)
+    if (d == "coredns" || d == "kube-dns") a.disable_dns = true;
   // As k3s labels its servers.
   a.node_labels = {{"node-role.kubernetes.io/control-plane", "true"},
                    {"node-role.kubernetes.io/master", "true"}};
