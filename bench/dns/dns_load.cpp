@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
     dns::Message q;
     q.header.id = next_id;
     q.header.rd = true;
-    q.questions.push_back({names[next_name++ % names.size()], dns::kTypeA,
-                           dns::kClassIn});
+    q.questions.push_back(
+        {names[next_name++ % names.size()], dns::kTypeA, dns::kClassIn});
     auto wire = dns::Serialize(q);
     if (send(fd, wire->data(), wire->size(), 0) < 0) return false;
     outstanding[next_id++] = Clock::now();
