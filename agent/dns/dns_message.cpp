@@ -378,7 +378,7 @@ StatusOr<std::string> Serialize(const Message& msg, size_t max_size) {
   if (w.out().size() > max_size) {
     return InvalidArgumentError("header and questions exceed the size limit");
   }
-  bool truncated = h.tc;
+  bool truncated = false;  // by us; a TC the message had is kept below
   const std::vector<Record>* sections[] = {&msg.answers, &msg.authority,
                                            &msg.additional};
   // OPT is written first among the additional records' budget: it is what
@@ -399,7 +399,7 @@ StatusOr<std::string> Serialize(const Message& msg, size_t max_size) {
     }
   }
   uint16_t flags = (h.qr ? 0x8000 : 0) | ((h.opcode & 0xF) << 11) |
-                   (h.aa ? 0x0400 : 0) | (truncated ? 0x0200 : 0) |
+                   (h.aa ? 0x0400 : 0) | (truncated || h.tc ? 0x0200 : 0) |
                    (h.rd ? 0x0100 : 0) | (h.ra ? 0x0080 : 0) |
                    (h.ad ? 0x0020 : 0) | (h.cd ? 0x0010 : 0) | (h.rcode & 0xF);
   w.Put16(2, flags);
