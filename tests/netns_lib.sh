@@ -27,7 +27,10 @@
 #                               PID), and unmounts everything under DIR.
 #                               Call it after the containerd's owner (kite)
 #                               stopped, before netns_destroy; safe to call
-#                               when nothing runs.
+#                               when nothing runs. When kite's agent left
+#                               pods behind (it stops its containerd, not
+#                               the pods), a containerd is started again
+#                               from DIR/containerd/config.toml to find them.
 #   netns_destroy               deletes $NETNS (its veths and iptables
 #                               chains go with it).
 # Needs root, ip (iproute2), ctr and containerd.
@@ -119,6 +122,21 @@ containerd_cleanup() {
   local sock=$1 dir=$2
   local c=(ctr --address "$sock" -n k8s.io)
   local netnses=() uids=() id
+  # kite's agent stops its containerd when it stops but leaves the pods
+  # running (it adopts them when it comes back): without a containerd to
+  # ask, they would outlive the test. Start one again with the agent's
+  # configuration (inside $NETNS) so they can be listed and killed; it is
+  # killed below with the rest.
+  if ! "${c[@]}" version >/dev/null 2>&1 && [ -n "$NETNS" ] &&
+    [ -f "$dir/containerd/config.toml" ] &&
+    grep -qF "\"$sock\"" "$dir/containerd/config.toml"; then
+    "${NETNS_EXEC[@]}" containerd --config "$dir/containerd/config.toml" >/dev/null 2>&1 &
+    disown $!
+    for id in $(seq 1 200); do
+      "${c[@]}" version >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+  fi
   if [ -S "$sock" ] && "${c[@]}" version >/dev/null 2>&1; then
     for id in $("${c[@]}" containers ls -q 2>/dev/null); do
       local info
