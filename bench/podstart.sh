@@ -182,10 +182,16 @@ import sys
 readme, section, body = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
 text = open(readme).read()
 start = text.find(section + "\n")
-if start >= 0:  # replaced, and kept last so the file ends with the summary
+if start >= 0:  # replaced (placed again below)
     end = text.find("\n## ", start + len(section))
     text = text[:start] + (text[end + 1:] if end >= 0 else "")
-text = text.rstrip("\n") + "\n\n" + body
+# Just before the network section when there is one (issue 7 wants the
+# network line last), else at the end.
+net = text.find("## Network (bench/network.sh)\n")
+if net >= 0:
+    text = text[:net] + body.rstrip("\n") + "\n\n" + text[net:]
+else:
+    text = text.rstrip("\n") + "\n\n" + body
 open(readme, "w").write(text)
 PY
   echo "podstart.sh: recorded in $readme" >&2
