@@ -31,9 +31,7 @@ ServicePort Port(std::string name, std::string cluster_ip, int port,
   return sp;
 }
 
-std::string KeyOf(const ServicePort& sp) {
-  return sp.ns + "/" + sp.name + ":" + sp.port_name + "/tcp";
-}
+std::string KeyOf(const ServicePort& sp) { return sp.Key(); }
 
 void Put(ProxySnapshot* s, const ServicePort& sp) { s->ports[KeyOf(sp)] = sp; }
 

@@ -295,8 +295,7 @@ class IptablesKernelTest : public ::testing::TestWithParam<std::string> {
     return sp;
   }
   static void Put(ProxySnapshot* s, const ServicePort& sp) {
-    s->ports[sp.ns + "/" + sp.name + ":/" +
-             (sp.protocol == Protocol::kUdp ? "udp" : "tcp")] = sp;
+    s->ports[sp.Key()] = sp;
   }
 
   std::string node_, client_, pods_;
