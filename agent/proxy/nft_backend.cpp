@@ -1,0 +1,692 @@
+#include "agent/proxy/nft_backend.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "common/log.h"
+
+namespace kite::proxy {
+namespace {
+
+constexpr char kComponent[] = "proxy-nft";
+constexpr char kServiceIps[] = "service-ips";
+constexpr char kServiceNodePorts[] = "service-nodeports";
+constexpr int kMaxReadableName = 120;
+
+const char* ProtoName(Protocol p) {
+  switch (p) {
+    case Protocol::kTcp:
+      return "tcp";
+    case Protocol::kUdp:
+      return "udp";
+    case Protocol::kSctp:
+      return "sctp";
+  }
+  return "tcp";
+}
+
+std::string Hex(unsigned v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08x", v);
+  return buf;
+}
+
+// The canonical form of an IPv4 literal, or nullopt.
+std::optional<std::string> CanonicalIpv4(const std::string& text) {
+  in_addr a;
+  if (text.empty() || ::inet_pton(AF_INET, text.c_str(), &a) != 1)
+    return std::nullopt;
+  char buf[INET_ADDRSTRLEN];
+  if (::inet_ntop(AF_INET, &a, buf, sizeof(buf)) == nullptr)
+    return std::nullopt;
+  return std::string(buf);
+}
+
+// "a.b.c.d/n" with the host bits cleared, or nullopt.
+std::optional<std::string> CanonicalCidr4(const std::string& text) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  std::string addr = text.substr(0, slash);
+  std::string len_text = text.substr(slash + 1);
+  if (len_text.empty() || len_text.size() > 2) return std::nullopt;
+  int len = 0;
+  for (char c : len_text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    len = len * 10 + (c - '0');
+  }
+  if (len > 32) return std::nullopt;
+  in_addr a;
+  if (::inet_pton(AF_INET, addr.c_str(), &a) != 1) return std::nullopt;
+  uint32_t host = ntohl(a.s_addr);
+  uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+  a.s_addr = htonl(host & mask);
+  char buf[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return std::string(buf) + "/" + std::to_string(len);
+}
+
+bool ValidPort(int port) { return port > 0 && port < 65536; }
+
+// 48 bits of FNV-1a as 12 hex digits: keeps names unique however the
+// readable part is shortened or sanitized.
+std::string Hash12(const std::string& s) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%012llx",
+                static_cast<unsigned long long>(h >> 16));
+  return buf;
+}
+
+// Only characters nft takes in an unquoted identifier.
+std::string Sanitize(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '/' ||
+              c == '_';
+    out += ok ? c : '_';
+    if (out.size() >= kMaxReadableName) break;
+  }
+  return out;
+}
+
+std::string MarkRule(unsigned mark) {
+  return "meta mark set meta mark | " + Hex(mark);
+}
+
+// The names of one service port's objects.
+struct PortNames {
+  std::string svc, ext, base;
+  std::string Ep(const std::string& ip, int port) const {
+    return "ep-" + base + "/" + ip + "/" + std::to_string(port);
+  }
+  std::string Aff(const std::string& ip, int port, int timeout) const {
+    return "aff-" + base + "/" + ip + "/" + std::to_string(port) + "-" +
+           std::to_string(timeout);
+  }
+};
+
+PortNames NamesFor(const ServicePort& sp) {
+  std::string key =
+      sp.ns + "/" + sp.name + ":" + sp.port_name + "/" + ProtoName(sp.protocol);
+  std::string readable =
+      Sanitize(sp.ns + "/" + sp.name + "/" +
+               (sp.port_name.empty() ? std::to_string(sp.port) : sp.port_name) +
+               "/" + ProtoName(sp.protocol));
+  PortNames n;
+  n.base = Hash12(key) + "-" + readable;
+  n.svc = "svc-" + n.base;
+  n.ext = "ext-" + n.base;
+  return n;
+}
+
+struct Ep {
+  std::string ip;
+  int port;
+  bool local;
+};
+
+void Render(const ServicePort& sp,
+            const std::optional<std::string>& cluster_cidr, NftState* state) {
+  const char* proto = ProtoName(sp.protocol);
+  PortNames names = NamesFor(sp);
+  std::vector<Ep> eps, local_eps;
+  for (const Endpoint& e : sp.endpoints) {
+    std::optional<std::string> ip = CanonicalIpv4(e.ip);
+    if (!ip || !ValidPort(e.port)) continue;
+    eps.push_back({*ip, e.port, e.local});
+    if (e.local) local_eps.push_back(eps.back());
+  }
+  std::vector<std::string> cluster_ips, external_ips;
+  for (const std::string& ip : sp.cluster_ips) {
+    if (auto c = CanonicalIpv4(ip)) cluster_ips.push_back(*c);
+  }
+  for (const auto* list : {&sp.external_ips, &sp.load_balancer_ips}) {
+    for (const std::string& ip : *list) {
+      if (auto c = CanonicalIpv4(ip)) external_ips.push_back(*c);
+    }
+  }
+  bool has_node_port = ValidPort(sp.node_port);
+  if (!ValidPort(sp.port) || cluster_ips.empty()) return;
+  bool has_ext = has_node_port || !external_ips.empty();
+  int timeout =
+      sp.affinity_timeout_seconds > 0 ? sp.affinity_timeout_seconds : 10800;
+
+  // Endpoint chains and their affinity sets.
+  for (const Ep& e : eps) {
+    std::vector<std::string> rules;
+    rules.push_back("ip saddr " + e.ip + " " + MarkRule(kNftMasqueradeMark));
+    if (sp.session_affinity) {
+      std::string aff = names.Aff(e.ip, e.port, timeout);
+      state->sets[aff] = "type ipv4_addr; flags dynamic,timeout; timeout " +
+                         std::to_string(timeout) + "s;";
+      rules.push_back("update @" + aff + " { ip saddr }");
+    }
+    rules.push_back("counter meta l4proto " + std::string(proto) + " dnat to " +
+                    e.ip + ":" + std::to_string(e.port));
+    state->chains[names.Ep(e.ip, e.port)] = std::move(rules);
+  }
+
+  // Picks one of `targets`: affinity first, then at random; none: reject.
+  auto dispatch = [&](const std::vector<Ep>& targets,
+                      std::vector<std::string>* rules) {
+    if (targets.empty()) {
+      rules->push_back(MarkRule(kNftRejectMark));
+      return;
+    }
+    if (sp.session_affinity) {
+      for (const Ep& e : targets) {
+        rules->push_back("ip saddr @" + names.Aff(e.ip, e.port, timeout) +
+                         " goto " + names.Ep(e.ip, e.port));
+      }
+    }
+    if (targets.size() == 1) {
+      rules->push_back("goto " + names.Ep(targets[0].ip, targets[0].port));
+      return;
+    }
+    std::string r =
+        "numgen random mod " + std::to_string(targets.size()) + " vmap { ";
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (i > 0) r += ", ";
+      r += std::to_string(i) + " : goto " +
+           names.Ep(targets[i].ip, targets[i].port);
+    }
+    r += " }";
+    rules->push_back(std::move(r));
+  };
+
+  std::vector<std::string> svc;
+  if (cluster_cidr) {
+    svc.push_back("ip saddr != " + *cluster_cidr + " " +
+                  MarkRule(kNftMasqueradeMark));
+  }
+  dispatch(sp.internal_policy_local ? local_eps : eps, &svc);
+  state->chains[names.svc] = std::move(svc);
+
+  if (has_ext) {
+    std::vector<std::string> ext;
+    if (sp.external_policy_local) {
+      // Pods and the node itself are not external clients: they get the
+      // ClusterIP's behaviour (the node's own connections masqueraded).
+      if (cluster_cidr) {
+        ext.push_back("ip saddr " + *cluster_cidr + " goto " + names.svc);
+      }
+      ext.push_back("fib saddr type local " + MarkRule(kNftMasqueradeMark));
+      ext.push_back("fib saddr type local goto " + names.svc);
+      dispatch(local_eps, &ext);
+    } else {
+      ext.push_back(MarkRule(kNftMasqueradeMark));
+      dispatch(eps, &ext);
+    }
+    state->chains[names.ext] = std::move(ext);
+  }
+
+  auto& ips = state->elements[kServiceIps];
+  std::string port = std::to_string(sp.port);
+  for (const std::string& ip : cluster_ips) {
+    ips.emplace(ip + " . " + proto + " . " + port, "goto " + names.svc);
+  }
+  for (const std::string& ip : external_ips) {
+    ips.emplace(ip + " . " + proto + " . " + port, "goto " + names.ext);
+  }
+  if (has_node_port) {
+    state->elements[kServiceNodePorts].emplace(
+        std::string(proto) + " . " + std::to_string(sp.node_port),
+        "goto " + names.ext);
+  }
+}
+
+std::string Table() { return kNftTable; }
+
+void AddElements(const std::string& map,
+                 const std::vector<std::string>& entries, std::string* out) {
+  if (entries.empty()) return;
+  *out += "add element " + Table() + " " + map + " { ";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0) *out += ", ";
+    *out += entries[i];
+  }
+  *out += " }\n";
+}
+
+std::string ChainRules(const std::string& chain,
+                       const std::vector<std::string>& rules) {
+  std::string out;
+  for (const std::string& r : rules) {
+    out += "add rule " + Table() + " " + chain + " " + r + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+NftState RenderNftState(const ProxySnapshot& snapshot,
+                        const NftConfig& config) {
+  NftState state;
+  std::optional<std::string> cidr = CanonicalCidr4(config.cluster_cidr);
+  for (const auto& [key, sp] : snapshot.ports) Render(sp, cidr, &state);
+  for (auto it = state.elements.begin(); it != state.elements.end();) {
+    it = it->second.empty() ? state.elements.erase(it) : std::next(it);
+  }
+  return state;
+}
+
+std::string NftCleanupScript() {
+  return "add table " + Table() + "\ndelete table " + Table() + "\n";
+}
+
+std::string NftFullScript(const NftState& state, const NftConfig& config) {
+  std::string t = Table();
+  std::string out = NftCleanupScript();
+  out += "add table " + t + "\n";
+  out += "add map " + t + " " + kServiceIps +
+         " { type ipv4_addr . inet_proto . inet_service : verdict; }\n";
+  out += "add map " + t + " " + kServiceNodePorts +
+         " { type inet_proto . inet_service : verdict; }\n";
+  std::vector<std::string> node_ips;
+  for (const std::string& ip : config.node_ips) {
+    if (auto c = CanonicalIpv4(ip)) node_ips.push_back(*c);
+  }
+  out += "add set " + t + " node-ips { type ipv4_addr; }\n";
+  AddElements("node-ips", node_ips, &out);
+  out += "add chain " + t + " services\n";
+  out += "add chain " + t + " reject-packet\n";
+  out += "add chain " + t +
+         " nat-prerouting { type nat hook prerouting priority -100; policy "
+         "accept; }\n";
+  out += "add chain " + t +
+         " nat-output { type nat hook output priority -100; policy accept; }\n";
+  out += "add chain " + t +
+         " nat-postrouting { type nat hook postrouting priority 100; policy "
+         "accept; }\n";
+  for (const char* hook : {"input", "forward", "output"}) {
+    out += "add chain " + t + " filter-" + hook + " { type filter hook " +
+           hook + " priority 0; policy accept; }\n";
+    out += "add rule " + t + " filter-" + hook + " meta mark & " +
+           Hex(kNftRejectMark) + " != 0 jump reject-packet\n";
+  }
+  out += "add rule " + t +
+         " reject-packet meta l4proto tcp reject with tcp reset\n";
+  out += "add rule " + t + " reject-packet reject\n";
+  out += "add rule " + t + " nat-prerouting jump services\n";
+  out += "add rule " + t + " nat-output jump services\n";
+  out += "add rule " + t + " nat-postrouting meta mark & " +
+         Hex(kNftMasqueradeMark) + " == 0 return\n";
+  out += "add rule " + t + " nat-postrouting meta mark set meta mark ^ " +
+         Hex(kNftMasqueradeMark) + "\n";
+  out += "add rule " + t + " nat-postrouting masquerade fully-random\n";
+  out += "add rule " + t +
+         " services ip daddr . meta l4proto . th dport vmap @" + kServiceIps +
+         "\n";
+  if (node_ips.empty()) {
+    out += "add rule " + t +
+           " services fib daddr type local ip daddr != 127.0.0.0/8 meta "
+           "l4proto . th dport vmap @" +
+           kServiceNodePorts + "\n";
+  } else {
+    out += "add rule " + t +
+           " services ip daddr @node-ips meta l4proto . th dport vmap @" +
+           kServiceNodePorts + "\n";
+  }
+  out += NftDiffScript(NftState{}, state);
+  return out;
+}
+
+std::string NftDiffScript(const NftState& prev, const NftState& next) {
+  std::string t = Table();
+  std::string out;
+  // 1. Map elements that go or change.
+  for (const auto& [map, old_elems] : prev.elements) {
+    auto nit = next.elements.find(map);
+    std::vector<std::string> gone;
+    for (const auto& [k, v] : old_elems) {
+      if (nit == next.elements.end()) {
+        gone.push_back(k);
+        continue;
+      }
+      auto e = nit->second.find(k);
+      if (e == nit->second.end() || e->second != v) gone.push_back(k);
+    }
+    if (gone.empty()) continue;
+    out += "delete element " + t + " " + map + " { ";
+    for (size_t i = 0; i < gone.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += gone[i];
+    }
+    out += " }\n";
+  }
+  // 2. Flush chains that change or go; 3. delete those that go.
+  std::vector<std::string> changed, removed, added;
+  for (const auto& [name, rules] : prev.chains) {
+    auto it = next.chains.find(name);
+    if (it == next.chains.end()) {
+      removed.push_back(name);
+    } else if (it->second != rules) {
+      changed.push_back(name);
+    }
+  }
+  for (const auto& [name, rules] : next.chains) {
+    if (!prev.chains.count(name)) added.push_back(name);
+  }
+  for (const auto* list : {&changed, &removed}) {
+    for (const std::string& c : *list)
+      out += "flush chain " + t + " " + c + "\n";
+  }
+  for (const std::string& c : removed)
+    out += "delete chain " + t + " " + c + "\n";
+  // 4. Sets that go or change; 5. new ones.
+  for (const auto& [name, decl] : prev.sets) {
+    auto it = next.sets.find(name);
+    if (it == next.sets.end() || it->second != decl) {
+      out += "delete set " + t + " " + name + "\n";
+    }
+  }
+  for (const auto& [name, decl] : next.sets) {
+    auto it = prev.sets.find(name);
+    if (it == prev.sets.end() || it->second != decl) {
+      out += "add set " + t + " " + name + " { " + decl + " }\n";
+    }
+  }
+  // 6. New chains, 7. their rules and the changed chains' rules.
+  for (const std::string& c : added) out += "add chain " + t + " " + c + "\n";
+  for (const std::string& c : added) out += ChainRules(c, next.chains.at(c));
+  for (const std::string& c : changed) out += ChainRules(c, next.chains.at(c));
+  // 8. Map elements that are new or changed.
+  for (const auto& [map, new_elems] : next.elements) {
+    auto pit = prev.elements.find(map);
+    std::vector<std::string> add;
+    for (const auto& [k, v] : new_elems) {
+      if (pit != prev.elements.end()) {
+        auto e = pit->second.find(k);
+        if (e != pit->second.end() && e->second == v) continue;
+      }
+      add.push_back(k + " : " + v);
+    }
+    AddElements(map, add, &out);
+  }
+  return out;
+}
+
+namespace {
+
+// --- running nft ---
+
+Status ErrnoStatus(const std::string& what, int err) {
+  return InternalError(what + ": " + std::strerror(err));
+}
+
+// argv[0] as an executable path, or "" when it is nowhere.
+std::string FindProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  }
+  std::string path;
+  if (const char* p = ::getenv("PATH")) path = p;
+  path += ":/usr/sbin:/sbin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    if (!dir.empty()) {
+      std::string candidate = dir + "/" + name;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+class RealNftRunner : public NftRunner {
+ public:
+  StatusOr<NftRunResult> Run(const std::vector<std::string>& argv,
+                             const std::string& input) override {
+    if (argv.empty()) return InvalidArgumentError("empty command");
+    std::string program = FindProgram(argv[0]);
+    if (program.empty()) return NotFoundError(argv[0] + " not found");
+    std::vector<char*> args;
+    for (const std::string& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args[0] = program.data();
+    args.push_back(nullptr);
+
+    int in[2], out[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      int e = errno;
+      ::close(in[0]);
+      ::close(in[1]);
+      return ErrnoStatus("pipe", e);
+    }
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      int e = errno;
+      for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
+      return ErrnoStatus("pipe", e);
+    }
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      int e = errno;
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
+      return ErrnoStatus("fork", e);
+    }
+    if (pid == 0) {
+      // Async-signal-safe calls only.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::signal(SIGPIPE, SIG_DFL);
+      if (::dup2(in[0], 0) >= 0 && ::dup2(out[1], 1) >= 0 &&
+          ::dup2(out[1], 2) >= 0) {
+        ::close_range(3, err[1] - 1, 0);
+        ::close_range(err[1] + 1, ~0U, 0);
+        ::execv(args[0], args.data());
+      }
+      int e = errno;
+      (void)!::write(err[1], &e, sizeof(e));
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    int child_errno = 0;
+    ssize_t n;
+    do {
+      n = ::read(err[0], &child_errno, sizeof(child_errno));
+    } while (n < 0 && errno == EINTR);
+    ::close(err[0]);
+    if (n > 0) {
+      ::close(in[1]);
+      ::close(out[0]);
+      int st;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      return ErrnoStatus("exec " + program, child_errno);
+    }
+    // Feed stdin and drain stdout/stderr together: neither side blocks.
+    NftRunResult result;
+    size_t written = 0;
+    int in_fd = in[1];
+    if (input.empty()) {
+      ::close(in_fd);
+      in_fd = -1;
+    } else {
+      ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool timed_out = false;
+    char buf[16384];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      pollfd fds[2] = {{out[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
+      int r = ::poll(fds, in_fd >= 0 ? 2 : 1, static_cast<int>(left));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) break;
+      if (in_fd >= 0 && fds[1].revents != 0) {
+        ssize_t w =
+            ::write(in_fd, input.data() + written, input.size() - written);
+        if (w > 0) written += static_cast<size_t>(w);
+        if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
+            written == input.size()) {
+          ::close(in_fd);
+          in_fd = -1;
+        }
+      }
+      if (fds[0].revents != 0) {
+        ssize_t rd = ::read(out[0], buf, sizeof(buf));
+        if (rd < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (rd <= 0) break;
+        result.output.append(buf, static_cast<size_t>(rd));
+      }
+    }
+    if (in_fd >= 0) ::close(in_fd);
+    ::close(out[0]);
+    if (timed_out) ::kill(pid, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0) {
+      if (errno != EINTR) return ErrnoStatus("waitpid", errno);
+    }
+    if (timed_out) {
+      return DeadlineExceededError(program + " did not finish in 30 s");
+    }
+    result.exit_code = WIFEXITED(st)     ? WEXITSTATUS(st)
+                       : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+                                         : -1;
+    return result;
+  }
+};
+
+// The first lines of nft's complaint, for a Status message.
+std::string Excerpt(const std::string& output) {
+  constexpr size_t kMax = 2000;
+  return output.size() <= kMax ? output : output.substr(0, kMax) + "...";
+}
+
+class NftablesBackend : public Backend {
+ public:
+  NftablesBackend(const BackendOptions& options, NftConfig config,
+                  std::unique_ptr<NftRunner> runner)
+      : argv_(options.command_prefix),
+        config_(std::move(config)),
+        runner_(std::move(runner)) {
+    argv_.insert(argv_.end(), {"nft", "-f", "-"});
+  }
+
+  const char* name() const override { return "nftables"; }
+
+  Status Sync(const ProxySnapshot& snapshot) override {
+    NftState next = RenderNftState(snapshot, config_);
+    std::string script = applied_ ? NftDiffScript(*applied_, next)
+                                  : NftFullScript(next, config_);
+    if (script.empty()) return Status::Ok();
+    Status st = Apply(script);
+    if (!st.ok()) {
+      // The transaction changed nothing, but rebuild from scratch next
+      // time in case the table was changed behind our back.
+      applied_.reset();
+      return st;
+    }
+    log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
+        "full", applied_ ? "false" : "true")("bytes", script.size());
+    applied_ = std::move(next);
+    return Status::Ok();
+  }
+
+  Status Cleanup() override {
+    applied_.reset();
+    return Apply(NftCleanupScript());
+  }
+
+  Status Apply(const std::string& script) {
+    StatusOr<NftRunResult> r = runner_->Run(argv_, script);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return InternalError("nft -f - exited " + std::to_string(r->exit_code) +
+                           ": " + Excerpt(r->output));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<std::string> argv_;
+  NftConfig config_;
+  std::unique_ptr<NftRunner> runner_;
+  std::optional<NftState> applied_;  // what the table holds; none: unknown
+};
+
+}  // namespace
+
+std::unique_ptr<NftRunner> NewRealNftRunner() {
+  return std::make_unique<RealNftRunner>();
+}
+
+StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
+    const BackendOptions& options, std::unique_ptr<NftRunner> runner) {
+  NftConfig config;
+  if (!options.cluster_cidr.empty()) {
+    std::optional<std::string> cidr = CanonicalCidr4(options.cluster_cidr);
+    if (!cidr && options.cluster_cidr.find(':') == std::string::npos) {
+      return InvalidArgumentError("cluster CIDR " + options.cluster_cidr +
+                                  " is not an IPv4 CIDR");
+    }
+    config.cluster_cidr = cidr.value_or("");
+  } else {
+    config.cluster_cidr = "";
+  }
+  config.node_ips = options.node_ips;
+  if (!runner) runner = NewRealNftRunner();
+  // Probe: nft runs and the kernel takes a table with a nat chain (the
+  // transaction removes it again, so nothing is left either way).
+  std::vector<std::string> argv = options.command_prefix;
+  argv.insert(argv.end(), {"nft", "-f", "-"});
+  std::string probe =
+      "add table ip kite-proxy-probe\n"
+      "add chain ip kite-proxy-probe p { type nat hook prerouting priority "
+      "-100; policy accept; }\n"
+      "delete table ip kite-proxy-probe\n";
+  StatusOr<NftRunResult> r = runner->Run(argv, probe);
+  if (!r.ok()) {
+    return FailedPreconditionError("nftables unusable: " +
+                                   r.status().message());
+  }
+  if (r->exit_code != 0) {
+    return FailedPreconditionError(
+        "nftables unusable: the kernel refused a nat table: " +
+        Excerpt(r->output));
+  }
+  return std::unique_ptr<Backend>(
+      new NftablesBackend(options, std::move(config), std::move(runner)));
+}
+
+StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
+    const BackendOptions& options) {
+  return NewNftablesBackend(options, nullptr);
+}
+
+}  // namespace kite::proxy

@@ -1,0 +1,409 @@
+// Unit tests of the nftables backend: the generated scripts (a pure
+// function of the previous and the next snapshot) and the backend's use of
+// nft through a fake runner. The real-kernel test is nft_kernel_test.cpp.
+#include "agent/proxy/nft_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace kite::proxy {
+namespace {
+
+// ServicePort::Key()'s protocol part (proxy_model.cpp may not be linked).
+const char* ProtocolNameForTest(Protocol p) {
+  return p == Protocol::kTcp ? "tcp" : p == Protocol::kUdp ? "udp" : "sctp";
+}
+
+ServicePort Web(std::vector<Endpoint> eps = {
+                    {"10.42.0.5", 8080, "n1", true},
+                    {"10.42.1.7", 8080, "n2", false}}) {
+  ServicePort sp;
+  sp.ns = "default";
+  sp.name = "web";
+  sp.port_name = "http";
+  sp.protocol = Protocol::kTcp;
+  sp.cluster_ips = {"10.43.0.20"};
+  sp.port = 80;
+  sp.endpoints = std::move(eps);
+  return sp;
+}
+
+ProxySnapshot Snap(std::vector<ServicePort> ports) {
+  ProxySnapshot s;
+  for (ServicePort& p : ports) {
+    std::string key = p.ns + "/" + p.name + ":" + p.port_name + "/" +
+                      ProtocolNameForTest(p.protocol);
+    s.ports[key] = std::move(p);
+  }
+  return s;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+int Count(const std::string& text, const std::string& part) {
+  int n = 0;
+  for (size_t pos = text.find(part); pos != std::string::npos;
+       pos = text.find(part, pos + 1))
+    ++n;
+  return n;
+}
+
+// The one chain of `state` whose name starts with `prefix`.
+std::string Chain(const NftState& state, const std::string& prefix) {
+  std::string found;
+  for (const auto& [name, rules] : state.chains) {
+    if (name.rfind(prefix, 0) == 0) {
+      EXPECT_TRUE(found.empty()) << "two chains start with " << prefix;
+      found = name;
+    }
+  }
+  EXPECT_FALSE(found.empty()) << "no chain starts with " << prefix;
+  return found;
+}
+
+std::string Rules(const NftState& state, const std::string& chain) {
+  std::string out;
+  for (const std::string& r : state.chains.at(chain)) out += r + "\n";
+  return out;
+}
+
+TEST(NftRender, ClusterIpPicksAnEndpointAtRandom) {
+  NftState st = RenderNftState(Snap({Web()}), NftConfig{});
+  std::string svc = Chain(st, "svc-");
+  EXPECT_TRUE(Has(svc, "default/web/http/tcp")) << svc;
+  ASSERT_EQ(st.chains.size(), 3u);  // svc and two endpoints, no ext
+  EXPECT_EQ(st.elements.at("service-ips").at("10.43.0.20 . tcp . 80"),
+            "goto " + svc);
+  EXPECT_FALSE(st.elements.count("service-nodeports"));
+  std::string rules = Rules(st, svc);
+  EXPECT_TRUE(Has(rules,
+                  "ip saddr != 10.42.0.0/16 meta mark set meta mark | "
+                  "0x00004000"))
+      << rules;
+  EXPECT_TRUE(Has(rules, "numgen random mod 2 vmap { 0 : goto ep-")) << rules;
+  EXPECT_TRUE(Has(rules, "10.42.0.5/8080, 1 : goto ep-")) << rules;
+  bool dnat5 = false, dnat7 = false;
+  for (const auto& [name, r] : st.chains) {
+    if (name.rfind("ep-", 0) != 0) continue;
+    std::string text = Rules(st, name);
+    dnat5 |= Has(text,
+                 "ip saddr 10.42.0.5 meta mark set meta mark | "
+                 "0x00004000\ncounter meta l4proto tcp dnat to "
+                 "10.42.0.5:8080");
+    dnat7 |= Has(text, "dnat to 10.42.1.7:8080");
+  }
+  EXPECT_TRUE(dnat5 && dnat7);
+  EXPECT_TRUE(st.sets.empty());
+}
+
+TEST(NftRender, NoEndpointMarksForReject) {
+  ServicePort sp = Web({});
+  sp.node_port = 30080;
+  NftState st = RenderNftState(Snap({sp}), NftConfig{});
+  EXPECT_TRUE(Has(Rules(st, Chain(st, "svc-")),
+                  "meta mark set meta mark | 0x00008000"));
+  std::string ext = Chain(st, "ext-");
+  EXPECT_TRUE(Has(Rules(st, ext), "meta mark set meta mark | 0x00008000"));
+  EXPECT_EQ(st.elements.at("service-nodeports").at("tcp . 30080"),
+            "goto " + ext);
+}
+
+TEST(NftRender, NodePortExternalAndLoadBalancerIpsGoToTheExternalChain) {
+  ServicePort sp = Web();
+  sp.protocol = Protocol::kUdp;
+  sp.node_port = 31000;
+  sp.external_ips = {"192.0.2.10"};
+  sp.load_balancer_ips = {"192.168.50.1"};
+  NftState st = RenderNftState(Snap({sp}), NftConfig{});
+  std::string ext = Chain(st, "ext-");
+  std::string svc = Chain(st, "svc-");
+  const auto& ips = st.elements.at("service-ips");
+  EXPECT_EQ(ips.at("192.0.2.10 . udp . 80"), "goto " + ext);
+  EXPECT_EQ(ips.at("192.168.50.1 . udp . 80"), "goto " + ext);
+  EXPECT_EQ(st.elements.at("service-nodeports").at("udp . 31000"),
+            "goto " + ext);
+  // Cluster policy: masquerade, then any endpoint.
+  std::string rules = Rules(st, ext);
+  EXPECT_EQ(rules.find("meta mark set meta mark | 0x00004000\n"), 0u) << rules;
+  EXPECT_TRUE(Has(rules, "numgen random mod 2")) << rules;
+  EXPECT_TRUE(Has(Rules(st, Chain(st, "ep-" + svc.substr(4) + "/10.42.0.5/")),
+                  "meta l4proto udp dnat"));
+}
+
+TEST(NftRender, TrafficPolicyLocalUsesLocalEndpointsOnly) {
+  ServicePort sp = Web();
+  sp.node_port = 30080;
+  sp.external_policy_local = true;
+  sp.internal_policy_local = true;
+  NftState st = RenderNftState(Snap({sp}), NftConfig{});
+  std::string svc = Chain(st, "svc-");
+  std::string ext = Chain(st, "ext-");
+  std::string svc_rules = Rules(st, svc);
+  std::string ext_rules = Rules(st, ext);
+  EXPECT_FALSE(Has(svc_rules, "numgen")) << svc_rules;
+  EXPECT_TRUE(Has(svc_rules, "10.42.0.5/8080\n")) << svc_rules;
+  EXPECT_FALSE(Has(svc_rules, "10.42.1.7")) << svc_rules;
+  // Pods and the node itself get ClusterIP behaviour; others no masquerade.
+  EXPECT_TRUE(Has(ext_rules, "ip saddr 10.42.0.0/16 goto " + svc));
+  EXPECT_TRUE(Has(ext_rules, "fib saddr type local goto " + svc));
+  EXPECT_EQ(Count(ext_rules, "0x00004000"), 1) << ext_rules;
+  EXPECT_FALSE(Has(ext_rules, "10.42.1.7")) << ext_rules;
+
+  // No local endpoint: rejected.
+  sp.endpoints = {{"10.42.1.7", 8080, "n2", false}};
+  st = RenderNftState(Snap({sp}), NftConfig{});
+  EXPECT_TRUE(Has(Rules(st, svc), "0x00008000"));
+  EXPECT_TRUE(Has(Rules(st, ext), "0x00008000"));
+}
+
+TEST(NftRender, SessionAffinityKeepsAClientOnItsEndpoint) {
+  ServicePort sp = Web();
+  sp.session_affinity = true;
+  sp.affinity_timeout_seconds = 30;
+  NftState st = RenderNftState(Snap({sp}), NftConfig{});
+  ASSERT_EQ(st.sets.size(), 2u);
+  for (const auto& [name, decl] : st.sets) {
+    EXPECT_EQ(decl, "type ipv4_addr; flags dynamic,timeout; timeout 30s;");
+    std::string svc_rules = Rules(st, Chain(st, "svc-"));
+    EXPECT_TRUE(Has(svc_rules, "ip saddr @" + name + " goto ep-")) << svc_rules;
+  }
+  int updates = 0;
+  for (const auto& [name, r] : st.chains) {
+    if (name.rfind("ep-", 0) == 0 && Has(Rules(st, name), "update @aff-"))
+      ++updates;
+  }
+  EXPECT_EQ(updates, 2);
+}
+
+TEST(NftRender, BadAddressesAndIpv6AreLeftOut) {
+  ServicePort sp = Web({{"10.42.0.5", 8080, "", false},
+                        {"fd00::5", 8080, "", false},
+                        {"10.42.0.6; flush ruleset", 8080, "", false},
+                        {"10.42.0.7", 0, "", false}});
+  sp.cluster_ips = {"10.43.0.20", "fd00:43::20"};
+  sp.external_ips = {"not-an-ip"};
+  ServicePort v6only = Web();
+  v6only.name = "six";
+  v6only.cluster_ips = {"fd00:43::21"};
+  NftState st = RenderNftState(Snap({sp, v6only}), NftConfig{});
+  ASSERT_EQ(st.chains.size(), 2u);  // svc and the one good endpoint
+  EXPECT_EQ(st.elements.at("service-ips").size(), 1u);
+  std::string script = NftFullScript(st, NftConfig{});
+  EXPECT_FALSE(Has(script, "flush ruleset"));
+  EXPECT_FALSE(Has(script, "fd00"));
+}
+
+TEST(NftRender, NamesAreSafeIdentifiers) {
+  ServicePort sp = Web();
+  sp.name = "we b\"}";
+  NftState st = RenderNftState(Snap({sp}), NftConfig{});
+  for (const auto& [name, r] : st.chains) {
+    for (char c : name) {
+      EXPECT_TRUE(isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                  c == '/' || c == '.' || c == '_')
+          << name;
+    }
+  }
+}
+
+TEST(NftRender, TwoServicesClaimingOneAddressDoNotBreakTheTable) {
+  ServicePort a = Web();
+  a.external_ips = {"192.0.2.10"};
+  ServicePort b = Web();
+  b.name = "zeta";
+  b.cluster_ips = {"10.43.0.21"};
+  b.external_ips = {"192.0.2.10"};
+  NftState st = RenderNftState(Snap({a, b}), NftConfig{});
+  // The first by key wins; the other keeps its ClusterIP.
+  EXPECT_TRUE(Has(st.elements.at("service-ips").at("192.0.2.10 . tcp . 80"),
+                  "default/web/"));
+  EXPECT_TRUE(Has(st.elements.at("service-ips").at("10.43.0.21 . tcp . 80"),
+                  "default/zeta/"));
+}
+
+TEST(NftScript, FullScriptReplacesTheTable) {
+  NftConfig config;
+  config.node_ips = {"192.168.50.1", "fd00::1"};
+  std::string s = NftFullScript(RenderNftState(Snap({Web()}), config), config);
+  EXPECT_EQ(s.rfind("add table ip kite-proxy\ndelete table ip kite-proxy\n"
+                    "add table ip kite-proxy\n",
+                    0),
+            0u)
+      << s;
+  EXPECT_TRUE(Has(s, "add element ip kite-proxy node-ips { 192.168.50.1 }"));
+  EXPECT_TRUE(Has(s,
+                  "services ip daddr @node-ips meta l4proto . th dport "
+                  "vmap @service-nodeports"));
+  EXPECT_TRUE(Has(s, "nat-postrouting masquerade"));
+  EXPECT_EQ(Count(s, "jump reject-packet"), 3);
+  // No node IPs: every local address but loopback.
+  s = NftFullScript(NftState{}, NftConfig{});
+  EXPECT_TRUE(Has(s, "fib daddr type local ip daddr != 127.0.0.0/8"));
+}
+
+TEST(NftScript, DiffTouchesOnlyWhatChanged) {
+  ServicePort web = Web();
+  ServicePort db = Web({{"10.42.0.9", 5432, "n1", true}});
+  db.name = "db";
+  db.port_name = "";
+  db.port = 5432;
+  db.cluster_ips = {"10.43.0.30"};
+  NftConfig config;
+  NftState before = RenderNftState(Snap({web, db}), config);
+
+  EXPECT_EQ(NftDiffScript(before, before), "");
+
+  // One endpoint of web goes, one comes: db is not mentioned.
+  ServicePort web2 =
+      Web({{"10.42.0.5", 8080, "n1", true}, {"10.42.2.3", 8080, "n3", false}});
+  NftState after = RenderNftState(Snap({web2, db}), config);
+  std::string d = NftDiffScript(before, after);
+  EXPECT_FALSE(Has(d, "default/db/")) << d;
+  EXPECT_FALSE(Has(d, "element")) << d;  // the ClusterIP stays
+  EXPECT_TRUE(Has(d, "delete chain ip kite-proxy ep-")) << d;
+  EXPECT_TRUE(Has(d, "10.42.1.7/8080\n")) << d;
+  EXPECT_TRUE(Has(d, "add chain ip kite-proxy ep-")) << d;
+  EXPECT_TRUE(Has(d, "dnat to 10.42.2.3:8080")) << d;
+  EXPECT_FALSE(Has(d, "dnat to 10.42.0.5:8080")) << d;  // kept as it was
+  // The svc chain is flushed before the old endpoint chain is deleted.
+  EXPECT_LT(d.find("flush chain ip kite-proxy svc-"),
+            d.find("delete chain ip kite-proxy ep-"))
+      << d;
+
+  // db goes: its element first, then its chains.
+  NftState only_web = RenderNftState(Snap({web}), config);
+  d = NftDiffScript(before, only_web);
+  EXPECT_FALSE(Has(d, "default/web/")) << d;
+  EXPECT_TRUE(Has(d,
+                  "delete element ip kite-proxy service-ips { 10.43.0.30 "
+                  ". tcp . 5432 }"))
+      << d;
+  EXPECT_LT(d.find("delete element"), d.find("flush chain")) << d;
+  EXPECT_EQ(Count(d, "delete chain"), 2) << d;
+
+  // db comes back.
+  d = NftDiffScript(only_web, before);
+  EXPECT_TRUE(Has(d,
+                  "add element ip kite-proxy service-ips { 10.43.0.30 . "
+                  "tcp . 5432 : goto svc-"))
+      << d;
+  EXPECT_FALSE(Has(d, "default/web/")) << d;
+}
+
+TEST(NftScript, ChangedAffinityTimeoutReplacesTheSets) {
+  ServicePort sp = Web();
+  sp.session_affinity = true;
+  sp.affinity_timeout_seconds = 30;
+  NftState a = RenderNftState(Snap({sp}), NftConfig{});
+  sp.affinity_timeout_seconds = 60;
+  NftState b = RenderNftState(Snap({sp}), NftConfig{});
+  std::string d = NftDiffScript(a, b);
+  EXPECT_EQ(Count(d, "delete set"), 2) << d;
+  EXPECT_EQ(Count(d, "add set"), 2) << d;
+  EXPECT_LT(d.rfind("flush chain"), d.find("delete set")) << d;
+  EXPECT_LT(d.rfind("add set"), d.find("add rule")) << d;
+}
+
+// Records scripts; fails the n-th run when asked.
+class FakeRunner : public NftRunner {
+ public:
+  struct Shared {
+    std::vector<std::vector<std::string>> argvs;
+    std::vector<std::string> inputs;
+    int fail_run = -1;  // index of the run that exits 1
+    bool missing = false;
+  };
+  explicit FakeRunner(Shared* shared) : s_(shared) {}
+  StatusOr<NftRunResult> Run(const std::vector<std::string>& argv,
+                             const std::string& input) override {
+    if (s_->missing) return NotFoundError("nft not found");
+    s_->argvs.push_back(argv);
+    s_->inputs.push_back(input);
+    NftRunResult r;
+    if (static_cast<int>(s_->inputs.size()) - 1 == s_->fail_run) {
+      r.exit_code = 1;
+      r.output = "Error: Could not process rule: No such file or directory";
+    }
+    return r;
+  }
+
+ private:
+  Shared* s_;
+};
+
+TEST(NftBackend, ProbeThenFullThenIncrementalSyncs) {
+  FakeRunner::Shared runs;
+  BackendOptions options;
+  options.command_prefix = {"nsenter", "--net=/run/netns/x"};
+  auto backend =
+      NewNftablesBackend(options, std::make_unique<FakeRunner>(&runs));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  EXPECT_STREQ((*backend)->name(), "nftables");
+  ASSERT_EQ(runs.inputs.size(), 1u);  // the probe
+  EXPECT_EQ(runs.argvs[0],
+            (std::vector<std::string>{"nsenter", "--net=/run/netns/x", "nft",
+                                      "-f", "-"}));
+  EXPECT_TRUE(Has(runs.inputs[0], "type nat hook prerouting"));
+
+  ASSERT_TRUE((*backend)->Sync(Snap({Web()})).ok());
+  EXPECT_TRUE(Has(runs.inputs[1], "delete table ip kite-proxy"));
+  // Same snapshot: nothing to run.
+  ASSERT_TRUE((*backend)->Sync(Snap({Web()})).ok());
+  EXPECT_EQ(runs.inputs.size(), 2u);
+  ASSERT_TRUE((*backend)->Sync(Snap({})).ok());
+  EXPECT_FALSE(Has(runs.inputs[2], "delete table"));
+  EXPECT_TRUE(Has(runs.inputs[2], "delete element"));
+
+  // A failed transaction: reported, and the next Sync starts afresh.
+  runs.fail_run = 3;
+  Status st = (*backend)->Sync(Snap({Web()}));
+  EXPECT_EQ(st.code(), Code::kInternal);
+  EXPECT_TRUE(Has(st.message(), "No such file")) << st.message();
+  ASSERT_TRUE((*backend)->Sync(Snap({Web()})).ok());
+  EXPECT_TRUE(Has(runs.inputs[4], "delete table ip kite-proxy"));
+
+  ASSERT_TRUE((*backend)->Cleanup().ok());
+  EXPECT_EQ(runs.inputs[5], NftCleanupScript());
+  ASSERT_TRUE((*backend)->Sync(Snap({Web()})).ok());
+  EXPECT_TRUE(Has(runs.inputs[6], "delete table ip kite-proxy"));
+}
+
+TEST(NftBackend, UnusableNftablesIsFailedPrecondition) {
+  FakeRunner::Shared runs;
+  runs.missing = true;
+  auto b =
+      NewNftablesBackend(BackendOptions{}, std::make_unique<FakeRunner>(&runs));
+  EXPECT_EQ(b.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(b.status().message(), "nft not found"));
+
+  FakeRunner::Shared refused;
+  refused.fail_run = 0;
+  b = NewNftablesBackend(BackendOptions{},
+                         std::make_unique<FakeRunner>(&refused));
+  EXPECT_EQ(b.status().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(Has(b.status().message(), "refused")) << b.status().message();
+
+  BackendOptions bad;
+  bad.cluster_cidr = "10.42.0.0/40";
+  b = NewNftablesBackend(bad, std::make_unique<FakeRunner>(&refused));
+  EXPECT_EQ(b.status().code(), Code::kInvalidArgument);
+}
+
+TEST(NftRunner, FeedsStdinAndReportsExitCodes) {
+  auto runner = NewRealNftRunner();
+  std::string big(200000, 'x');
+  auto r = runner->Run({"sh", "-c", "wc -c; echo oops >&2; exit 3"}, big);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_TRUE(Has(r->output, "200000")) << r->output;
+  EXPECT_TRUE(Has(r->output, "oops")) << r->output;
+  EXPECT_EQ(runner->Run({"kite-no-such-program"}, "").status().code(),
+            Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace kite::proxy
