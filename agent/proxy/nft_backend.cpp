@@ -27,18 +27,6 @@ constexpr char kServiceIps[] = "service-ips";
 constexpr char kServiceNodePorts[] = "service-nodeports";
 constexpr int kMaxReadableName = 120;
 
-const char* ProtoName(Protocol p) {
-  switch (p) {
-    case Protocol::kTcp:
-      return "tcp";
-    case Protocol::kUdp:
-      return "udp";
-    case Protocol::kSctp:
-      return "sctp";
-  }
-  return "tcp";
-}
-
 std::string Hex(unsigned v) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "0x%08x", v);
@@ -125,12 +113,11 @@ struct PortNames {
 };
 
 PortNames NamesFor(const ServicePort& sp) {
-  std::string key =
-      sp.ns + "/" + sp.name + ":" + sp.port_name + "/" + ProtoName(sp.protocol);
+  std::string key = sp.Key();
   std::string readable =
       Sanitize(sp.ns + "/" + sp.name + "/" +
                (sp.port_name.empty() ? std::to_string(sp.port) : sp.port_name) +
-               "/" + ProtoName(sp.protocol));
+               "/" + ProtocolName(sp.protocol));
   PortNames n;
   n.base = Hash12(key) + "-" + readable;
   n.svc = "svc-" + n.base;
@@ -146,7 +133,7 @@ struct Ep {
 
 void Render(const ServicePort& sp,
             const std::optional<std::string>& cluster_cidr, NftState* state) {
-  const char* proto = ProtoName(sp.protocol);
+  const char* proto = ProtocolName(sp.protocol);
   PortNames names = NamesFor(sp);
   std::vector<Ep> eps, local_eps;
   for (const Endpoint& e : sp.endpoints) {

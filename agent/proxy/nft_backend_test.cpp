@@ -11,11 +11,6 @@
 namespace kite::proxy {
 namespace {
 
-// ServicePort::Key()'s protocol part (proxy_model.cpp may not be linked).
-const char* ProtocolNameForTest(Protocol p) {
-  return p == Protocol::kTcp ? "tcp" : p == Protocol::kUdp ? "udp" : "sctp";
-}
-
 ServicePort Web(std::vector<Endpoint> eps = {
                     {"10.42.0.5", 8080, "n1", true},
                     {"10.42.1.7", 8080, "n2", false}}) {
@@ -33,9 +28,7 @@ ServicePort Web(std::vector<Endpoint> eps = {
 ProxySnapshot Snap(std::vector<ServicePort> ports) {
   ProxySnapshot s;
   for (ServicePort& p : ports) {
-    std::string key = p.ns + "/" + p.name + ":" + p.port_name + "/" +
-                      ProtocolNameForTest(p.protocol);
-    s.ports[key] = std::move(p);
+    s.ports[p.Key()] = std::move(p);
   }
   return s;
 }

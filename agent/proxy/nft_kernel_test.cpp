@@ -289,8 +289,7 @@ class NftKernelTest : public ::testing::Test {
   static ProxySnapshot Snap(std::vector<ServicePort> ports) {
     ProxySnapshot s;
     for (ServicePort& p : ports) {
-      s.ports[p.ns + "/" + p.name + ":" + p.port_name + "/" +
-              (p.protocol == Protocol::kTcp ? "tcp" : "udp")] = std::move(p);
+      s.ports[p.Key()] = std::move(p);
     }
     return s;
   }
