@@ -83,6 +83,21 @@ Status Agent::StartParts() {
   node_status_ = std::make_unique<kubelet::NodeStatus>(*api_, *runtime_, *host,
                                                        RealClock(), ns);
   KITE_RETURN_IF_ERROR(node_status_->Start());
+  if (containerd_) {
+    podnet::PodNetworkOptions pn;
+    pn.node_name = config_.node_name;
+    pn.cluster_cidrs.clear();
+    for (size_t b = 0, e; b <= config_.cluster_cidr.size(); b = e + 1) {
+      e = config_.cluster_cidr.find(',', b);
+      if (e == std::string::npos) e = config_.cluster_cidr.size();
+      if (e > b)
+        pn.cluster_cidrs.push_back(config_.cluster_cidr.substr(b, e - b));
+    }
+    pn.host_gw.state_dir = config_.data_dir + "/agent/podnet";
+    pod_network_ =
+        std::make_unique<podnet::PodNetwork>(*api_, runtime::RealHost(), pn);
+    KITE_RETURN_IF_ERROR(pod_network_->Start());
+  }
 
   // Pods: Services (for their environment), volumes, environment, syncer.
   client::InformerOptions so;
@@ -307,6 +322,10 @@ void Agent::Stop() {
   if (services_) {
     services_->Stop();
     services_.reset();
+  }
+  if (pod_network_) {
+    pod_network_->Stop();  // the routes stay for the running pods
+    pod_network_.reset();
   }
   if (node_status_) {
     node_status_->Stop();

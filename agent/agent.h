@@ -8,11 +8,13 @@
 //   the agent) -> image import (<data_dir>/agent/images) -> CRI client ->
 //   cluster DNS (agent/dns; not fatal when it cannot bind) ->
 //   Node status and Lease (the CNI configuration is written once the Node
-//   has a podCIDR) -> a Service informer (for the environment) -> volumes
-//   and environment -> PodSyncer (the pods bound to the node) -> the
-//   kubelet API (KubeletServer: logs, exec, attach, port-forward) ->
-//   housekeeping (volume refresh every 30 s, local-path storage cleanup
-//   every minute)
+//   has a podCIDR) -> the pod network (agent/podnet: forwarding, masquerade
+//   and host-gw routes to the other nodes' podCIDRs; only with the
+//   supervised containerd, whose CNI configuration kite writes) -> a Service
+//   informer (for the environment) -> volumes and environment -> PodSyncer (the
+//   pods bound to the node) -> the kubelet API (KubeletServer: logs, exec,
+//   attach, port-forward) -> housekeeping (volume refresh every 30 s,
+//   local-path storage cleanup every minute)
 // The agent always talks to the API server over HTTPS with the node's
 // identity (system:node:<name>), never through the loopback client, so an
 // in-process agent is held to the same rules as a joined one.
@@ -33,13 +35,14 @@
 #include <vector>
 
 #include "agent/cri/runtime.h"
-#include "agent/kubelet/env.h"
-#include "agent/kubelet/kubelet_server.h"
 #include "agent/dns/cluster_dns.h"
 #include "agent/dns/dns_server.h"
+#include "agent/kubelet/env.h"
+#include "agent/kubelet/kubelet_server.h"
 #include "agent/kubelet/node_status.h"
 #include "agent/kubelet/pod_syncer.h"
 #include "agent/kubelet/volumes.h"
+#include "agent/podnet/pod_network.h"
 #include "agent/runtime/containerd.h"
 #include "client/informer.h"
 #include "client/interface.h"
@@ -135,6 +138,7 @@ class Agent {
   std::unique_ptr<kubelet::Env> env_;
   std::unique_ptr<kubelet::PodSyncer> pod_syncer_;
   std::unique_ptr<kubelet::KubeletServer> kubelet_server_;
+  std::unique_ptr<podnet::PodNetwork> pod_network_;  // with our containerd
 
   std::mutex mu_;
   std::condition_variable cv_;

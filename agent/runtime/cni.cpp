@@ -65,7 +65,10 @@ StatusOr<std::string> RenderCniConfig(const std::vector<std::string>& pod_cidrs,
   Json bridge = {{"type", "bridge"},
                  {"bridge", options.bridge},
                  {"isGateway", true},
-                 {"ipMasq", true},
+                 // Off: the bridge plugin would masquerade everything
+                 // leaving this node's podCIDR, other nodes' pods included;
+                 // agent/podnet masquerades only what leaves the cluster.
+                 {"ipMasq", false},
                  {"hairpinMode", true}};
   if (options.mtu > 0) bridge["mtu"] = options.mtu;
   bridge["ipam"] = ipam;

@@ -1,9 +1,10 @@
 // The node's CNI configuration (DESIGN.md §7): one conflist that containerd's
 // CRI plugin uses for every pod sandbox:
-//   bridge    cni0, the node's gateway (isGateway), masquerading traffic that
-//             leaves the pod network (ipMasq), hairpin mode (a pod reaches
-//             itself through a Service), with host-local IPAM over the node's
-//             podCIDR(s) and a default route;
+//   bridge    cni0, the node's gateway (isGateway), hairpin mode (a pod
+//             reaches itself through a Service), with host-local IPAM over
+//             the node's podCIDR(s) and a default route; no ipMasq: pods on
+//             other nodes must see a pod's own address, and agent/podnet
+//             masquerades only traffic that leaves the cluster CIDR;
 //   portmap   hostPort mappings (capability portMappings);
 //   loopback  the pod's lo.
 //

@@ -537,7 +537,8 @@ TEST(CniTest, ConflistHasBridgeHostLocalPortmapAndLoopback) {
   EXPECT_EQ(bridge["type"], "bridge");
   EXPECT_EQ(bridge["bridge"], "cni0");
   EXPECT_EQ(bridge["isGateway"], true);
-  EXPECT_EQ(bridge["ipMasq"], true);
+  // Pod-to-pod traffic across nodes keeps its source address.
+  EXPECT_EQ(bridge["ipMasq"], false);
   EXPECT_EQ(bridge["hairpinMode"], true);
   EXPECT_EQ(bridge["ipam"]["type"], "host-local");
   EXPECT_EQ(bridge["ipam"]["ranges"],
