@@ -48,8 +48,10 @@ node=podstart-node
 server_pid= ctd_pid=
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [ -n "$ctd_pid" ] && kill "$ctd_pid" 2>/dev/null && wait "$ctd_pid" 2>/dev/null
+  # The pods go while the raw phase's containerd still runs (it is stopped
+  # by containerd_cleanup too).
   containerd_cleanup "$sock" "$data/agent"
+  [ -n "$ctd_pid" ] && kill "$ctd_pid" 2>/dev/null; [ -n "$ctd_pid" ] && wait "$ctd_pid" 2>/dev/null
   netns_destroy
   rm -rf "$work"
 }

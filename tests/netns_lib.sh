@@ -21,16 +21,25 @@
 #                               $NETNS; sets CONTAINERD_PID and
 #                               CONTAINERD_SOCK=DIR/containerd.sock.
 #   containerd_cleanup SOCK DIR kills every task of the containerd at SOCK
-#                               (k8s.io namespace), removes its containers,
-#                               deletes the pods' network namespaces and
-#                               cgroups (by pod uid), stops the shims (by
-#                               PID), and unmounts everything under DIR.
-#                               Call it after the containerd's owner (kite)
-#                               stopped, before netns_destroy; safe to call
-#                               when nothing runs. When kite's agent left
-#                               pods behind (it stops its containerd, not
-#                               the pods), a containerd is started again
-#                               from DIR/containerd/config.toml to find them.
+#                               (k8s.io namespace) and removes its
+#                               containers; stops the shims (by PID); kills
+#                               every process of the container cgroups runc
+#                               made under DIR (from runc's state.json, so
+#                               also when containerd is already down) and
+#                               deletes them with runc; unmounts everything
+#                               under DIR; deletes the pods' network
+#                               namespaces and cgroups (container and
+#                               pod<uid> directories). Call it after the
+#                               containerd's owner (kite) stopped, before
+#                               netns_destroy; safe to call when nothing
+#                               runs. Returns 1 (and says what) when
+#                               something of those pods is left. When
+#                               kite's agent left pods behind (it stops its
+#                               containerd, not the pods) and $NETNS is set,
+#                               a containerd is started again from
+#                               DIR/containerd/config.toml to ask it first.
+#   containerd_leftovers        what containerd_cleanup could not remove so
+#                               far (cgroups, CNI netns), on stdout; 1 if any.
 #   netns_destroy               deletes $NETNS (its veths and iptables
 #                               chains go with it).
 # Needs root, ip (iproute2), ctr and containerd.
@@ -118,10 +127,45 @@ _pids_mentioning() {
   done
 }
 
+# The containers runc knows under DIR (its state.json files: the runc root
+# of a containerd under DIR), one line each: "ROOT ID NETNS CGROUP..."
+# (NETNS "-" when the container has no network namespace file of CNI's).
+_runc_containers() {
+  local f
+  find "$1" -path '*/runc/*/state.json' 2>/dev/null | while read -r f; do
+    python3 - "$f" <<'PY' 2>/dev/null
+import json, os, sys
+f = sys.argv[1]
+d = json.load(open(f))
+cid = os.path.basename(os.path.dirname(f))
+root = os.path.dirname(os.path.dirname(f))
+netns = "-"
+for n in (d.get("config") or {}).get("namespaces") or []:
+    if n.get("type") == "NEWNET" and (n.get("path") or "").startswith("/var/run/netns/cni-"):
+        netns = n["path"]
+cgroups = sorted(set((d.get("cgroup_paths") or {}).values()))
+print(root, cid, netns, *cgroups)
+PY
+  done
+}
+
+# What containerd_cleanup found (for containerd_leftovers).
+CLEANUP_CGROUPS=()
+CLEANUP_NETNS=()
+
 containerd_cleanup() {
   local sock=$1 dir=$2
   local c=(ctr --address "$sock" -n k8s.io)
-  local netnses=() uids=() id
+  local netnses=() uids=() cgroups=() id
+  # Whatever runc ran under DIR, also when containerd is not running any
+  # more (a kite that stopped its containerd leaves the shims, and the pods'
+  # processes, behind): their netns and cgroups, recorded first.
+  local root cid ns rest cg
+  while read -r root cid ns rest; do
+    [ -n "$cid" ] || continue
+    [ "$ns" != - ] && netnses+=("$ns")
+    for cg in $rest; do cgroups+=("$cg"); done
+  done < <(_runc_containers "$dir")
   # kite's agent stops its containerd when it stops but leaves the pods
   # running (it adopts them when it comes back): without a containerd to
   # ask, they would outlive the test. Start one again with the agent's
@@ -166,18 +210,42 @@ print(json.load(sys.stdin).get("Labels", {}).get("io.kubernetes.pod.uid", ""))' 
   for pid in $(_pids_mentioning "$dir/containerd/config.toml") $(_pids_mentioning "$dir/config.toml"); do
     kill -9 "$pid" 2>/dev/null
   done
+  # The pods' processes: every task of every container cgroup runc made
+  # under DIR (the shims are gone, so nobody else will), then runc forgets
+  # the containers.
+  local round
+  for round in 1 2 3 4 5; do
+    local left=0
+    for cg in "${cgroups[@]}"; do
+      [ -f "$cg/cgroup.procs" ] || continue
+      for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+        kill -9 "$pid" 2>/dev/null
+        left=1
+      done
+    done
+    [ "$left" = 0 ] && break
+    sleep 0.1
+  done
+  while read -r root cid ns rest; do
+    [ -n "$cid" ] && runc --root "$root" delete --force "$cid" >/dev/null 2>&1
+  done < <(_runc_containers "$dir")
   # Mounts under the containerd root (rootfs, shm, sandbox files), deepest
   # first.
   local m
   for m in $(awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null
   done
-  for m in "${netnses[@]}"; do
+  for m in $(printf '%s\n' "${netnses[@]}" | sort -u); do
     umount -l "$m" 2>/dev/null
     rm -f "$m"
   done
-  # Pod cgroups (runc removes the containers' own, not their parents').
-  local u cg
+  # Container cgroups and their pod<uid> parents (runc removes the
+  # containers' own when it deletes them, never their parents).
+  for cg in "${cgroups[@]}"; do
+    rmdir "$cg" 2>/dev/null
+    case $(basename "$(dirname "$cg")") in pod*) rmdir "$(dirname "$cg")" 2>/dev/null ;; esac
+  done
+  local u
   for u in $(printf '%s\n' "${uids[@]}" | sort -u); do
     [ -n "$u" ] || continue
     for cg in /sys/fs/cgroup/*/kubepods/pod"$u" /sys/fs/cgroup/*/kubepods/*/pod"$u" \
@@ -186,6 +254,30 @@ print(json.load(sys.stdin).get("Labels", {}).get("io.kubernetes.pod.uid", ""))' 
       find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
   done
+  CLEANUP_CGROUPS+=("${cgroups[@]}")
+  CLEANUP_NETNS+=("${netnses[@]}")
+  containerd_leftovers >&2 || return 1
+  return 0
+}
+
+# Prints what containerd_cleanup could not remove of the pods it found
+# (their cgroup directories, and the pod directories above them; their
+# CNI network namespaces) and returns 1; silent and 0 when nothing is left.
+# Pods of other tests running at the same time are not looked at.
+containerd_leftovers() {
+  local x out=()
+  for x in "${CLEANUP_CGROUPS[@]}"; do
+    [ -d "$x" ] && out+=("cgroup $x")
+    case $(basename "$(dirname "$x")") in
+      pod*) [ -d "$(dirname "$x")" ] && out+=("cgroup $(dirname "$x")") ;;
+    esac
+  done
+  for x in "${CLEANUP_NETNS[@]}"; do
+    [ -e "$x" ] && out+=("netns $x")
+  done
+  [ ${#out[@]} -eq 0 ] && return 0
+  printf 'left behind: %s\n' "${out[@]}" | sort -u
+  return 1
 }
 
 netns_destroy() {
