@@ -578,10 +578,12 @@ std::string Excerpt(const std::string& output) {
 class NftablesBackend : public Backend {
  public:
   NftablesBackend(const BackendOptions& options, NftConfig config,
-                  std::unique_ptr<NftRunner> runner)
+                  std::unique_ptr<NftRunner> runner,
+                  std::unique_ptr<Conntrack> conntrack)
       : argv_(options.command_prefix),
         config_(std::move(config)),
-        runner_(std::move(runner)) {
+        runner_(std::move(runner)),
+        conntrack_(std::move(conntrack)) {
     argv_.insert(argv_.end(), {"nft", "-f", "-"});
   }
 
@@ -602,11 +604,42 @@ class NftablesBackend : public Backend {
     log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
         "full", applied_ ? "false" : "true")("bytes", script.size());
     applied_ = std::move(next);
+    FlushUdpFlows(snapshot);
     return Status::Ok();
+  }
+
+  // Deletes the conntrack entries of UDP flows to endpoints that left a
+  // UDP service port since the last Sync (the rules no longer lead there,
+  // but an established flow would keep going).
+  void FlushUdpFlows(const ProxySnapshot& next) {
+    std::set<std::pair<std::string, int>> gone;
+    for (const auto& [key, sp] : synced_.ports) {
+      if (sp.protocol != Protocol::kUdp) continue;
+      auto it = next.ports.find(key);
+      for (const Endpoint& e : sp.endpoints) {
+        bool kept = false;
+        if (it != next.ports.end()) {
+          for (const Endpoint& n : it->second.endpoints) {
+            if (n.ip == e.ip && n.port == e.port) kept = true;
+          }
+        }
+        if (!kept) gone.insert({e.ip, e.port});
+      }
+    }
+    synced_ = next;
+    if (gone.empty() || !conntrack_) return;
+    StatusOr<int> n = conntrack_->DeleteUdpFlowsTo(gone);
+    if (!n.ok()) {
+      log::Warn(kComponent, "could not delete UDP flows to removed endpoints")(
+          "error", n.status().ToString());
+    } else if (*n > 0) {
+      log::Debug(kComponent, "deleted UDP flows")("entries", *n);
+    }
   }
 
   Status Cleanup() override {
     applied_.reset();
+    synced_ = ProxySnapshot{};
     return Apply(NftCleanupScript());
   }
 
@@ -624,7 +657,9 @@ class NftablesBackend : public Backend {
   std::vector<std::string> argv_;
   NftConfig config_;
   std::unique_ptr<NftRunner> runner_;
-  std::optional<NftState> applied_;  // what the table holds; none: unknown
+  std::unique_ptr<Conntrack> conntrack_;  // may be null
+  std::optional<NftState> applied_;       // what the table holds; none: unknown
+  ProxySnapshot synced_;                  // the last snapshot applied
 };
 
 }  // namespace
@@ -634,7 +669,8 @@ std::unique_ptr<NftRunner> NewRealNftRunner() {
 }
 
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
-    const BackendOptions& options, std::unique_ptr<NftRunner> runner) {
+    const BackendOptions& options, std::unique_ptr<NftRunner> runner,
+    std::unique_ptr<Conntrack> conntrack) {
   NftConfig config;
   if (!options.cluster_cidr.empty()) {
     std::optional<std::string> cidr = CanonicalCidr4(options.cluster_cidr);
@@ -667,13 +703,16 @@ StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
         "nftables unusable: the kernel refused a nat table: " +
         Excerpt(r->output));
   }
-  return std::unique_ptr<Backend>(
-      new NftablesBackend(options, std::move(config), std::move(runner)));
+  if (!conntrack && options.command_prefix.empty()) {
+    conntrack = NewNetlinkConntrack();
+  }
+  return std::unique_ptr<Backend>(new NftablesBackend(
+      options, std::move(config), std::move(runner), std::move(conntrack)));
 }
 
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options) {
-  return NewNftablesBackend(options, nullptr);
+  return NewNftablesBackend(options, nullptr, nullptr);
 }
 
 }  // namespace kite::proxy

@@ -30,6 +30,9 @@
 //
 // IPv4 only: IPv6 addresses in a snapshot are left out.
 //
+// UDP: when an endpoint leaves a UDP service port, the conntrack entries
+// of flows NATed to it are deleted (conntrack.h), so clients move on.
+//
 // Thread safety: the free functions are pure. A backend is driven by one
 // thread at a time (Backend's contract); the runner is called from it.
 #pragma once
@@ -39,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/proxy/conntrack.h"
 #include "agent/proxy/proxy_model.h"
 #include "common/status.h"
 
@@ -107,9 +111,14 @@ std::unique_ptr<NftRunner> NewRealNftRunner();
 // The backend; runs `options.command_prefix + {"nft", "-f", "-"}`.
 // Probe first: FailedPrecondition with the reason when nft is missing or
 // the kernel refuses a table with a nat chain; InvalidArgument for a bad
-// cluster_cidr. `runner` null: the real one.
+// cluster_cidr. `runner` null: the real one. After each Sync the
+// conntrack entries of UDP flows to endpoints that left a UDP service
+// port are deleted through `conntrack`; null: ctnetlink in the Sync
+// thread's network namespace when command_prefix is empty (the rules are
+// in that namespace), none otherwise.
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
-    const BackendOptions& options, std::unique_ptr<NftRunner> runner);
+    const BackendOptions& options, std::unique_ptr<NftRunner> runner,
+    std::unique_ptr<Conntrack> conntrack = nullptr);
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options);
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -363,6 +364,47 @@ TEST(NftBackend, ProbeThenFullThenIncrementalSyncs) {
   EXPECT_EQ(runs.inputs[5], NftCleanupScript());
   ASSERT_TRUE((*backend)->Sync(Snap({Web()})).ok());
   EXPECT_TRUE(Has(runs.inputs[6], "delete table ip kite-proxy"));
+}
+
+class FakeConntrack : public Conntrack {
+ public:
+  explicit FakeConntrack(
+      std::vector<std::set<std::pair<std::string, int>>>* calls)
+      : calls_(calls) {}
+  StatusOr<int> DeleteUdpFlowsTo(
+      const std::set<std::pair<std::string, int>>& endpoints) override {
+    calls_->push_back(endpoints);
+    return static_cast<int>(endpoints.size());
+  }
+
+ private:
+  std::vector<std::set<std::pair<std::string, int>>>* calls_;
+};
+
+TEST(NftBackend, UdpFlowsToRemovedEndpointsAreDeleted) {
+  FakeRunner::Shared runs;
+  std::vector<std::set<std::pair<std::string, int>>> calls;
+  auto backend =
+      NewNftablesBackend(BackendOptions{}, std::make_unique<FakeRunner>(&runs),
+                         std::make_unique<FakeConntrack>(&calls));
+  ASSERT_TRUE(backend.ok());
+  ServicePort udp = Web();
+  udp.protocol = Protocol::kUdp;
+  ServicePort tcp = Web();
+  ASSERT_TRUE((*backend)->Sync(Snap({udp, tcp})).ok());
+  EXPECT_TRUE(calls.empty());
+  // Both lose 10.42.1.7: only the UDP flows go.
+  udp.endpoints.resize(1);
+  tcp.endpoints.resize(1);
+  ASSERT_TRUE((*backend)->Sync(Snap({udp, tcp})).ok());
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0],
+            (std::set<std::pair<std::string, int>>{{"10.42.1.7", 8080}}));
+  // The service goes: its last endpoint's flows too.
+  ASSERT_TRUE((*backend)->Sync(Snap({tcp})).ok());
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1],
+            (std::set<std::pair<std::string, int>>{{"10.42.0.5", 8080}}));
 }
 
 TEST(NftBackend, UnusableNftablesIsFailedPrecondition) {

@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -63,6 +64,25 @@ int SocketIn(const std::string& ns, int type) {
   if (target >= 0) ::close(target);
   return fd;
 }
+
+// While alive, the calling thread is in netns `ns`.
+class InNs {
+ public:
+  explicit InNs(const std::string& ns)
+      : self_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) {
+    int target = ::open(NsPath(ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (self_ < 0 || target < 0 || ::setns(target, CLONE_NEWNET) != 0)
+      std::abort();
+    ::close(target);
+  }
+  ~InNs() {
+    if (::setns(self_, CLONE_NEWNET) != 0) std::abort();
+    ::close(self_);
+  }
+
+ private:
+  int self_;
+};
 
 sockaddr_in Addr(const std::string& ip, int port) {
   sockaddr_in a{};
@@ -408,6 +428,48 @@ TEST_F(NftKernelTest, SessionAffinitySticksToOneEndpoint) {
   EXPECT_EQ(Who("c", "10.43.0.26", 80, true, 20).size(), 1u);
   // Another client (the node) may land elsewhere, but also sticks.
   EXPECT_EQ(Who("e2", "10.43.0.26", 80, false, 20).size(), 1u);
+}
+
+// A UDP client keeps its flow (one socket, one source port): when its
+// endpoint goes, the flow's conntrack entry is deleted and its next
+// datagram reaches a remaining endpoint.
+TEST_F(NftKernelTest, UdpFlowMovesOnWhenItsEndpointGoes) {
+  ServicePort sp = Svc("udpmove", "10.43.0.29", Protocol::kUdp);
+  sp.endpoints = {{"10.42.0.6", 8080, "n2", false}};
+  std::unique_ptr<Backend> inside;  // no prefix: driven from the node netns
+  {
+    InNs node("n");
+    BackendOptions options;
+    options.node_ips = {"192.168.50.1"};
+    auto b = NewNftablesBackend(options);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    inside = std::move(*b);
+    ASSERT_TRUE(inside->Sync(Snap({sp})).ok());
+  }
+  int fd = SocketIn("c", SOCK_DGRAM);
+  ASSERT_GE(fd, 0);
+  timeval tv = {3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in a = Addr("10.43.0.29", 80);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  auto ask = [&] {
+    char buf[128];
+    if (::send(fd, "hi", 2, 0) != 2) return std::string("SEND");
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    return n < 0 ? std::string(std::strerror(errno))
+                 : std::string(buf, static_cast<size_t>(n));
+  };
+  EXPECT_EQ(ask(), "ep2 10.42.0.1");
+  EXPECT_EQ(ask(), "ep2 10.42.0.1");
+  sp.endpoints = {{"10.42.0.5", 8080, "n1", true}};
+  {
+    InNs node("n");
+    ASSERT_TRUE(inside->Sync(Snap({sp})).ok());
+  }
+  EXPECT_EQ(ask(), "ep1 10.42.0.1");
+  ::close(fd);
+  InNs node("n");
+  EXPECT_TRUE(inside->Cleanup().ok());
 }
 
 TEST_F(NftKernelTest, SyncIsIncrementalAndCleanupRemovesEverything) {
