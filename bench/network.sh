@@ -101,10 +101,10 @@ measure() {
   echo "$name $out" >>"$work/runs"
   echo "network.sh: $name $out" >&2
 }
-# dns NAME ADDR: dns_load for DURATION_S s, 64 queries outstanding.
+# dns NAME ADDR PORT: dns_load for DURATION_S s, 64 queries outstanding.
 dns() {
   local out
-  out=$(netns_run "$DNS_LOAD" "$2" 53 "$DURATION_S" 64 kubernetes.default.svc.cluster.local \
+  out=$(netns_run "$DNS_LOAD" "$2" "$3" "$DURATION_S" 64 kubernetes.default.svc.cluster.local \
     kube-dns.kube-system.svc.cluster.local netbench.netbench.svc.cluster.local) ||
     die "dns_load $2 failed: $out"
   echo "$1 $out" >>"$work/runs"
@@ -136,8 +136,12 @@ phase() {
   measure "$via-udp" udp "$cip" 80
   measure "$direct-connect" connect "$pod_ip" 8080
   measure "$via-connect" connect "$cip" 80
-  dns "dns-direct-$via" "$node_ip"
-  dns "dns-$via" 10.43.0.10
+  # The agent's DNS server where it listens (the last start in the log).
+  local at
+  at=$(sed -n 's/.* dns serving address=\([0-9.]*\) port=\([0-9]*\).*/\1 \2/p' "$work/server.log" | tail -1)
+  [ -n "$at" ] || die "the agent's DNS server did not start"
+  dns "dns-direct-$via" $at
+  dns "dns-$via" 10.43.0.10 53
 }
 
 echo "network.sh: kite server (default proxy mode, --proxy-cleanup)" >&2
@@ -190,8 +194,11 @@ until_true 30 reachable "$pod_ip" 8080 || die "the pod does not answer at $pod_i
 until_true 30 reachable "$cip" 80 || die "the ClusterIP $cip:80 does not answer (kernel proxy)"
 rules=$(kernel_rules)
 [ "$rules" -gt 0 ] || die "no kernel rule names $cip: the ClusterIP is not served by the kernel proxy"
-kernel_mode=$(grep -o 'proxy[^"]*mode[= ][a-z]*' "$work/server.log" | head -1)
-echo "network.sh: kernel proxy ($rules nf_tables lines name $cip; log: ${kernel_mode:-?})" >&2
+# The mode the agent reports (the last start in the log).
+proxy_mode() { sed -n 's/.*service proxy started mode=\([a-z]*\).*/\1/p' "$work/server.log" | tail -1; }
+kernel_mode=$(proxy_mode)
+case $kernel_mode in nftables | iptables) ;; *) die "the agent's proxy mode is '$kernel_mode', not a kernel one" ;; esac
+echo "network.sh: $kernel_mode proxy ($rules nf_tables lines name $cip)" >&2
 phase clusterip
 
 echo "network.sh: kite restarted with --proxy-mode userspace" >&2
@@ -202,6 +209,7 @@ start_server --proxy-mode userspace
 until_true 60 reachable "$cip" 80 || die "the ClusterIP $cip:80 does not answer (userspace proxy)"
 [ "$(kernel_rules)" = 0 ] || die "kernel rules name $cip in userspace mode"
 netns_run ss -ltn | grep -qF "$cip:80" || die "nothing listens on $cip:80 in userspace mode"
+[ "$(proxy_mode)" = userspace ] || die "the agent's proxy mode is '$(proxy_mode)', not userspace"
 [ "$("${K[@]}" -n netbench get pod -l app=netbench -o jsonpath='{.items[0].status.podIP}')" = "$pod_ip" ] ||
   die "the pod changed across the restart"
 phase userspace
@@ -212,7 +220,7 @@ table=$work/table
 {
   echo "| path | req/s (median of $ROUNDS) | latency p50 / p90 / p99 (us) | bulk MB/s | UDP echo round trips/s | new connections/s (p50 us) |"
   echo "|---|---|---|---|---|---|"
-  for p in "direct-clusterip:(a) pod IP, kernel-mode run" "clusterip:(b) ClusterIP, kernel proxy" \
+  for p in "direct-clusterip:(a) pod IP, $kernel_mode-mode run" "clusterip:(b) ClusterIP, $kernel_mode proxy" \
     "direct-userspace:(a) pod IP, userspace-mode run" "userspace:(c) ClusterIP, userspace proxy"; do
     n=${p%%:*} label=${p#*:}
     printf '| %s | %s | %s / %s / %s | %s | %s | %s (%s) |\n' "$label" "$(med "$n-rr" ops_per_s)" \
@@ -224,8 +232,8 @@ dtable=$work/dtable
 {
   echo "| DNS (A, 64 outstanding, ${DURATION_S} s) | qps | p50 / p99 (us) |"
   echo "|---|---|---|"
-  for p in "dns-direct-clusterip:agent DNS at $node_ip:53, kernel-mode run" "dns-clusterip:10.43.0.10 through the kernel proxy" \
-    "dns-direct-userspace:agent DNS at $node_ip:53, userspace-mode run" "dns-userspace:10.43.0.10 through the userspace proxy"; do
+  for p in "dns-direct-clusterip:the agent's DNS server directly, $kernel_mode-mode run" "dns-clusterip:10.43.0.10 through the $kernel_mode proxy" \
+    "dns-direct-userspace:the agent's DNS server directly, userspace-mode run" "dns-userspace:10.43.0.10 through the userspace proxy"; do
     n=${p%%:*} label=${p#*:}
     printf '| %s | %s | %s / %s |\n' "$label" "$(med "$n" qps)" "$(med "$n" p50_us)" "$(med "$n" p99_us)"
   done
@@ -246,7 +254,7 @@ $section
 
 - Command: \`bench/network.sh\` (CONNS=$CONNS, DURATION_S=$DURATION_S after 1 s warm-up, ROUNDS=$ROUNDS), as root, everything inside a network namespace with no route out; the load generator (bench/network/net_load, one thread) on the node's side, one netbench pod (bench/network/netbench_server.c, one thread)
 - Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(uname -r); load average $load_before before, $load_after after (the machine is shared)
-- Code: $(git -C "$root" rev-parse --short HEAD); kernel proxy: ${kernel_mode:-see the agent log}
+- Code: $(git -C "$root" rev-parse --short HEAD); default proxy mode on this host: $kernel_mode
 - Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 Request/response: $CONNS persistent connections, one HTTP-ish request
