@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,8 +16,10 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <thread>
 #include <utility>
 
+#include "agent/proxy/conntrack.h"
 #include "common/log.h"
 
 extern char** environ;
@@ -575,6 +578,64 @@ std::string Trim(std::string s) {
   return s;
 }
 
+// ctnetlink in the network namespace at `path` (the one the command
+// prefix runs iptables in): each call enters it on a thread of its own.
+class NetnsConntrack : public Conntrack {
+ public:
+  explicit NetnsConntrack(std::string path) : path_(std::move(path)) {}
+  StatusOr<int> DeleteUdpFlowsTo(
+      const std::set<std::pair<std::string, int>>& endpoints) override {
+    StatusOr<int> result = InternalError("not run");
+    std::thread t([&] {
+      int ns = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+        result = UnavailableError("enter " + path_ + ": " + strerror(errno));
+      } else {
+        result = NewNetlinkConntrack()->DeleteUdpFlowsTo(endpoints);
+      }
+      if (ns >= 0) close(ns);
+    });
+    t.join();
+    return result;
+  }
+
+ private:
+  const std::string path_;
+};
+
+// Where conntrack entries are deleted: this process's namespace without a
+// prefix, the prefix's `--net=PATH` (nsenter) with one, else nowhere.
+std::unique_ptr<Conntrack> ConntrackFor(const BackendOptions& options) {
+  if (options.command_prefix.empty()) return NewNetlinkConntrack();
+  for (const auto& arg : options.command_prefix) {
+    if (arg.starts_with("--net=")) {
+      return std::make_unique<NetnsConntrack>(arg.substr(6));
+    }
+  }
+  return nullptr;
+}
+
+// The (ip, port) of UDP endpoints `prev` had and `next` has not, per
+// service port.
+std::set<std::pair<std::string, int>> GoneUdpEndpoints(
+    const ProxySnapshot& prev, const ProxySnapshot& next) {
+  std::set<std::pair<std::string, int>> gone;
+  for (const auto& [key, sp] : prev.ports) {
+    if (sp.protocol != Protocol::kUdp) continue;
+    auto it = next.ports.find(key);
+    for (const Endpoint& e : sp.endpoints) {
+      bool kept = false;
+      if (it != next.ports.end()) {
+        for (const Endpoint& n : it->second.endpoints) {
+          if (n.ip == e.ip && n.port == e.port) kept = true;
+        }
+      }
+      if (!kept) gone.insert({e.ip, e.port});
+    }
+  }
+  return gone;
+}
+
 class IptablesBackend : public Backend {
  public:
   IptablesBackend(BackendOptions options, IptablesRunner runner,
@@ -582,7 +643,8 @@ class IptablesBackend : public Backend {
       : options_(std::move(options)),
         runner_(std::move(runner)),
         restore_(std::move(restore)),
-        save_(std::move(save)) {}
+        save_(std::move(save)),
+        conntrack_(ConntrackFor(options_)) {}
 
   const char* name() const override { return "iptables"; }
 
@@ -602,6 +664,20 @@ class IptablesBackend : public Backend {
       if (!s.ok()) {
         synced_ = false;  // state unknown: the next Sync rebuilds it all
         return s;
+      }
+    }
+    // A UDP client that keeps its socket would stay with a removed
+    // endpoint: delete those flows' conntrack entries (best effort).
+    std::set<std::pair<std::string, int>> gone =
+        GoneUdpEndpoints(prev_, snapshot);
+    if (!gone.empty() && conntrack_) {
+      StatusOr<int> n = conntrack_->DeleteUdpFlowsTo(gone);
+      if (!n.ok()) {
+        log::Warn(kComponent,
+                  "could not delete UDP flows to removed endpoints")(
+            "error", n.status().ToString());
+      } else if (*n > 0) {
+        log::Debug(kComponent, "deleted UDP flows")("entries", *n);
       }
     }
     log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
@@ -657,6 +733,7 @@ class IptablesBackend : public Backend {
   const IptablesRunner runner_;
   const std::string restore_;
   const std::string save_;
+  const std::unique_ptr<Conntrack> conntrack_;  // may be null
   bool synced_ = false;
   ProxySnapshot prev_;
 };

@@ -30,6 +30,9 @@
 // changed. The first Sync, and the one after a failed Sync, rebuilds
 // everything in one transaction per table, removing what an earlier run left
 // (read with iptables-save). Cleanup removes the jumps and every KITE-* chain.
+// After a Sync that removed UDP endpoints, the conntrack entries of flows
+// NATed to them are deleted (conntrack.h; in the `--net=PATH` namespace of
+// an nsenter command prefix), so clients that keep their socket move on.
 //
 // Thread safety: the generators are pure functions. A backend is driven by
 // one thread at a time (Backend's contract).

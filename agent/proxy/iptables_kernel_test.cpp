@@ -427,6 +427,46 @@ TEST_P(IptablesKernelTest, EndpointRemovalAndNoEndpoints) {
   EXPECT_EQ(Endpoint(Ask(client_, SOCK_DGRAM, "10.43.0.14", 80)), kPods[2]);
 }
 
+// A UDP client that keeps its socket: after its endpoint is removed, its
+// next datagram goes to another one (the stale conntrack entry is gone).
+TEST_P(IptablesKernelTest, RemovedUdpEndpointLosesItsConntrackEntries) {
+  ProxySnapshot s;
+  ServicePort sp =
+      Svc("dns", "10.43.0.18", 53, {kPods[0], kPods[1]}, Protocol::kUdp);
+  sp.node_port = 30053;
+  Put(&s, sp);
+  ASSERT_TRUE(backend_->Sync(s).ok());
+  for (const std::string& target :
+       {std::string("10.43.0.18"), std::string(kNode)}) {
+    int port = target == kNode ? 30053 : 53;
+    int fd = SocketIn(client_, SOCK_DGRAM);
+    ASSERT_GE(fd, 0);
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in a = Addr(target, port);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    auto ask = [&] {
+      char buf[128];
+      if (send(fd, "?", 1, 0) != 1) return std::string("error:send");
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      return n > 0 ? Endpoint(std::string(buf, static_cast<size_t>(n)))
+                   : std::string("error:") + strerrorname_np(errno);
+    };
+    std::string first = ask();
+    ASSERT_TRUE(first == kPods[0] || first == kPods[1]) << first;
+    EXPECT_EQ(ask(), first);  // the same flow, the same endpoint
+    ProxySnapshot without = s;
+    auto& eps = without.ports.begin()->second.endpoints;
+    std::erase_if(eps, [&](const auto& e) { return e.ip == first; });
+    ASSERT_TRUE(backend_->Sync(without).ok());
+    std::string second = ask();
+    EXPECT_NE(second, first) << target;
+    EXPECT_TRUE(second == kPods[0] || second == kPods[1]) << second;
+    close(fd);
+    ASSERT_TRUE(backend_->Sync(s).ok());
+  }
+}
+
 // The counter of the DNAT rule to `endpoint` in an iptables-save -c dump.
 long DnatPackets(const std::string& save, const std::string& endpoint) {
   std::istringstream in(save);
