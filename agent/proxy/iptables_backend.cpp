@@ -740,8 +740,47 @@ class IptablesBackend : public Backend {
 
 }  // namespace
 
+namespace {
+
+// The IPv4 CIDR of a cluster CIDR option ("10.42.0.0/16", or a dual-stack
+// list "10.42.0.0/16,fd00:42::/56"): "" when it has none; InvalidArgument
+// when an entry is neither.
+StatusOr<std::string> ClusterCidr4(const std::string& option) {
+  std::string v4;
+  size_t pos = 0;
+  while (pos <= option.size() && !option.empty()) {
+    size_t comma = option.find(',', pos);
+    std::string entry = option.substr(
+        pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? option.size() + 1 : comma + 1;
+    size_t slash = entry.find('/');
+    std::string ip = entry.substr(0, slash);
+    int bits = -1;
+    if (slash != std::string::npos && slash + 1 < entry.size() &&
+        entry.size() - slash <= 4 &&
+        entry.find_first_not_of("0123456789", slash + 1) == std::string::npos) {
+      bits = std::stoi(entry.substr(slash + 1));
+    }
+    in6_addr a6{};
+    if (IsIPv4(ip) && bits >= 0 && bits <= 32) {
+      if (v4.empty()) v4 = entry;
+    } else if (!(inet_pton(AF_INET6, ip.c_str(), &a6) == 1 && bits >= 0 &&
+                 bits <= 128)) {
+      return InvalidArgumentError("cluster CIDR \"" + option +
+                                  "\": want IPv4 or IPv6 CIDRs");
+    }
+  }
+  return v4;
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Backend>> NewIptablesBackendWithRunner(
-    const BackendOptions& options, IptablesRunner runner) {
+    const BackendOptions& given, IptablesRunner runner) {
+  BackendOptions options = given;
+  StatusOr<std::string> cidr = ClusterCidr4(given.cluster_cidr);
+  if (!cidr.ok()) return cidr.status();
+  options.cluster_cidr = *cidr;
   struct Tools {
     const char* restore;
     const char* save;

@@ -334,6 +334,30 @@ TEST(IptablesBackend, ProbePrefersNftAndFallsBackToLegacy) {
             std::string::npos);
 }
 
+TEST(IptablesBackend, ClusterCidrIsCheckedAndItsIPv4PartUsed) {
+  FakeRunner fake;
+  BackendOptions o = PrefixedOptions();
+  o.cluster_cidr = "fd00:42::/56,10.42.0.0/16";
+  auto b = NewIptablesBackendWithRunner(o, fake.Runner());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ProxySnapshot s;
+  Put(&s, Port("a", "10.43.0.10", 80, {{"10.42.0.5", 80, "", false}}));
+  ASSERT_TRUE((*b)->Sync(s).ok());
+  EXPECT_NE(fake.inputs.back().find("! -s 10.42.0.0/16 -m comment"),
+            std::string::npos);
+  EXPECT_EQ(fake.inputs.back().find("fd00"), std::string::npos);
+
+  for (const char* bad :
+       {"10.42.0.0", "10.42.0.0/33", "bogus/8", "10.42.0.0/16,x"}) {
+    o.cluster_cidr = bad;
+    b = NewIptablesBackendWithRunner(o, fake.Runner());
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), Code::kInvalidArgument) << bad;
+  }
+  o.cluster_cidr = "";
+  EXPECT_TRUE(NewIptablesBackendWithRunner(o, fake.Runner()).ok());
+}
+
 TEST(IptablesBackend, FirstSyncIsFullThenIncrementalAndFullAgainAfterAFailure) {
   FakeRunner fake;
   auto b = NewIptablesBackendWithRunner(PrefixedOptions(), fake.Runner());
