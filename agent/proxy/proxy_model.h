@@ -152,6 +152,11 @@ struct BackendOptions {
   std::vector<std::string> command_prefix;
   // userspace: the device the ClusterIPs are added to (/32, /128).
   std::string userspace_device = "lo";
+  // userspace: the network namespace (a path such as /var/run/netns/x)
+  // its sockets and addresses live in; empty: the process's own. The
+  // userspace backend cannot use command_prefix: its listeners must be in
+  // the namespace whose addresses it serves.
+  std::string userspace_netns;
 };
 
 // The backend for `mode`. kAuto: nftables when `nft` runs and the kernel
