@@ -273,14 +273,9 @@ ServicePort Svc(const std::string& name, const std::string& cluster_ip,
   return sp;
 }
 
-std::string KeyOf(const ServicePort& sp) {
-  return sp.ns + "/" + sp.name + ":" + sp.port_name + "/" +
-         (sp.protocol == Protocol::kUdp ? "udp" : "tcp");
-}
-
 ProxySnapshot Snap(std::vector<ServicePort> ports) {
   ProxySnapshot s;
-  for (auto& p : ports) s.ports[KeyOf(p)] = std::move(p);
+  for (auto& p : ports) s.ports[p.Key()] = std::move(p);
   return s;
 }
 
