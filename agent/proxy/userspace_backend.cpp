@@ -380,6 +380,8 @@ struct Listener {
   uv_tcp_t tcp;
   uv_udp_t udp;
   std::unordered_map<std::string, struct UdpSession*> sessions;  // by client
+  // The pick list the sessions were last checked against.
+  const TargetList* checked = nullptr;
 
   uv_handle_t* handle() {
     return protocol == Protocol::kUdp ? reinterpret_cast<uv_handle_t*>(&udp)
@@ -394,6 +396,7 @@ struct UdpSession {
   Listener* listener = nullptr;
   std::string key;
   sockaddr_storage client;
+  Endpoint endpoint;  // where its datagrams go
   uint64_t last_ms = 0;
   UdpSession* newer = nullptr;
   UdpSession* older = nullptr;
@@ -693,6 +696,7 @@ class UserspaceBackend : public Backend {
                   w->second.kind == l->kind && servable(w->second);
       if (keep) {
         l->service = services_.at(l->service_key);
+        DropStaleSessions(l);
         ++it;
       } else {
         CloseListener(l);
@@ -1072,6 +1076,7 @@ class UserspaceBackend : public Backend {
       Remember(*l->service, client_ip, t);
       s->listener = l;
       s->key = scratch_key_;
+      s->endpoint = t.endpoint;
       std::memcpy(&s->client, addr,
                   addr->sa_family == AF_INET ? sizeof(sockaddr_in)
                                              : sizeof(sockaddr_in6));
@@ -1096,6 +1101,25 @@ class UserspaceBackend : public Backend {
     uv_buf_t out = uv_buf_init(buf->base, static_cast<unsigned>(n));
     uv_udp_try_send(&s->listener->udp, &out, 1,
                     reinterpret_cast<const sockaddr*>(&s->client));
+  }
+
+  // Closes the UDP sessions whose endpoint left the listener's pick list,
+  // so a client that keeps its socket (a resolver) moves to a remaining
+  // endpoint with its next datagram instead of waiting out the idle time.
+  void DropStaleSessions(Listener* l) {
+    const TargetList* list = l->service->targets[l->kind].get();
+    if (l->protocol != Protocol::kUdp || l->checked == list) return;
+    l->checked = list;
+    std::vector<UdpSession*> stale;
+    for (auto& [key, s] : l->sessions) {
+      bool found =
+          std::any_of(list->begin(), list->end(), [&](const Target& t) {
+            return t.endpoint.ip == s->endpoint.ip &&
+                   t.endpoint.port == s->endpoint.port;
+          });
+      if (!found) stale.push_back(s);
+    }
+    for (UdpSession* s : stale) CloseSession(s);
   }
 
   void Link(UdpSession* s) {

@@ -492,6 +492,30 @@ TEST_F(UserspaceTest, UdpSessionsStickThenExpire) {
   close(fd);
 }
 
+TEST_F(UserspaceTest, UdpClientMovesOffARemovedEndpoint) {
+  EchoServer a("a", "127.0.0.2"), b("b", "127.0.0.3");
+  Start();
+  int port = FreePort("127.0.0.10", SOCK_DGRAM);
+  auto svc = [&](std::vector<Endpoint> eps) {
+    return Snap({Svc("dns", "127.0.0.10", port, eps, Protocol::kUdp)});
+  };
+  SyncOk(svc({Ep(a), Ep(b)}));
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  socklen_t len;
+  auto ss = Addr("127.0.0.10", port, &len);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  auto ask = [&] {
+    send(fd, "x", 1, 0);
+    return ReadUpTo(fd, 3);
+  };
+  std::string first = ask();
+  ASSERT_TRUE(first == "a:x" || first == "b:x") << first;
+  // The endpoint this socket's session uses goes away; the other stays.
+  SyncOk(svc({first == "a:x" ? Ep(b) : Ep(a)}));
+  EXPECT_EQ(ask(), first == "a:x" ? "b:x" : "a:x");
+  close(fd);
+}
+
 TEST_F(UserspaceTest, ManyShortUdpClientsBeyondTheSessionCap) {
   EchoServer a("a", "127.0.0.2");
   UserspaceTuning tuning;
