@@ -121,6 +121,13 @@ routes_ok() {
   done
 }
 until_true 30 routes_ok && ok host-gw-routes || bad host-gw-routes "$(for i in 1 2 3; do echo "${NAME[$i]}:"; ip -n "${NS[$i]}" route; done)"
+# Before any pod (the CNI bridge plugin would turn forwarding on itself):
+# the agents did.
+fwd=$(for i in 1 2 3; do in_ns "${NS[$i]}" cat /proc/sys/net/ipv4/ip_forward; done | tr -d '\n')
+[ "$fwd" = 111 ] && ok ip-forward-on || bad ip-forward-on "ip_forward per node: $fwd"
+masq=$(in_ns "${NS[2]}" nft list table ip kite-podnet 2>&1)
+grep -q 'ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 .*masquerade' <<<"$masq" &&
+  ok masquerade-only-out-of-cluster || bad masquerade-only-out-of-cluster "$masq"
 
 echo "[$SECONDS s] # 2. pod to pod across nodes"
 "${K[@]}" create namespace mn >/dev/null
