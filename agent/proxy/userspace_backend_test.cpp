@@ -410,6 +410,22 @@ TEST_F(UserspaceTest, SessionAffinityKeepsAClientOnOneEndpoint) {
   }
 }
 
+TEST_F(UserspaceTest, SessionAffinityEndsAfterItsTimeout) {
+  EchoServer a("a", "127.0.0.2"), b("b", "127.0.0.3");
+  Start();
+  int port = FreePort("127.0.0.10");
+  ServicePort sp = Svc("web", "127.0.0.10", port, {Ep(a), Ep(b)});
+  sp.session_affinity = true;
+  sp.affinity_timeout_seconds = 1;
+  SyncOk(Snap({sp}));
+  std::string first = Hello("127.0.0.10", port, "127.0.0.20");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(Hello("127.0.0.10", port, "127.0.0.20"), first);
+  std::this_thread::sleep_for(1500ms);  // idle longer than the timeout
+  // Forgotten: round robin goes on to the endpoint after the first one.
+  EXPECT_NE(Hello("127.0.0.10", port, "127.0.0.20"), first);
+}
+
 TEST_F(UserspaceTest, IncrementalSyncKeepsOpenConnections) {
   EchoServer a("a", "127.0.0.2"), b("b", "127.0.0.3");
   Start();
