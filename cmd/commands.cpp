@@ -126,7 +126,8 @@ int RunServer(const std::vector<std::string>& args) {
                "a running CRI runtime's socket, e.g. unix:///run/containerd/containerd.sock (default: the agent "
                "runs its own containerd)");
   flags.StringList("disable", &store.config.disable,
-                   "do not deploy the default manifest NAME (e.g. local-storage, kube-dns) and delete its objects "
+                   "do not deploy the default manifest NAME (e.g. local-storage, kube-dns) and delete its objects, "
+                   "or do not run the built-in servicelb (LoadBalancer Services on the node addresses) "
                    "(repeatable)");
   if (Status st = store.Parse(flags, args); !st.ok()) return Fail(st);
   if (flags.help()) {

@@ -450,6 +450,9 @@ void Server::StartControlLoops() {
   manager_opts.cluster_cidr = config_.cluster_cidr;
   manager_opts.root_ca_pem = root_ca_pem_;
   manager_opts.storage_dir = config_.data_dir + "/storage";
+  // `--disable servicelb` (k3s's name): LoadBalancer Services stay pending.
+  for (const std::string& d : config_.disable)
+    if (d == "servicelb") manager_opts.servicelb = false;
   controllers_ = std::make_unique<controllers::ControllerManager>(*loopback_,
                                                                   manager_opts);
   scheduler_ = std::make_unique<scheduler::Scheduler>(

@@ -53,7 +53,7 @@ struct Config {
   std::string service_node_port_range = "30000-32767";
   // Default manifests not to deploy (base names: "local-storage"); their
   // files are removed from <data_dir>/server/manifests and their objects
-  // deleted.
+  // deleted. "servicelb" turns the LoadBalancer controller off.
   std::vector<std::string> disable;
   // Static bearer tokens (kube-apiserver's --token-file format); empty: none.
   std::string token_file;

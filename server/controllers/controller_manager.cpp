@@ -54,6 +54,11 @@ ControllerManager::ControllerManager(client::Interface& client,
       client, *informers_,
       PersistentVolumeControllerOptions{.storage_dir = options.storage_dir,
                                         .clock = options.clock});
+  if (options.servicelb) {
+    Add<ServiceLbController>(
+        client, *informers_,
+        ServiceLbControllerOptions{.clock = options.clock});
+  }
   if (options.csr.check && options.csr.sign) {
     Add<CsrController>(client, *informers_, std::move(options.csr),
                        CsrControllerOptions{.clock = options.clock});

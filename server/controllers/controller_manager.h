@@ -43,6 +43,7 @@
 #include "server/controllers/pod_gc_controller.h"
 #include "server/controllers/replicaset_controller.h"
 #include "server/controllers/serviceaccount_controller.h"
+#include "server/controllers/servicelb_controller.h"
 #include "server/controllers/statefulset_controller.h"
 #include "server/controllers/ttl_after_finished_controller.h"
 
@@ -66,6 +67,9 @@ struct ManagerOptions {
   // Where the local-path provisioner puts volumes on the nodes
   // (<data-dir>/storage; persistent_volume_controller.h).
   std::string storage_dir;
+  // LoadBalancer Services on the node addresses (servicelb_controller.h);
+  // `kite server --disable servicelb` turns it off.
+  bool servicelb = true;
 };
 
 class ControllerManager {
