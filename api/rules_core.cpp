@@ -113,6 +113,14 @@ bool ValidIPv4(const std::string& s) {
   return parts == 4;
 }
 
+// LoadBalancer, NodePort, or ClusterIP with externalIPs (`spec` given).
+bool ExternallyAccessible(const Json& spec) {
+  std::string type = GetString(spec, {"type"});
+  const Json* ext = Field(spec, "externalIPs");
+  return type == "LoadBalancer" || type == "NodePort" ||
+         (type == "ClusterIP" && ext && ext->is_array() && !ext->empty());
+}
+
 bool ValidIP(const std::string& s) {
   if (s.find(':') != std::string::npos) {
     return s.find_first_not_of("0123456789abcdefABCDEF:.") ==
@@ -259,6 +267,23 @@ void OnUpdateService(Json& obj, const Json& old) {
       GetString(spec, {"externalTrafficPolicy"}) == "Local") {
     spec["healthCheckNodePort"] = (*old_spec)["healthCheckNodePort"];
   }
+  // A type change drops the fields only the old type had, when the client
+  // left them as they were (a changed value is the client's and gets
+  // validated), as Kubernetes does.
+  auto same = [&](const char* f) {
+    const Json* a = Field(*old_spec, f);
+    const Json* b = Field(spec, f);
+    return a != nullptr && b != nullptr && *a == *b;
+  };
+  if (old_type == "LoadBalancer" && new_type != "LoadBalancer") {
+    if (same("allocateLoadBalancerNodePorts"))
+      spec.erase("allocateLoadBalancerNodePorts");
+    if (same("loadBalancerClass")) spec.erase("loadBalancerClass");
+  }
+  if (ExternallyAccessible(*old_spec) && !ExternallyAccessible(spec) &&
+      same("externalTrafficPolicy")) {
+    spec.erase("externalTrafficPolicy");
+  }
 }
 
 void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
@@ -355,19 +380,107 @@ void ValidateService(const Json& obj, const Json* old, FieldErrors* errs) {
         "spec.clusterIPs[0]", cluster_ip,
         "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
   }
+  if (headless && (type == "LoadBalancer" || type == "NodePort")) {
+    errs->push_back(
+        Invalid("spec.clusterIPs[0]", cluster_ip,
+                "may not be set to 'None' for " + type + " services"));
+  }
   std::string etp = GetString(spec, {"externalTrafficPolicy"});
-  if (!etp.empty()) {
-    if (!OneOf(etp, {"Cluster", "Local"})) {
-      errs->push_back(NotSupported("spec.externalTrafficPolicy", etp,
-                                   {"Cluster", "Local"}));
+  if (!ExternallyAccessible(spec)) {
+    if (!etp.empty()) {
+      errs->push_back(
+          Invalid("spec.externalTrafficPolicy", etp,
+                  "may only be set for externally-accessible services"));
+    }
+  } else if (etp.empty()) {
+    errs->push_back(Required("spec.externalTrafficPolicy", ""));
+  } else if (!OneOf(etp, {"Cluster", "Local"})) {
+    errs->push_back(
+        NotSupported("spec.externalTrafficPolicy", etp, {"Cluster", "Local"}));
+  }
+  const bool needs_health = type == "LoadBalancer" && etp == "Local";
+  const int64_t hc = GetInt(spec, {"healthCheckNodePort"});
+  if (!needs_health) {
+    if (hc != 0) {
+      errs->push_back(Invalid("spec.healthCheckNodePort", hc,
+                              "may only be set when `type` is "
+                              "'LoadBalancer' and `externalTrafficPolicy` is "
+                              "'Local'"));
+    }
+  } else if (hc == 0) {
+    errs->push_back(Required("spec.healthCheckNodePort", ""));
+  } else {
+    AppendInvalid(errs, "spec.healthCheckNodePort", hc, IsValidPortNum(hc));
+  }
+  if (Has(spec, {"allocateLoadBalancerNodePorts"}) && type != "LoadBalancer") {
+    errs->push_back(Forbidden("spec.allocateLoadBalancerNodePorts",
+                              "may only be used when `type` is "
+                              "'LoadBalancer'"));
+  }
+  if (type == "LoadBalancer" && !Has(spec, {"allocateLoadBalancerNodePorts"}))
+    errs->push_back(Required("allocateLoadBalancerNodePorts", ""));
+  const Json* lb_class = Field(spec, "loadBalancerClass");
+  if (lb_class != nullptr && !lb_class->is_null()) {
+    if (type != "LoadBalancer") {
+      errs->push_back(Forbidden("spec.loadBalancerClass",
+                                "may only be used when `type` is "
+                                "'LoadBalancer'"));
+    } else {
+      std::string c = lb_class->is_string() ? lb_class->get<std::string>() : "";
+      AppendInvalid(errs, "spec.loadBalancerClass", c, IsQualifiedName(c));
     }
   }
+  if (const Json* ranges = Field(spec, "loadBalancerSourceRanges");
+      ranges != nullptr && ranges->is_array() && !ranges->empty() &&
+      type != "LoadBalancer") {
+    errs->push_back(Forbidden("spec.LoadBalancerSourceRanges",
+                              "may only be used when `type` is "
+                              "'LoadBalancer'"));
+  }
+  const Json* lb_status = FieldPath(obj, {"status", "loadBalancer"});
+  ForEachConst(
+      lb_status ? *lb_status : kEmpty, "ingress",
+      [&](const Json& in, size_t i) {
+        std::string p = Index("status.loadBalancer.ingress", i);
+        std::string ip = GetString(in, {"ip"});
+        if (!ip.empty() && !ValidIP(ip)) {
+          errs->push_back(
+              Invalid(Child(p, "ip"), ip, "must be a valid IP address"));
+        }
+        std::string mode = GetString(in, {"ipMode"});
+        if (mode.empty()) return;
+        if (ip.empty()) {
+          errs->push_back(Forbidden(Child(p, "ipMode"),
+                                    "may not be specified when `ip` is not"));
+        } else if (!OneOf(mode, {"Proxy", "VIP"})) {
+          errs->push_back(
+              NotSupported(Child(p, "ipMode"), mode, {"Proxy", "VIP"}));
+        }
+      });
   std::string itp = GetString(spec, {"internalTrafficPolicy"});
   if (!itp.empty() && !OneOf(itp, {"Cluster", "Local"})) {
     errs->push_back(
         NotSupported("spec.internalTrafficPolicy", itp, {"Cluster", "Local"}));
   }
   if (old == nullptr) return;
+  const Json* old_spec = Field(*old, "spec");
+  if (old_spec != nullptr) {
+    std::string old_t = GetString(*old_spec, {"type"});
+    if (old_t == "LoadBalancer" && type == "LoadBalancer") {
+      const Json* oc = Field(*old_spec, "loadBalancerClass");
+      Json a = oc ? *oc : Json(), b = lb_class ? *lb_class : Json();
+      if (a != b) {
+        errs->push_back(
+            Invalid("spec.loadBalancerClass", b, "may not change once set"));
+      }
+      if (needs_health &&
+          GetString(*old_spec, {"externalTrafficPolicy"}) == "Local" &&
+          GetInt(*old_spec, {"healthCheckNodePort"}) != hc) {
+        errs->push_back(
+            Forbidden("spec.healthCheckNodePort", "field is immutable"));
+      }
+    }
+  }
   // An allocated cluster IP may not change (unless the type changes to or
   // from ExternalName).
   std::string old_ip = GetString(*old, {"spec", "clusterIP"});

@@ -394,6 +394,7 @@ TEST(ValidateTest, ServiceFromKubectlExposeAndUpdates) {
   // Updates keep the allocated IP and node ports; changing the IP is refused.
   Json stored = svc;
   stored["spec"]["type"] = "NodePort";
+  stored["spec"]["externalTrafficPolicy"] = "Cluster";  // as defaulted
   stored["spec"]["clusterIP"] = "10.43.0.12";
   stored["spec"]["clusterIPs"] = {"10.43.0.12"};
   stored["spec"]["ports"][0]["nodePort"] = 30080;

@@ -354,6 +354,196 @@ TEST_F(HandlerTest, WatchSendsChangesAndSelectorMoves) {
   EXPECT_TRUE(old.watch->done());
 }
 
+// What Kubernetes does with the LoadBalancer-only fields: node ports per
+// port unless allocateLoadBalancerNodePorts is false, a health check node
+// port with externalTrafficPolicy Local, the fields of one type refused on
+// another, and dropped when the type changes.
+TEST_F(HandlerTest, LoadBalancerServicesFieldsAsKubernetes) {
+  const std::string svcs = "/api/v1/namespaces/default/services";
+  auto svc = [](const std::string& name, const std::string& type,
+                json extra = json::object()) {
+    json s = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"type", type},
+                {"ports", json::array({{{"name", "http"}, {"port", 80}},
+                                       {{"name", "https"}, {"port", 443}}})},
+                {"selector", {{"app", "x"}}}}}};
+    s["spec"].update(extra);
+    return s;
+  };
+  auto message = [](const Response& r) {
+    return r.json.value("message", std::string());
+  };
+  auto put = [&](const json& obj) {
+    return Call("PUT", svcs + "/" + obj["metadata"]["name"].get<std::string>(),
+                obj.dump());
+  };
+
+  // Defaults: a node port for each port, externalTrafficPolicy Cluster,
+  // no health check port.
+  Response lb = Post(svcs, svc("lb", "LoadBalancer"));
+  ASSERT_EQ(lb.status, 201) << lb.json.dump();
+  EXPECT_EQ(lb.json["spec"]["allocateLoadBalancerNodePorts"], true);
+  EXPECT_EQ(lb.json["spec"]["externalTrafficPolicy"], "Cluster");
+  EXPECT_GE(lb.json["spec"]["ports"][0].value("nodePort", 0), 30000);
+  EXPECT_GE(lb.json["spec"]["ports"][1].value("nodePort", 0), 30000);
+  EXPECT_FALSE(lb.json["spec"].contains("healthCheckNodePort"));
+  EXPECT_EQ(lb.json["status"], json({{"loadBalancer", json::object()}}));
+
+  // allocateLoadBalancerNodePorts false: none allocated, but one the
+  // client names is reserved.
+  json no_alloc = svc("noalloc", "LoadBalancer",
+                      {{"allocateLoadBalancerNodePorts", false}});
+  no_alloc["spec"]["ports"][1]["nodePort"] = 31443;
+  Response na = Post(svcs, no_alloc);
+  ASSERT_EQ(na.status, 201) << na.json.dump();
+  EXPECT_FALSE(na.json["spec"]["ports"][0].contains("nodePort"));
+  EXPECT_EQ(na.json["spec"]["ports"][1]["nodePort"], 31443);
+  json clash = svc("clash", "NodePort");
+  clash["spec"]["ports"][0]["nodePort"] = 31443;
+  Response c = Post(svcs, clash);
+  EXPECT_EQ(c.status, 422);
+  EXPECT_NE(message(c).find("provided port is already allocated"),
+            std::string::npos)
+      << c.json.dump();
+  // Turning allocation off keeps the node ports a Service holds.
+  json off = lb.json;
+  off["spec"]["allocateLoadBalancerNodePorts"] = false;
+  off["spec"]["ports"][0].erase("nodePort");
+  Response kept = put(off);
+  ASSERT_EQ(kept.status, 200) << kept.json.dump();
+  EXPECT_EQ(kept.json["spec"]["ports"], lb.json["spec"]["ports"]);
+
+  // externalTrafficPolicy Local: a health check node port, allocated or
+  // the client's own, reserved either way.
+  Response local = Post(
+      svcs, svc("local", "LoadBalancer", {{"externalTrafficPolicy", "Local"}}));
+  ASSERT_EQ(local.status, 201) << local.json.dump();
+  int hc = local.json["spec"].value("healthCheckNodePort", 0);
+  EXPECT_GE(hc, 30000);
+  EXPECT_LE(hc, 32767);
+  Response same_hc = Post(svcs, svc("local2", "LoadBalancer",
+                                    {{"externalTrafficPolicy", "Local"},
+                                     {"healthCheckNodePort", hc}}));
+  EXPECT_EQ(same_hc.status, 422);
+  EXPECT_NE(message(same_hc).find("spec.healthCheckNodePort: Invalid value: " +
+                                  std::to_string(hc) +
+                                  ": provided port is already allocated"),
+            std::string::npos)
+      << same_hc.json.dump();
+  Response own = Post(svcs, svc("local3", "LoadBalancer",
+                                {{"externalTrafficPolicy", "Local"},
+                                 {"healthCheckNodePort", 32100}}));
+  ASSERT_EQ(own.status, 201) << own.json.dump();
+  EXPECT_EQ(own.json["spec"]["healthCheckNodePort"], 32100);
+  json np_clash = svc("np-clash", "NodePort");
+  np_clash["spec"]["ports"][0]["nodePort"] = 32100;
+  EXPECT_EQ(Post(svcs, np_clash).status, 422);
+  // The health check port may not change while it is needed...
+  json moved = own.json;
+  moved["spec"]["healthCheckNodePort"] = 32101;
+  Response mv = put(moved);
+  EXPECT_EQ(mv.status, 422);
+  EXPECT_NE(message(mv).find("spec.healthCheckNodePort: Forbidden: field is "
+                             "immutable"),
+            std::string::npos)
+      << mv.json.dump();
+  // ...and goes (released) with externalTrafficPolicy Cluster.
+  json cluster = own.json;
+  cluster["spec"]["externalTrafficPolicy"] = "Cluster";
+  Response cl = put(cluster);
+  ASSERT_EQ(cl.status, 200) << cl.json.dump();
+  EXPECT_FALSE(cl.json["spec"].contains("healthCheckNodePort"));
+  EXPECT_EQ(Post(svcs, np_clash).status, 201);
+
+  // Fields of one type refused on another, with Kubernetes' wording.
+  struct Bad {
+    json svc;
+    std::string want;
+  };
+  std::vector<Bad> bad = {
+      {svc("b1", "LoadBalancer", {{"healthCheckNodePort", 32200}}),
+       "spec.healthCheckNodePort: Invalid value: 32200: may only be set when "
+       "`type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"},
+      {svc("b2", "ClusterIP", {{"allocateLoadBalancerNodePorts", true}}),
+       "spec.allocateLoadBalancerNodePorts: Forbidden: may only be used when "
+       "`type` is 'LoadBalancer'"},
+      {svc("b3", "NodePort", {{"loadBalancerClass", "example.com/lb"}}),
+       "spec.loadBalancerClass: Forbidden: may only be used when `type` is "
+       "'LoadBalancer'"},
+      {svc("b4", "ClusterIP", {{"externalTrafficPolicy", "Local"}}),
+       "spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set "
+       "for externally-accessible services"},
+      {svc("b5", "LoadBalancer", {{"clusterIP", "None"}}),
+       "spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' "
+       "for LoadBalancer services"},
+      {svc("b6", "ClusterIP", {{"loadBalancerSourceRanges", {"10.0.0.0/8"}}}),
+       "spec.LoadBalancerSourceRanges: Forbidden: may only be used when "
+       "`type` is 'LoadBalancer'"},
+      {svc("b7", "LoadBalancer", {{"loadBalancerClass", "not a name"}}),
+       "spec.loadBalancerClass: Invalid value: \"not a name\""},
+  };
+  for (const Bad& b : bad) {
+    Response r = Post(svcs, b.svc);
+    EXPECT_EQ(r.status, 422) << b.svc.dump();
+    EXPECT_NE(message(r).find(b.want), std::string::npos) << b.want << "\n"
+                                                          << r.json.dump();
+  }
+  EXPECT_EQ(Call("GET", svcs + "/b1").status, 404);  // nothing stored
+  // A loadBalancerClass is fixed while the Service stays a LoadBalancer.
+  Response classed = Post(svcs, svc("classed", "LoadBalancer",
+                                    {{"loadBalancerClass", "example.com/a"}}));
+  ASSERT_EQ(classed.status, 201) << classed.json.dump();
+  json reclass = classed.json;
+  reclass["spec"]["loadBalancerClass"] = "example.com/b";
+  Response rc = put(reclass);
+  EXPECT_EQ(rc.status, 422);
+  EXPECT_NE(message(rc).find("spec.loadBalancerClass: Invalid value: "
+                             "\"example.com/b\": may not change once set"),
+            std::string::npos)
+      << rc.json.dump();
+
+  // LoadBalancer -> ClusterIP drops what only a LoadBalancer has, and the
+  // ports go back to the pool.
+  json back = local.json;
+  back["spec"]["type"] = "ClusterIP";
+  Response b = put(back);
+  ASSERT_EQ(b.status, 200) << b.json.dump();
+  for (const char* f : {"allocateLoadBalancerNodePorts",
+                        "externalTrafficPolicy", "healthCheckNodePort"}) {
+    EXPECT_FALSE(b.json["spec"].contains(f)) << f;
+  }
+  EXPECT_FALSE(b.json["spec"]["ports"][0].contains("nodePort"));
+  json reuse =
+      svc("reuse", "LoadBalancer",
+          {{"externalTrafficPolicy", "Local"}, {"healthCheckNodePort", hc}});
+  EXPECT_EQ(Post(svcs, reuse).status, 201);
+  json unclass = classed.json;
+  unclass["spec"]["type"] = "ClusterIP";
+  Response uc = put(unclass);
+  ASSERT_EQ(uc.status, 200) << uc.json.dump();
+  EXPECT_FALSE(uc.json["spec"].contains("loadBalancerClass"));
+
+  // The status: ingress IPs must be IPs; ipMode needs an IP.
+  json st = lb.json;
+  st = Call("GET", svcs + "/lb").json;
+  st["status"]["loadBalancer"]["ingress"] = {
+      {{"hostname", "lb.example"}, {"ipMode", "VIP"}}};
+  Response bad_st = Call("PUT", svcs + "/lb/status", st.dump());
+  EXPECT_EQ(bad_st.status, 422);
+  EXPECT_NE(message(bad_st).find("status.loadBalancer.ingress[0].ipMode: "
+                                 "Forbidden: may not be specified when `ip` "
+                                 "is not"),
+            std::string::npos)
+      << bad_st.json.dump();
+  st["status"]["loadBalancer"]["ingress"] = {
+      {{"ip", "192.0.2.1"}, {"ipMode", "VIP"}}};
+  Response good_st = Call("PUT", svcs + "/lb/status", st.dump());
+  EXPECT_EQ(good_st.status, 200) << good_st.json.dump();
+}
+
 TEST_F(HandlerTest, ServicesGetUniqueClusterIpsAndNodePorts) {
   const std::string svcs = "/api/v1/namespaces/default/services";
   auto svc = [](const std::string& name, const std::string& type,

@@ -138,6 +138,11 @@ ApiStatus Strategies::AllocateService(const api::Kind& kind, json& obj,
       spec["ipFamilyPolicy"] = "SingleStack";
   }
 
+  // NodePort and LoadBalancer Services have node ports: allocated for the
+  // ports that have none, unless a LoadBalancer says
+  // allocateLoadBalancerNodePorts: false (then only those the client names
+  // or the Service already holds are kept and reserved).
+  bool has_ports = type == "NodePort" || type == "LoadBalancer";
   bool needs_ports =
       type == "NodePort" ||
       (type == "LoadBalancer" &&
@@ -150,11 +155,12 @@ ApiStatus Strategies::AllocateService(const api::Kind& kind, json& obj,
       json& p = (*ports)[i];
       if (!p.is_object()) continue;
       int np = static_cast<int>(api::GetInt(p, {"nodePort"}));
-      if (!needs_ports) {
+      if (!has_ports) {
         if (np != 0 && had_port(np))
           p.erase("nodePort");  // type change drops them
         continue;
       }
+      if (np == 0 && !needs_ports) continue;
       if (np == 0) {
         auto got = services_.AllocatePort();
         if (!got.ok()) return ApiError(got.status());
@@ -186,13 +192,26 @@ ApiStatus Strategies::AllocateService(const api::Kind& kind, json& obj,
   bool needs_health =
       type == "LoadBalancer" &&
       api::GetString(spec, {"externalTrafficPolicy"}) == "Local";
-  if (needs_health && api::GetInt(spec, {"healthCheckNodePort"}) == 0) {
+  const int hc = static_cast<int>(api::GetInt(spec, {"healthCheckNodePort"}));
+  if (needs_health && hc == 0) {
     auto got = services_.AllocatePort();
     if (!got.ok()) return ApiError(got.status());
     int allocated = *got;
     txn.OnAbort(
         [this, allocated] { services_.ReleasePort(allocated).IgnoreError(); });
     spec["healthCheckNodePort"] = allocated;
+  } else if (needs_health && !had_port(hc)) {
+    // The client's own port: reserved like a nodePort, or refused.
+    Status st = services_.AllocatePortExact(hc);
+    if (!st.ok()) {
+      if (st.code() != Code::kInvalidArgument &&
+          st.code() != Code::kAlreadyExists)
+        return ApiError(st);
+      errs.push_back(
+          api::Invalid("spec.healthCheckNodePort", hc, st.message()));
+    } else {
+      txn.OnAbort([this, hc] { services_.ReleasePort(hc).IgnoreError(); });
+    }
   } else if (!needs_health && api::GetInt(spec, {"healthCheckNodePort"}) != 0 &&
              had_port(static_cast<int>(
                  api::GetInt(spec, {"healthCheckNodePort"})))) {
