@@ -11,44 +11,19 @@
 set -u
 KITE=${1:?usage: dns_e2e.sh KITE KITE_DNS_SERVE}
 SERVE=${2:?usage: dns_e2e.sh KITE KITE_DNS_SERVE}
-command -v kubectl >/dev/null || { echo "kubectl not found: skipped"; exit 77; }
 command -v dig >/dev/null || { echo "dig not found (dnsutils): skipped"; exit 77; }
-work=$(mktemp -d /tmp/kite-dns-e2e-XXXXXX)
-server_pid= dns_pid= sink_pid=
-cleanup() {
-  for p in $dns_pid $sink_pid $server_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$KITE" server --data-dir "$work/data" --bind-address 127.0.0.1 --https-listen-port 0 \
-  --write-kubeconfig "$work/kite.yaml" --disable-agent >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 200); do
-  grep -q "server ready" "$work/server.log" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q "server ready" "$work/server.log" || { echo "server did not start:"; cat "$work/server.log"; exit 1; }
-export KUBECONFIG="$work/kite.yaml"
-K=(kubectl --cache-dir "$work/cache" --request-timeout=20s)
+. "$(dirname "$0")/e2e_lib.sh"
+e2e_init dns
+e2e_start_server "$KITE"
 
 # An upstream that swallows every packet: a bound UDP socket nobody reads
 # (python's, as small as it gets), so forwarding must give up on its own.
 python3 -c 'import socket,sys,time
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0))
 print(s.getsockname()[1],flush=True); time.sleep(3600)' >"$work/sink.port" &
-sink_pid=$!
+e2e_track $!
 for _ in $(seq 1 100); do [ -s "$work/sink.port" ] && break; sleep 0.05; done
 sink_port=$(cat "$work/sink.port")
-
-pass=0 fail=0
-ok()   { pass=$((pass+1)); echo "ok    $1"; }
-bad()  { fail=$((fail+1)); echo "FAIL  $1"; [ -n "${2:-}" ] && echo "$2" | head -15 | sed 's/^/      /'; }
-expect() { local name=$1 re=$2; shift 2; local out; out=$("$@" 2>&1)
-  if [ $? -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then ok "$name"; else bad "$name" "$out"; fi; }
-until_true() { local t=$1; shift; local end=$((SECONDS+t)); until "$@" >/dev/null 2>&1; do
-  [ $SECONDS -ge $end ] && return 1; sleep 0.2; done; }
 
 "${K[@]}" apply -f - >/dev/null <<'YAML'
 apiVersion: v1
@@ -88,7 +63,7 @@ YAML
 
 "$SERVE" --kubeconfig "$work/kite.yaml" --listen 127.0.0.1:0 --upstream "127.0.0.1:$sink_port" \
   >"$work/dns.log" 2>&1 &
-dns_pid=$!
+e2e_track $!
 until_true 30 grep -q "dns ready port=" "$work/dns.log" || { echo "dns did not start:"; cat "$work/dns.log"; exit 1; }
 port=$(sed -n 's/.*dns ready port=\([0-9]*\).*/\1/p' "$work/dns.log")
 D=(dig @127.0.0.1 -p "$port" +time=5 +tries=1)

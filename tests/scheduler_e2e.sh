@@ -11,38 +11,13 @@
 set -u
 KITE=${1:?usage: scheduler_e2e.sh KITE SIMNODES}
 SIM=${2:?usage: scheduler_e2e.sh KITE SIMNODES}
-command -v kubectl >/dev/null || { echo "kubectl not found: skipped"; exit 77; }
-work=$(mktemp -d /tmp/kite-scheduler-e2e-XXXXXX)
-server_pid= sim_pid= big_pid=
-cleanup() {
-  for p in $big_pid $sim_pid $server_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$KITE" server --data-dir "$work/data" --bind-address 127.0.0.1 --https-listen-port 0 \
-  --write-kubeconfig "$work/kite.yaml" --disable-agent >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 200); do
-  grep -q "server ready" "$work/server.log" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.05
-done
-grep -q "server ready" "$work/server.log" || { echo "server did not start:"; cat "$work/server.log"; exit 1; }
-export KUBECONFIG="$work/kite.yaml"
-K=(kubectl --cache-dir "$work/cache" --request-timeout=20s)
-server=$(awk '/server:/ {print $2; exit}' "$work/kite.yaml")
+. "$(dirname "$0")/e2e_lib.sh"
+e2e_init scheduler
+e2e_start_server "$KITE"
 "$SIM" --data-dir "$work/data" --server "$server" --nodes 3 --prefix sim --cpu 2 --memory 4Gi \
   </dev/null >"$work/sim.log" 2>&1 &
-sim_pid=$!
+e2e_track $!
 
-pass=0 fail=0
-ok()   { pass=$((pass+1)); echo "ok    $1"; }
-bad()  { fail=$((fail+1)); echo "FAIL  $1"; [ -n "${2:-}" ] && echo "$2" | head -15 | sed 's/^/      /'; }
-expect() { local name=$1 re=$2; shift 2; local out; out=$("$@" 2>&1)
-  if [ $? -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then ok "$name"; else bad "$name" "$out"; fi; }
-until_true() { local t=$1; shift; local end=$((SECONDS+t)); until "$@" >/dev/null 2>&1; do
-  [ $SECONDS -ge $end ] && return 1; sleep 0.2; done; }
 node_of() { "${K[@]}" get pod "$1" -o jsonpath='{.spec.nodeName}' 2>/dev/null; }
 phase_is() { [ "$("${K[@]}" get pod "$1" -o jsonpath='{.status.phase}' 2>/dev/null)" = "$2" ]; }
 pod() {  # pod NAME CPU [extra spec yaml lines...]
@@ -81,7 +56,7 @@ expect events-list 'FailedScheduling +pod/huge' "${K[@]}" get events --field-sel
 echo "# ... is scheduled when a node that fits appears"
 "$SIM" --data-dir "$work/data" --server "$server" --nodes 1 --prefix big --cpu 8 --memory 16Gi \
   </dev/null >"$work/big.log" 2>&1 &
-big_pid=$!
+e2e_track $!
 until_true 30 phase_is huge Running && ok huge-runs-on-new-node || bad huge-runs-on-new-node "$("${K[@]}" describe pod huge | tail -8)"
 expect huge-on-big '^big-0$' node_of huge
 

@@ -31,3 +31,10 @@ if(KITE_BUILD_TESTS)
     $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
   set_tests_properties(storage_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
 endif()
+# LoadBalancer Services on the node addresses (issue 7 item 2) through
+# kubectl on simulated and hand-made nodes.
+if(KITE_BUILD_TESTS)
+  add_test(NAME servicelb_e2e COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/servicelb_e2e.sh
+    $<TARGET_FILE:kite> $<TARGET_FILE:kite-simnodes>)
+  set_tests_properties(servicelb_e2e PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)
+endif()
