@@ -343,8 +343,25 @@ void InstallBase(const BackendOptions& opt, TableInput* nat,
   nat->append.push_back(post + "-j MASQUERADE");
 }
 
-// What an iptables-save of one table holds of kite's: its chains, and
-// deletions of the rules in other chains that jump to one.
+// The chains this backend owns. Other KITE-* chains (the pod network's
+// KITE-PODNET-MASQ) are left alone.
+bool IsProxyChain(std::string_view name) {
+  for (std::string_view fixed :
+       {kServicesChain, kNodePortsChain, kPostroutingChain, kMarkMasqChain}) {
+    if (name == fixed) return true;
+  }
+  for (std::string_view prefix :
+       {"KITE-SVC-", "KITE-SVL-", "KITE-EXT-", "KITE-SEP-"}) {
+    if (name.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// The first word of `s`.
+std::string_view Word(std::string_view s) { return s.substr(0, s.find(' ')); }
+
+// What an iptables-save of one table holds of this backend's: its chains,
+// and deletions of the rules in other chains that jump to one.
 void ParseSave(std::string_view save, std::vector<std::string>* chains,
                std::vector<std::string>* unhook) {
   size_t pos = 0;
@@ -353,13 +370,15 @@ void ParseSave(std::string_view save, std::vector<std::string>* chains,
     if (end == std::string_view::npos) end = save.size();
     std::string_view line = save.substr(pos, end - pos);
     pos = end + 1;
-    if (line.starts_with(":KITE-")) {
-      size_t sp = line.find(' ');
-      chains->emplace_back(line.substr(
-          1, sp == std::string_view::npos ? std::string_view::npos : sp - 1));
-    } else if (line.starts_with("-A ") && !line.starts_with("-A KITE-") &&
-               line.find(" -j KITE-") != std::string_view::npos) {
-      unhook->push_back("-D " + std::string(line.substr(3)));
+    if (line.starts_with(":")) {
+      std::string_view name = Word(line.substr(1));
+      if (IsProxyChain(name)) chains->emplace_back(name);
+    } else if (line.starts_with("-A ") && !IsProxyChain(Word(line.substr(3)))) {
+      size_t j = line.find(" -j ");
+      if (j != std::string_view::npos &&
+          IsProxyChain(Word(line.substr(j + 4)))) {
+        unhook->push_back("-D " + std::string(line.substr(3)));
+      }
     }
   }
 }

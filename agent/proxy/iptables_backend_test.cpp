@@ -252,9 +252,12 @@ TEST(IptablesInput, FullInputRemovesWhatAnEarlierRunLeft) {
   const std::string nat_save =
       "*nat\n:PREROUTING ACCEPT [0:0]\n:KITE-SERVICES - [0:0]\n"
       ":KITE-SVC-OLD - [0:0]\n:DOCKER - [0:0]\n"
+      ":KITE-PODNET-MASQ - [0:0]\n"
       "-A PREROUTING -m comment --comment \"kite service portals\" -j "
       "KITE-SERVICES\n"
       "-A PREROUTING -j DOCKER\n"
+      "-A POSTROUTING -s 10.42.0.0/16 -j KITE-PODNET-MASQ\n"
+      "-A KITE-PODNET-MASQ -j MASQUERADE\n"
       "-A KITE-SERVICES -d 10.43.0.1/32 -j KITE-SVC-OLD\nCOMMIT\n";
   const std::string filter_save =
       "*filter\n:INPUT ACCEPT [0:0]\n:KITE-SERVICES - [0:0]\n"
@@ -267,7 +270,9 @@ TEST(IptablesInput, FullInputRemovesWhatAnEarlierRunLeft) {
   EXPECT_NE(cleanup.find("-D INPUT -m conntrack --ctstate NEW -j "
                          "KITE-SERVICES"),
             std::string::npos);
+  // Other chains, kite's pod network masquerade among them, stay.
   EXPECT_EQ(cleanup.find("DOCKER"), std::string::npos);
+  EXPECT_EQ(cleanup.find("PODNET"), std::string::npos);
   EXPECT_EQ(Count(cleanup, "-X KITE-"), 3);
   EXPECT_EQ(cleanup.find("-I "), std::string::npos);
   EXPECT_EQ(IptablesFullInput(ProxySnapshot(), Options(), "*nat\nCOMMIT\n", "",
