@@ -78,8 +78,9 @@ TEST(NftRender, ClusterIpPicksAnEndpointAtRandom) {
                   "ip saddr != 10.42.0.0/16 meta mark set meta mark | "
                   "0x00004000"))
       << rules;
-  EXPECT_TRUE(Has(rules, "numgen random mod 2 vmap { 0 : goto ep-")) << rules;
-  EXPECT_TRUE(Has(rules, "10.42.0.5/8080, 1 : goto ep-")) << rules;
+  EXPECT_TRUE(Has(rules, "numgen random mod 2 == 0 goto ep-")) << rules;
+  EXPECT_TRUE(Has(rules, "10.42.0.5/8080\ngoto ep-")) << rules;
+  EXPECT_TRUE(Has(rules, "10.42.1.7/8080\n")) << rules;
   bool dnat5 = false, dnat7 = false;
   for (const auto& [name, r] : st.chains) {
     if (name.rfind("ep-", 0) != 0) continue;

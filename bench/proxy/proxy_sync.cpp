@@ -8,7 +8,8 @@
 //   PREFIX: the command prefix that runs iptables in the bench's own
 //   network namespace, e.g. nsenter --net=/var/run/netns/kite-bench-1
 // PROXY_SYNC_VARIANT=legacy in the environment hides iptables-nft from the
-// backend's probe, so it uses iptables-legacy.
+// backend's probe, so it uses iptables-legacy; PROXY_SYNC_VARIANT=nftables
+// measures the nftables backend (nft -f -) instead.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "agent/proxy/iptables_backend.h"
+#include "agent/proxy/nft_backend.h"
 
 using kite::proxy::BackendOptions;
 using kite::proxy::Endpoint;
@@ -78,12 +80,31 @@ int main(int argc, char** argv) {
         }
         return kite::proxy::RunIptablesCommand(args, in);
       });
+  // PROXY_SYNC_VARIANT=nftables: the nftables backend instead (its
+  // script sizes from the same pure functions it runs).
+  const bool nft = variant == "nftables";
+  kite::proxy::NftConfig nft_config;
+  nft_config.node_ips = options.node_ips;
+  if (nft) backend = kite::proxy::NewNftablesBackend(options);
+  auto full_size = [&](const ProxySnapshot& s) {
+    return nft ? kite::proxy::NftFullScript(
+                     kite::proxy::RenderNftState(s, nft_config), nft_config)
+                     .size()
+               : kite::proxy::IptablesFullInput(s, options, "", "", true)
+                     .size();
+  };
+  auto change_size = [&](const ProxySnapshot& a, const ProxySnapshot& b) {
+    return nft ? kite::proxy::NftDiffScript(
+                     kite::proxy::RenderNftState(a, nft_config),
+                     kite::proxy::RenderNftState(b, nft_config))
+                     .size()
+               : kite::proxy::IptablesIncrementalInput(a, b, options).size();
+  };
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", backend.status().ToString().c_str());
     return 1;
   }
-  const size_t full_bytes =
-      kite::proxy::IptablesFullInput(snap, options, "", "", true).size();
+  const size_t full_bytes = full_size(snap);
   auto t0 = std::chrono::steady_clock::now();
   kite::Status st = (*backend)->Sync(snap);
   const double full_ms = Ms(std::chrono::steady_clock::now() - t0);
@@ -101,8 +122,7 @@ int main(int argc, char** argv) {
     std::advance(it, std::rand() % services);
     it->second.endpoints.back() =
         Endpoint{Ip(42, next_ep++), 8080, "node-b", false};
-    change_bytes +=
-        kite::proxy::IptablesIncrementalInput(snap, next, options).size();
+    change_bytes += change_size(snap, next);
     t0 = std::chrono::steady_clock::now();
     st = (*backend)->Sync(next);
     times.push_back(Ms(std::chrono::steady_clock::now() - t0));
@@ -121,11 +141,11 @@ int main(int argc, char** argv) {
   };
   st = (*backend)->Cleanup();
   std::printf(
-      "proxy_sync: backend=iptables-%s services=%d endpoints=%d full_ms=%.1f "
+      "proxy_sync: backend=%s%s services=%d endpoints=%d full_ms=%.1f "
       "full_bytes=%zu change_p50_ms=%.1f change_p99_ms=%.1f "
       "change_bytes=%zu cleanup=%s\n",
-      variant.c_str(), services, endpoints, full_ms, full_bytes, pct(0.5),
-      pct(0.99), changes ? change_bytes / changes : 0,
+      nft ? "" : "iptables-", variant.c_str(), services, endpoints, full_ms,
+      full_bytes, pct(0.5), pct(0.99), changes ? change_bytes / changes : 0,
       st.ok() ? "ok" : st.ToString().c_str());
   return st.ok() ? 0 : 1;
 }
