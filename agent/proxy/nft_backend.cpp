@@ -103,8 +103,12 @@ std::string MarkRule(unsigned mark) {
 // The names of one service port's objects.
 struct PortNames {
   std::string svc, ext, base;
-  std::string Ep(const std::string& ip, int port) const {
-    return "ep-" + base + "/" + ip + "/" + std::to_string(port);
+  // Endpoint chains are numbered in (ip, port) order, not named after
+  // the endpoint: when a pod is replaced its chain is rewritten in place,
+  // and the chains that jump to it stay as they are (deleting a chain
+  // costs a transaction tens of ms more with a big table).
+  std::string Ep(int index) const {
+    return "ep-" + base + "/" + std::to_string(index);
   }
   std::string Aff(const std::string& ip, int port, int timeout) const {
     return "aff-" + base + "/" + ip + "/" + std::to_string(port) + "-" +
@@ -129,6 +133,7 @@ struct Ep {
   std::string ip;
   int port;
   bool local;
+  int index;  // in the service port's valid endpoints
 };
 
 void Render(const ServicePort& sp,
@@ -139,7 +144,7 @@ void Render(const ServicePort& sp,
   for (const Endpoint& e : sp.endpoints) {
     std::optional<std::string> ip = CanonicalIpv4(e.ip);
     if (!ip || !ValidPort(e.port)) continue;
-    eps.push_back({*ip, e.port, e.local});
+    eps.push_back({*ip, e.port, e.local, static_cast<int>(eps.size())});
     if (e.local) local_eps.push_back(eps.back());
   }
   std::vector<std::string> cluster_ips, external_ips;
@@ -169,7 +174,7 @@ void Render(const ServicePort& sp,
     }
     rules.push_back("counter meta l4proto " + std::string(proto) + " dnat to " +
                     e.ip + ":" + std::to_string(e.port));
-    state->chains[names.Ep(e.ip, e.port)] = std::move(rules);
+    state->chains[names.Ep(e.index)] = std::move(rules);
   }
 
   // Picks one of `targets`: affinity first, then at random; none: reject.
@@ -182,7 +187,7 @@ void Render(const ServicePort& sp,
     if (sp.session_affinity) {
       for (const Ep& e : targets) {
         rules->push_back("ip saddr @" + names.Aff(e.ip, e.port, timeout) +
-                         " goto " + names.Ep(e.ip, e.port));
+                         " goto " + names.Ep(e.index));
       }
     }
     // Endpoint i of n is taken with probability 1/(n-i) when the ones
@@ -192,10 +197,9 @@ void Render(const ServicePort& sp,
     for (size_t i = 0; i + 1 < targets.size(); ++i) {
       rules->push_back("numgen random mod " +
                        std::to_string(targets.size() - i) + " == 0 goto " +
-                       names.Ep(targets[i].ip, targets[i].port));
+                       names.Ep(targets[i].index));
     }
-    rules->push_back("goto " +
-                     names.Ep(targets.back().ip, targets.back().port));
+    rules->push_back("goto " + names.Ep(targets.back().index));
   };
 
   std::vector<std::string> svc;
@@ -252,13 +256,81 @@ void AddElements(const std::string& map,
   *out += " }\n";
 }
 
+// The rules as one "add chain" block: nft then needs only its table
+// cache, where "add rule" first loads every chain and set of the table
+// (with 1000 service ports that was most of an endpoint change's cost).
 std::string ChainRules(const std::string& chain,
                        const std::vector<std::string>& rules) {
-  std::string out;
+  if (rules.empty()) return "";
+  std::string out = "add chain " + Table() + " " + chain + " { ";
+  for (const std::string& r : rules) out += r + "; ";
+  return out + "}\n";
+}
+
+// The names after '@' in `rules` (the sets they use).
+void SetsUsed(const std::vector<std::string>& rules,
+              std::set<std::string>* sets) {
   for (const std::string& r : rules) {
-    out += "add rule " + Table() + " " + chain + " " + r + "\n";
+    for (size_t at = r.find('@'); at != std::string::npos;
+         at = r.find('@', at + 1)) {
+      size_t end = r.find(' ', at);
+      sets->insert(r.substr(
+          at + 1, end == std::string::npos ? std::string::npos : end - at - 1));
+    }
   }
-  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// Who wants each map element: map -> element -> port key -> verdict. The
+// first port key owns it (two Services claiming one address and port).
+using Claims =
+    std::map<std::string,
+             std::map<std::string, std::map<std::string, std::string>>>;
+
+void AddClaims(const std::string& port_key, const NftState& port,
+               Claims* claims) {
+  for (const auto& [map, elems] : port.elements) {
+    for (const auto& [k, v] : elems) (*claims)[map][k][port_key] = v;
+  }
+}
+
+void RemoveClaims(const std::string& port_key, const NftState& port,
+                  Claims* claims) {
+  for (const auto& [map, elems] : port.elements) {
+    auto m = claims->find(map);
+    if (m == claims->end()) continue;
+    for (const auto& [k, v] : elems) {
+      auto e = m->second.find(k);
+      if (e == m->second.end()) continue;
+      e->second.erase(port_key);
+      if (e->second.empty()) m->second.erase(e);
+    }
+  }
+}
+
+// The owner's verdict for one element into state->elements.
+void Resolve(const Claims& claims, const std::string& map,
+             const std::string& elem, NftState* state) {
+  auto m = claims.find(map);
+  if (m == claims.end()) return;
+  auto e = m->second.find(elem);
+  if (e == m->second.end() || e->second.empty()) return;
+  state->elements[map][elem] = e->second.begin()->second;
+}
+
+NftState RenderPort(const ServicePort& sp,
+                    const std::optional<std::string>& cluster_cidr) {
+  NftState port;
+  Render(sp, cluster_cidr, &port);
+  return port;
+}
+
+void MergeObjects(const NftState& from, NftState* into) {
+  into->chains.insert(from.chains.begin(), from.chains.end());
+  into->sets.insert(from.sets.begin(), from.sets.end());
 }
 
 }  // namespace
@@ -266,10 +338,15 @@ std::string ChainRules(const std::string& chain,
 NftState RenderNftState(const ProxySnapshot& snapshot,
                         const NftConfig& config) {
   NftState state;
+  Claims claims;
   std::optional<std::string> cidr = CanonicalCidr4(config.cluster_cidr);
-  for (const auto& [key, sp] : snapshot.ports) Render(sp, cidr, &state);
-  for (auto it = state.elements.begin(); it != state.elements.end();) {
-    it = it->second.empty() ? state.elements.erase(it) : std::next(it);
+  for (const auto& [key, sp] : snapshot.ports) {
+    NftState port = RenderPort(sp, cidr);
+    MergeObjects(port, &state);
+    AddClaims(key, port, &claims);
+  }
+  for (const auto& [map, elems] : claims) {
+    for (const auto& [elem, who] : elems) Resolve(claims, map, elem, &state);
   }
   return state;
 }
@@ -384,9 +461,16 @@ std::string NftDiffScript(const NftState& prev, const NftState& next) {
       out += "delete set " + t + " " + name + "\n";
     }
   }
+  // Unchanged sets that the rules written below use are declared again
+  // (a no-op for the kernel): without a set cache nft knows only the sets
+  // the script names.
+  std::set<std::string> used;
+  for (const auto* list : {&added, &changed}) {
+    for (const std::string& c : *list) SetsUsed(next.chains.at(c), &used);
+  }
   for (const auto& [name, decl] : next.sets) {
     auto it = prev.sets.find(name);
-    if (it == prev.sets.end() || it->second != decl) {
+    if (it == prev.sets.end() || it->second != decl || used.count(name)) {
       out += "add set " + t + " " + name + " { " + decl + " }\n";
     }
   }
@@ -587,31 +671,109 @@ class NftablesBackend : public Backend {
 
   const char* name() const override { return "nftables"; }
 
+  // Renders only the service ports that differ from the last Sync (the
+  // others' chains are neither rendered nor compared) and sends their
+  // difference; the first Sync, and the one after a failure, replace the
+  // whole table.
   Status Sync(const ProxySnapshot& snapshot) override {
-    NftState next = RenderNftState(snapshot, config_);
-    std::string script = applied_ ? NftDiffScript(*applied_, next)
-                                  : NftFullScript(next, config_);
-    if (script.empty()) return Status::Ok();
-    Status st = Apply(script);
-    if (!st.ok()) {
-      // The transaction changed nothing, but rebuild from scratch next
-      // time in case the table was changed behind our back.
-      applied_.reset();
-      return st;
+    if (!in_sync_) return FullSync(snapshot);
+    std::vector<std::string> gone_keys, new_keys;  // changed: in both
+    for (const auto& [key, sp] : synced_.ports) {
+      auto it = snapshot.ports.find(key);
+      if (it == snapshot.ports.end() || !(it->second == sp))
+        gone_keys.push_back(key);
+    }
+    for (const auto& [key, sp] : snapshot.ports) {
+      auto it = synced_.ports.find(key);
+      if (it == synced_.ports.end() || !(it->second == sp))
+        new_keys.push_back(key);
+    }
+    if (gone_keys.empty() && new_keys.empty()) return Status::Ok();
+
+    NftState prev_part, next_part;
+    std::set<std::pair<std::string, std::string>> touched;  // map, element
+    auto touch = [&](const NftState& port) {
+      for (const auto& [map, elems] : port.elements) {
+        for (const auto& [k, v] : elems) touched.insert({map, k});
+      }
+    };
+    std::map<std::string, NftState> rendered;
+    for (const std::string& key : gone_keys) {
+      const NftState& old = port_states_[key];
+      MergeObjects(old, &prev_part);
+      touch(old);
+    }
+    for (const std::string& key : new_keys) {
+      NftState& port = rendered[key] =
+          RenderPort(snapshot.ports.at(key), cidr_);
+      MergeObjects(port, &next_part);
+      touch(port);
+    }
+    for (const auto& [map, elem] : touched)
+      Resolve(claims_, map, elem, &prev_part);
+    for (const std::string& key : gone_keys) {
+      RemoveClaims(key, port_states_[key], &claims_);
+      port_states_.erase(key);
+    }
+    for (const std::string& key : new_keys) {
+      AddClaims(key, rendered[key], &claims_);
+      port_states_[key] = std::move(rendered[key]);
+    }
+    for (const auto& [map, elem] : touched)
+      Resolve(claims_, map, elem, &next_part);
+
+    std::string script = NftDiffScript(prev_part, next_part);
+    if (!script.empty()) {
+      Status st = Apply(script);
+      if (!st.ok()) {
+        // The transaction changed nothing, but the bookkeeping above did:
+        // rebuild from scratch next time (also right if the table was
+        // changed behind our back).
+        in_sync_ = false;
+        return st;
+      }
     }
     log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
-        "full", applied_ ? "false" : "true")("bytes", script.size());
-    applied_ = std::move(next);
-    FlushUdpFlows(snapshot);
+        "changed", new_keys.size() + gone_keys.size())("bytes", script.size());
+    FlushUdpFlows(snapshot, gone_keys);
+    return Status::Ok();
+  }
+
+  Status FullSync(const ProxySnapshot& snapshot) {
+    port_states_.clear();
+    claims_.clear();
+    NftState full;
+    for (const auto& [key, sp] : snapshot.ports) {
+      NftState port = RenderPort(sp, cidr_);
+      MergeObjects(port, &full);
+      AddClaims(key, port, &claims_);
+      port_states_[key] = std::move(port);
+    }
+    for (const auto& [map, elems] : claims_) {
+      for (const auto& [elem, who] : elems) Resolve(claims_, map, elem, &full);
+    }
+    std::string script = NftFullScript(full, config_);
+    Status st = Apply(script);
+    if (!st.ok()) return st;
+    in_sync_ = true;
+    log::Debug(kComponent, "synced the whole table")(
+        "services", snapshot.ports.size())("bytes", script.size());
+    std::vector<std::string> all;
+    for (const auto& [key, sp] : synced_.ports) all.push_back(key);
+    FlushUdpFlows(snapshot, all);
     return Status::Ok();
   }
 
   // Deletes the conntrack entries of UDP flows to endpoints that left a
-  // UDP service port since the last Sync (the rules no longer lead there,
-  // but an established flow would keep going).
-  void FlushUdpFlows(const ProxySnapshot& next) {
+  // UDP service port (among `keys`) since the last Sync: the rules no
+  // longer lead there, but an established flow would keep going.
+  void FlushUdpFlows(const ProxySnapshot& next,
+                     const std::vector<std::string>& keys) {
     std::set<std::pair<std::string, int>> gone;
-    for (const auto& [key, sp] : synced_.ports) {
+    for (const std::string& key : keys) {
+      auto old = synced_.ports.find(key);
+      if (old == synced_.ports.end()) continue;
+      const ServicePort& sp = old->second;
       if (sp.protocol != Protocol::kUdp) continue;
       auto it = next.ports.find(key);
       for (const Endpoint& e : sp.endpoints) {
@@ -636,7 +798,9 @@ class NftablesBackend : public Backend {
   }
 
   Status Cleanup() override {
-    applied_.reset();
+    in_sync_ = false;
+    port_states_.clear();
+    claims_.clear();
     synced_ = ProxySnapshot{};
     return Apply(NftCleanupScript());
   }
@@ -655,9 +819,14 @@ class NftablesBackend : public Backend {
   std::vector<std::string> argv_;
   NftConfig config_;
   std::unique_ptr<NftRunner> runner_;
+  std::optional<std::string> cidr_ = CanonicalCidr4(config_.cluster_cidr);
   std::unique_ptr<Conntrack> conntrack_;  // may be null
-  std::optional<NftState> applied_;       // what the table holds; none: unknown
-  ProxySnapshot synced_;                  // the last snapshot applied
+  // What the table holds, when known (in_sync_): each service port's
+  // chains, sets and element claims, and the snapshot they came from.
+  bool in_sync_ = false;
+  std::map<std::string, NftState> port_states_;
+  Claims claims_;
+  ProxySnapshot synced_;
 };
 
 }  // namespace

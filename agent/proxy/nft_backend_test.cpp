@@ -78,9 +78,10 @@ TEST(NftRender, ClusterIpPicksAnEndpointAtRandom) {
                   "ip saddr != 10.42.0.0/16 meta mark set meta mark | "
                   "0x00004000"))
       << rules;
-  EXPECT_TRUE(Has(rules, "numgen random mod 2 == 0 goto ep-")) << rules;
-  EXPECT_TRUE(Has(rules, "10.42.0.5/8080\ngoto ep-")) << rules;
-  EXPECT_TRUE(Has(rules, "10.42.1.7/8080\n")) << rules;
+  std::string ep = "ep-" + svc.substr(4);
+  EXPECT_TRUE(Has(
+      rules, "numgen random mod 2 == 0 goto " + ep + "/0\ngoto " + ep + "/1\n"))
+      << rules;
   bool dnat5 = false, dnat7 = false;
   for (const auto& [name, r] : st.chains) {
     if (name.rfind("ep-", 0) != 0) continue;
@@ -125,8 +126,8 @@ TEST(NftRender, NodePortExternalAndLoadBalancerIpsGoToTheExternalChain) {
   std::string rules = Rules(st, ext);
   EXPECT_EQ(rules.find("meta mark set meta mark | 0x00004000\n"), 0u) << rules;
   EXPECT_TRUE(Has(rules, "numgen random mod 2")) << rules;
-  EXPECT_TRUE(Has(Rules(st, Chain(st, "ep-" + svc.substr(4) + "/10.42.0.5/")),
-                  "meta l4proto udp dnat"));
+  EXPECT_TRUE(Has(Rules(st, "ep-" + svc.substr(4) + "/0"),
+                  "meta l4proto udp dnat to 10.42.0.5:8080"));
 }
 
 TEST(NftRender, TrafficPolicyLocalUsesLocalEndpointsOnly) {
@@ -140,13 +141,14 @@ TEST(NftRender, TrafficPolicyLocalUsesLocalEndpointsOnly) {
   std::string svc_rules = Rules(st, svc);
   std::string ext_rules = Rules(st, ext);
   EXPECT_FALSE(Has(svc_rules, "numgen")) << svc_rules;
-  EXPECT_TRUE(Has(svc_rules, "10.42.0.5/8080\n")) << svc_rules;
-  EXPECT_FALSE(Has(svc_rules, "10.42.1.7")) << svc_rules;
+  std::string ep = "ep-" + svc.substr(4);
+  EXPECT_TRUE(Has(svc_rules, "goto " + ep + "/0\n")) << svc_rules;
+  EXPECT_FALSE(Has(svc_rules, ep + "/1")) << svc_rules;
   // Pods and the node itself get ClusterIP behaviour; others no masquerade.
   EXPECT_TRUE(Has(ext_rules, "ip saddr 10.42.0.0/16 goto " + svc));
   EXPECT_TRUE(Has(ext_rules, "fib saddr type local goto " + svc));
   EXPECT_EQ(Count(ext_rules, "0x00004000"), 1) << ext_rules;
-  EXPECT_FALSE(Has(ext_rules, "10.42.1.7")) << ext_rules;
+  EXPECT_FALSE(Has(ext_rules, ep + "/1")) << ext_rules;
 
   // No local endpoint: rejected.
   sp.endpoints = {{"10.42.1.7", 8080, "n2", false}};
@@ -252,19 +254,30 @@ TEST(NftScript, DiffTouchesOnlyWhatChanged) {
 
   EXPECT_EQ(NftDiffScript(before, before), "");
 
-  // One endpoint of web goes, one comes: db is not mentioned.
+  // web's second endpoint is replaced (a new pod): only its chain is
+  // rewritten; db is not mentioned.
   ServicePort web2 =
       Web({{"10.42.0.5", 8080, "n1", true}, {"10.42.2.3", 8080, "n3", false}});
   NftState after = RenderNftState(Snap({web2, db}), config);
   std::string d = NftDiffScript(before, after);
+  std::string ep1 =
+      "ep-" + Chain(RenderNftState(Snap({web}), config), "svc-").substr(4) +
+      "/1";
+  EXPECT_EQ(d, "flush chain ip kite-proxy " + ep1 +
+                   "\nadd chain ip kite-proxy " + ep1 +
+                   " { ip saddr 10.42.2.3 meta mark set meta mark | "
+                   "0x00004000; counter meta l4proto tcp dnat to "
+                   "10.42.2.3:8080; }\n");
+
+  // web loses an endpoint: its chains are rewritten, the last endpoint
+  // chain goes after the chains that jump to it are flushed.
+  NftState fewer = RenderNftState(
+      Snap({Web({{"10.42.0.5", 8080, "n1", true}}), db}), config);
+  d = NftDiffScript(before, fewer);
   EXPECT_FALSE(Has(d, "default/db/")) << d;
   EXPECT_FALSE(Has(d, "element")) << d;  // the ClusterIP stays
-  EXPECT_TRUE(Has(d, "delete chain ip kite-proxy ep-")) << d;
-  EXPECT_TRUE(Has(d, "10.42.1.7/8080\n")) << d;
-  EXPECT_TRUE(Has(d, "add chain ip kite-proxy ep-")) << d;
-  EXPECT_TRUE(Has(d, "dnat to 10.42.2.3:8080")) << d;
+  EXPECT_TRUE(Has(d, "delete chain ip kite-proxy " + ep1 + "\n")) << d;
   EXPECT_FALSE(Has(d, "dnat to 10.42.0.5:8080")) << d;  // kept as it was
-  // The svc chain is flushed before the old endpoint chain is deleted.
   EXPECT_LT(d.find("flush chain ip kite-proxy svc-"),
             d.find("delete chain ip kite-proxy ep-"))
       << d;
@@ -300,7 +313,27 @@ TEST(NftScript, ChangedAffinityTimeoutReplacesTheSets) {
   EXPECT_EQ(Count(d, "delete set"), 2) << d;
   EXPECT_EQ(Count(d, "add set"), 2) << d;
   EXPECT_LT(d.rfind("flush chain"), d.find("delete set")) << d;
-  EXPECT_LT(d.rfind("add set"), d.find("add rule")) << d;
+  EXPECT_LT(d.rfind("add set"), d.find("update @aff-")) << d;
+}
+
+TEST(NftScript, ChainsAreWrittenAsBlocksNamingTheSetsTheyUse) {
+  ServicePort sp = Web();
+  sp.session_affinity = true;
+  NftState a = RenderNftState(Snap({sp}), NftConfig{});
+  sp.endpoints.resize(1);
+  NftState b = RenderNftState(Snap({sp}), NftConfig{});
+  std::string d = NftDiffScript(a, b);
+  // The svc chain is rewritten in one block; the kept endpoint's set is
+  // declared again so nft knows it without loading the table.
+  EXPECT_FALSE(Has(d, "add rule")) << d;
+  EXPECT_TRUE(Has(d, "add chain ip kite-proxy svc-")) << d;
+  EXPECT_TRUE(Has(d,
+                  "{ ip saddr != 10.42.0.0/16 meta mark set meta mark | "
+                  "0x00004000; ip saddr @aff-"))
+      << d;
+  EXPECT_EQ(Count(d, "add set ip kite-proxy aff-"), 1) << d;
+  EXPECT_TRUE(Has(d, "10.42.0.5/8080-10800 { type ipv4_addr;")) << d;
+  EXPECT_EQ(Count(d, "delete set"), 1) << d;  // the removed endpoint's
 }
 
 // Records scripts; fails the n-th run when asked.
@@ -374,6 +407,7 @@ class FakeConntrack : public Conntrack {
       : calls_(calls) {}
   StatusOr<int> DeleteUdpFlowsTo(
       const std::set<std::pair<std::string, int>>& endpoints) override {
+    if (calls_ == nullptr) return 0;
     calls_->push_back(endpoints);
     return static_cast<int>(endpoints.size());
   }
@@ -406,6 +440,45 @@ TEST(NftBackend, UdpFlowsToRemovedEndpointsAreDeleted) {
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[1],
             (std::set<std::pair<std::string, int>>{{"10.42.0.5", 8080}}));
+}
+
+// The backend renders only the changed service ports; what it sends must
+// be exactly the difference of the whole states.
+TEST(NftBackend, IncrementalSyncSendsTheWholeStatesDifference) {
+  FakeRunner::Shared runs;
+  auto backend =
+      NewNftablesBackend(BackendOptions{}, std::make_unique<FakeRunner>(&runs),
+                         std::make_unique<FakeConntrack>(nullptr));
+  ASSERT_TRUE(backend.ok());
+  ServicePort a = Web();
+  a.external_ips = {"192.0.2.10"};
+  a.session_affinity = true;
+  ServicePort b = Web({{"10.42.0.9", 80, "n1", true}});
+  b.name = "zeta";
+  b.cluster_ips = {"10.43.0.21"};
+  b.external_ips = {"192.0.2.10"};  // a owns it while a exists
+  ServicePort b2 = b;
+  b2.node_port = 30001;
+  ServicePort a2 = a;
+  a2.endpoints.resize(1);
+  a2.affinity_timeout_seconds = 60;
+  std::vector<ProxySnapshot> steps = {
+      Snap({a, b}),  Snap({a, b2}), Snap({a2, b2}), Snap({b2}),
+      Snap({a, b2}), Snap({}),      Snap({a}),      Snap({a, b})};
+  ASSERT_TRUE((*backend)->Sync(steps[0]).ok());
+  for (size_t i = 1; i < steps.size(); ++i) {
+    SCOPED_TRACE(i);
+    size_t before = runs.inputs.size();
+    ASSERT_TRUE((*backend)->Sync(steps[i]).ok());
+    ASSERT_EQ(runs.inputs.size(), before + 1);
+    EXPECT_EQ(runs.inputs.back(),
+              NftDiffScript(RenderNftState(steps[i - 1], NftConfig{}),
+                            RenderNftState(steps[i], NftConfig{})));
+  }
+  // b takes the external IP over when a goes.
+  NftState only_b = RenderNftState(Snap({b2}), NftConfig{});
+  EXPECT_TRUE(Has(only_b.elements.at("service-ips").at("192.0.2.10 . tcp . 80"),
+                  "default/zeta/"));
 }
 
 TEST(NftBackend, UnusableNftablesIsFailedPrecondition) {

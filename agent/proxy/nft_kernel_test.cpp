@@ -426,8 +426,14 @@ TEST_F(NftKernelTest, SessionAffinitySticksToOneEndpoint) {
   ASSERT_TRUE(backend_->Sync(Snap({sp, sp_udp})).ok());
   EXPECT_EQ(Who("c", "10.43.0.26", 80, false, 20).size(), 1u);
   EXPECT_EQ(Who("c", "10.43.0.26", 80, true, 20).size(), 1u);
-  // Another client (the node) may land elsewhere, but also sticks.
+  // Another client (a pod) may land elsewhere, but also sticks.
   EXPECT_EQ(Who("e2", "10.43.0.26", 80, false, 20).size(), 1u);
+  // An endpoint goes: the service's chains are rewritten around the kept
+  // endpoint's set.
+  sp.endpoints.resize(1);
+  ASSERT_TRUE(backend_->Sync(Snap({sp, sp_udp})).ok());
+  EXPECT_EQ(Who("c", "10.43.0.26", 80, false, 10),
+            std::set<std::string>{"ep1"});
 }
 
 // A UDP client keeps its flow (one socket, one source port): when its
