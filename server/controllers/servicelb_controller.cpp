@@ -54,6 +54,25 @@ Json IngressOf(const std::vector<std::string>& ips) {
   return out;
 }
 
+// The addresses of the Service's spec.ipFamilies (IPv4, IPv6); all of them
+// when it names none.
+std::vector<std::string> OfFamilies(const Json& svc,
+                                    const std::vector<std::string>& ips) {
+  const Json* fams = api::FieldPath(svc, {"spec", "ipFamilies"});
+  if (fams == nullptr || !fams->is_array() || fams->empty()) return ips;
+  bool v4 = false, v6 = false;
+  for (const Json& f : *fams) {
+    if (f == "IPv4") v4 = true;
+    if (f == "IPv6") v6 = true;
+  }
+  std::vector<std::string> out;
+  for (const std::string& ip : ips) {
+    bool is_v6 = ip.find(':') != std::string::npos;
+    if (is_v6 ? v6 : v4) out.push_back(ip);
+  }
+  return out;
+}
+
 Json CurrentIngress(const Json& svc) {
   const Json* in = api::FieldPath(svc, {"status", "loadBalancer", "ingress"});
   return in != nullptr && in->is_array() ? *in : Json::array();
@@ -197,7 +216,7 @@ Status ServiceLbController::Sync() {
       }
       if (conflict.empty()) {
         for (const auto& pp : wanted) held.emplace(pp, key);
-        desired = IngressOf(addresses);
+        desired = IngressOf(OfFamilies(svc, addresses));
       } else {
         desired = Json::array();
       }

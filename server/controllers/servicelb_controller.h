@@ -12,7 +12,8 @@
 // - not labelled node.kubernetes.io/exclude-from-external-load-balancers;
 // - when any node is labelled svccontroller.k3s.cattle.io/enablelb=true,
 //   only the nodes so labelled;
-// - a node's ExternalIP addresses if it has any, else its InternalIPs.
+// - a node's ExternalIP addresses if it has any, else its InternalIPs;
+// - only those of the Service's spec.ipFamilies (all when it names none).
 // Each port+protocol can be served by one Service only: the oldest
 // (creationTimestamp, then namespace/name) LoadBalancer Service asking for
 // it gets it; a younger one that asks for a port already held stays

@@ -275,6 +275,39 @@ TEST_F(ServiceLbControllerTest, ThePortGoesToTheOldestServiceTheOtherWaits) {
             Json::object());
 }
 
+TEST_F(ServiceLbControllerTest, OnlyTheServicesIpFamilies) {
+  AddNode(MakeNode("dual",
+                   {{"InternalIP", "10.0.0.1"}, {"InternalIP", "fd00::1"}}));
+  AddService("v4", "LoadBalancer", {{80, "TCP"}});
+  Json v6 = {{"apiVersion", "v1"},
+             {"kind", "Service"},
+             {"metadata", {{"name", "v6"}, {"namespace", "default"}}},
+             {"spec",
+              {{"type", "LoadBalancer"},
+               {"ipFamilies", {"IPv6"}},
+               {"ports", {{{"port", 81}, {"protocol", "TCP"}}}}}}};
+  ASSERT_TRUE(fake_.Create(kServices, v6, {}).ok());
+  Json dual = v6;
+  dual["metadata"]["name"] = "dual";
+  dual["spec"]["ipFamilies"] = {"IPv4", "IPv6"};
+  dual["spec"]["ports"][0]["port"] = 82;
+  ASSERT_TRUE(fake_.Create(kServices, dual, {}).ok());
+  Run();
+  ASSERT_TRUE(Eventually([&] {
+    return !IngressOf("v4").empty() && !IngressOf("v6").empty() &&
+           !IngressOf("dual").empty();
+  }));
+  // "v4" names no family (as the fake stores it): every address.
+  EXPECT_EQ(IngressOf("v4"), Ingress({"10.0.0.1", "fd00::1"}));
+  EXPECT_EQ(IngressOf("v6"), Ingress({"fd00::1"}));
+  EXPECT_EQ(IngressOf("dual"), Ingress({"10.0.0.1", "fd00::1"}));
+  Json only4 = *fake_.Get(kServices, "v4", {});
+  only4["spec"]["ipFamilies"] = {"IPv4"};
+  ASSERT_TRUE(fake_.Update(kServices, only4, {}).ok());
+  ASSERT_TRUE(
+      Eventually([&] { return IngressOf("v4") == Ingress({"10.0.0.1"}); }));
+}
+
 TEST_F(ServiceLbControllerTest, NoWriteWhenNothingChanges) {
   AddNode("a", "10.0.0.1");
   AddService("web", "LoadBalancer");
