@@ -401,6 +401,9 @@ TEST_F(NftKernelTest, NodePortExternalAndLoadBalancerIps) {
   for (int i = 0; i < 12; ++i) {
     EXPECT_EQ(Ask("c", "192.168.50.1", 30081, false), "ep1 192.168.50.2");
   }
+  // The node's own connection to it too (masqueraded, any endpoint).
+  EXPECT_EQ(Who("n", "192.168.50.1", 30081, false, 24),
+            (std::set<std::string>{"ep1", "ep2"}));
   // A pod using the NodePort is treated as ClusterIP traffic.
   EXPECT_EQ(Who("e2", "192.168.50.1", 30081, false, 24),
             (std::set<std::string>{"ep1", "ep2"}));
