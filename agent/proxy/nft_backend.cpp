@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -537,8 +538,11 @@ class RealNftRunner : public NftRunner {
     args[0] = program.data();
     args.push_back(nullptr);
 
+    // stdin is a socket, not a pipe: send(MSG_NOSIGNAL) to a child that
+    // quit early is EPIPE, where a pipe write would SIGPIPE the agent.
     int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
+      return ErrnoStatus("socketpair", errno);
     if (::pipe2(out, O_CLOEXEC) != 0) {
       int e = errno;
       ::close(in[0]);
@@ -618,8 +622,8 @@ class RealNftRunner : public NftRunner {
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) break;
       if (in_fd >= 0 && fds[1].revents != 0) {
-        ssize_t w =
-            ::write(in_fd, input.data() + written, input.size() - written);
+        ssize_t w = ::send(in_fd, input.data() + written,
+                           input.size() - written, MSG_NOSIGNAL);
         if (w > 0) written += static_cast<size_t>(w);
         if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
             written == input.size()) {

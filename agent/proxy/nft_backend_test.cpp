@@ -512,6 +512,12 @@ TEST(NftRunner, FeedsStdinAndReportsExitCodes) {
   EXPECT_TRUE(Has(r->output, "oops")) << r->output;
   EXPECT_EQ(runner->Run({"kite-no-such-program"}, "").status().code(),
             Code::kNotFound);
+  // A child that quits without reading: no SIGPIPE for us.
+  std::string huge(4 << 20, 'x');
+  r = runner->Run({"sh", "-c", "exec 0<&-; echo bye; sleep 0.2; exit 4"}, huge);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 4);
+  EXPECT_TRUE(Has(r->output, "bye"));
 }
 
 }  // namespace
