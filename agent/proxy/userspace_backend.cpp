@@ -420,6 +420,8 @@ struct Conn {
   Side client;
   Side up;
   uv_connect_t connect_req;
+  uv_timer_t connect_timer;  // open from accept until connected
+  bool timer_open = false;
   std::shared_ptr<ServiceState> service;
   std::shared_ptr<const TargetList> targets;
   std::string client_ip;  // with session affinity only
@@ -504,6 +506,8 @@ class UserspaceBackend : public Backend {
   static void OnSweep(uv_timer_t* t);
   static void OnConnection(uv_stream_t* server, int status);
   static void OnConnect(uv_connect_t* req, int status);
+  static void OnConnectTimeout(uv_timer_t* t);
+  static void OnTimerClosed(uv_handle_t* h);
   static void OnSideClosed(uv_handle_t* h);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
@@ -872,6 +876,10 @@ class UserspaceBackend : public Backend {
       }
     }
     uv_tcp_nodelay(&c->client.tcp, 1);
+    uv_timer_init(&loop_, &c->connect_timer);
+    c->connect_timer.data = c;
+    c->timer_open = true;
+    ++c->open_handles;
     c->first = Pick(*c->service, l->kind, c->client_ip);
     Connect(c);
   }
@@ -896,7 +904,12 @@ class UserspaceBackend : public Backend {
       int rc =
           uv_tcp_connect(&c->connect_req, &c->up.tcp,
                          reinterpret_cast<const sockaddr*>(&t.addr), OnConnect);
-      if (rc == 0) return;
+      if (rc == 0) {
+        uv_timer_start(
+            &c->connect_timer, OnConnectTimeout,
+            static_cast<uint64_t>(tuning_.tcp_connect_timeout.count()), 0);
+        return;
+      }
       // Could not even start: retry once this handle is closed.
       ++c->tries;
       c->retry_pending = true;
@@ -910,6 +923,7 @@ class UserspaceBackend : public Backend {
 
   void Connected(Conn* c, int status) {
     if (c->closing || status == UV_ECANCELED) return;
+    uv_timer_stop(&c->connect_timer);
     if (status < 0) {
       ++c->tries;
       c->retry_pending = true;
@@ -919,21 +933,46 @@ class UserspaceBackend : public Backend {
     const Target& t = (*c->targets)[(c->first + c->tries) % c->targets->size()];
     Remember(*c->service, c->client_ip, t);
     c->service.reset();  // a removed service port is not kept alive
+    CloseTimer(c);
     uv_tcp_nodelay(&c->up.tcp, 1);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->client.tcp), OnAlloc,
                   OnRead);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->up.tcp), OnAlloc, OnRead);
   }
 
+  // The endpoint did not answer in time: the next one.
+  void ConnectTimedOut(Conn* c) {
+    if (c->closing || c->retry_pending) return;
+    log::Debug(kComponent, "endpoint connect timed out")(
+        "service", c->service->port.ns + "/" + c->service->port.name);
+    ++c->tries;
+    c->retry_pending = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->up.tcp), OnSideClosed);
+  }
+
+  void CloseTimer(Conn* c) {
+    auto* h = reinterpret_cast<uv_handle_t*>(&c->connect_timer);
+    if (c->timer_open && !uv_is_closing(h)) uv_close(h, OnTimerClosed);
+  }
+
+  void TimerClosed(Conn* c) {
+    c->timer_open = false;
+    Release(c);
+  }
+
   void SideClosed(Side* s) {
     Conn* c = s->conn;
     s->open = false;
-    --c->open_handles;
     if (s == &c->up && c->retry_pending) {
       c->retry_pending = false;
       if (!c->closing) Connect(c);
     }
-    if (c->open_handles == 0) {
+    Release(c);
+  }
+
+  // One of the connection's handles is closed; the last one frees it.
+  void Release(Conn* c) {
+    if (--c->open_handles == 0) {
       conns_.erase(c);
       delete c;
     }
@@ -943,6 +982,7 @@ class UserspaceBackend : public Backend {
   void Abort(Conn* c, bool reset) {
     if (c->closing) return;
     c->closing = true;
+    CloseTimer(c);
     for (Side* s : {&c->client, &c->up}) {
       auto* h = reinterpret_cast<uv_handle_t*>(&s->tcp);
       if (!s->open || uv_is_closing(h)) continue;
@@ -1220,6 +1260,16 @@ void UserspaceBackend::OnConnection(uv_stream_t* server, int status) {
 void UserspaceBackend::OnConnect(uv_connect_t* req, int status) {
   auto* c = static_cast<Conn*>(req->data);
   c->backend->Connected(c, status);
+}
+
+void UserspaceBackend::OnConnectTimeout(uv_timer_t* t) {
+  auto* c = static_cast<Conn*>(t->data);
+  c->backend->ConnectTimedOut(c);
+}
+
+void UserspaceBackend::OnTimerClosed(uv_handle_t* h) {
+  auto* c = static_cast<Conn*>(h->data);
+  c->backend->TimerClosed(c);
 }
 
 void UserspaceBackend::OnSideClosed(uv_handle_t* h) {

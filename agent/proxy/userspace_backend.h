@@ -16,8 +16,9 @@
 //     to, so with none the kernel refuses (TCP reset, ICMP port
 //     unreachable) exactly as the kernel backends do;
 //   - TCP: accept, pick an endpoint (round robin, or the client address's
-//     sticky endpoint with sessionAffinity ClientIP), connect (refused:
-//     the next endpoint; all refused: reset the client), then copy both
+//     sticky endpoint with sessionAffinity ClientIP), connect (refused or
+//     no answer within tcp_connect_timeout: the next endpoint; none left:
+//     reset the client), then copy both
 //     ways: each read lands in a pooled 64 KiB block that is written to the
 //     other side as is (no copy), reading stops while the other side has
 //     more than a high-water mark queued, half-close is passed on
@@ -58,8 +59,12 @@ struct UserspaceTuning {
   // Reading from one side of a TCP connection stops while the other side
   // has more than this many bytes queued, and resumes below a quarter.
   size_t tcp_high_water = 1 << 20;
-  // UDP sessions per listener; datagrams from further clients are dropped.
+  // UDP sessions in all (at most a quarter of RLIMIT_NOFILE); beyond, the
+  // least recently used session is closed for a new one.
   size_t max_udp_sessions = 16384;
+  // An endpoint that has not accepted a connection after this long is
+  // given up for the next one.
+  std::chrono::milliseconds tcp_connect_timeout{3000};
 };
 
 // Starts the loop thread (in options.userspace_netns when set). Fails with

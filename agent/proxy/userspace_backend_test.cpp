@@ -393,6 +393,30 @@ TEST_F(UserspaceTest, RefusingEndpointIsSkippedAndAllRefusingResets) {
   close(fd);
 }
 
+TEST_F(UserspaceTest, SilentEndpointIsGivenUpForTheNext) {
+  EchoServer b("b", "127.0.0.3");
+  // 127.0.0.5 listens but never accepts, and its queue is full: the
+  // kernel drops further SYNs, as from a node that went away.
+  int silent = socket(AF_INET, SOCK_STREAM, 0);
+  socklen_t len;
+  auto ss = Addr("127.0.0.5", 0, &len);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  ASSERT_EQ(listen(silent, 0), 0);
+  getsockname(silent, reinterpret_cast<sockaddr*>(&ss), &len);
+  int silent_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  int filler = Dial("127.0.0.5", silent_port);
+  ASSERT_GE(filler, 0);
+  UserspaceTuning tuning;
+  tuning.tcp_connect_timeout = 300ms;
+  Start(tuning);
+  int port = FreePort("127.0.0.10");
+  Endpoint dead{"127.0.0.5", silent_port, "node-b", false};
+  SyncOk(Snap({Svc("web", "127.0.0.10", port, {Ep(b), dead})}));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Hello("127.0.0.10", port), "b");
+  close(filler);
+  close(silent);
+}
+
 TEST_F(UserspaceTest, SessionAffinityKeepsAClientOnOneEndpoint) {
   EchoServer a("a", "127.0.0.2"), b("b", "127.0.0.3");
   Start();
