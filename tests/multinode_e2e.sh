@@ -234,6 +234,7 @@ out=$("${K[@]}" delete namespace mn --wait=true --timeout=60s 2>&1)
 [ $? -eq 0 ] && ok namespace-deleted || bad namespace-deleted "$out"
 # Pods still running when kite stops (it stops its containerd, the shims and
 # pods stay): the shared cleanup must remove them without containerd.
+echo "[$SECONDS s] survivors"
 "${K[@]}" create namespace keep >/dev/null
 for i in 2 3; do
   "${K[@]}" -n keep run "survivor$i" --image=registry.local/busybox:latest --restart=Never \
@@ -243,10 +244,15 @@ done
 survivors() { [ "$("${K[@]}" -n keep get pods --no-headers | grep -c ' Running ')" = 2 ]; }
 until_true 60 survivors || bad survivors-running "$("${K[@]}" -n keep get pods -o wide 2>&1)"
 CLEANUP_CGROUPS=() CLEANUP_NETNS=()
+survivor_uids=$("${K[@]}" -n keep get pods -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}')
+echo "[$SECONDS s] stopping kite"
 for i in 3 2 1; do stop_pid "${pids[$i]}"; pids[$i]=; done
-sleep_pids=$(pgrep -x sleep | while read -r p; do grep -q kubepods "/proc/$p/cgroup" 2>/dev/null &&
-  tr '\0' ' ' <"/proc/$p/cmdline" | grep -q '^sleep 3600 $' && echo "$p"; done)
+# The survivors' own processes (other tests' pods may run sleep too).
+sleep_pids=$(for p in $(pgrep -x sleep); do
+  for u in $survivor_uids; do grep -q "pod$u" "/proc/$p/cgroup" 2>/dev/null && echo "$p"; done
+done)
 [ -n "$sleep_pids" ] && ok "pods-outlive-kite (sleep pids $(echo $sleep_pids))" || bad pods-outlive-kite
+echo "[$SECONDS s] cleanup"
 stop_all >"$work/cleanup.out" 2>&1  # not in $(...): the arrays must reach us
 left=$(cat "$work/cleanup.out")
 [ ${#CLEANUP_NETNS[@]} -ge 2 ] && [ ${#CLEANUP_CGROUPS[@]} -ge 4 ] &&
