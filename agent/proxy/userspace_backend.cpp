@@ -7,7 +7,9 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -521,6 +523,13 @@ class UserspaceBackend : public Backend {
 
  private:
   Status InitOnThread() {
+    // A write to a connection the peer reset must fail with EPIPE here,
+    // not raise SIGPIPE (kite does not ignore it process-wide); blocked
+    // for this thread only, so it never reaches another.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     if (!options_.userspace_netns.empty()) {
       int fd = open(options_.userspace_netns.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) {

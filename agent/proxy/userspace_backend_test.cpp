@@ -350,6 +350,27 @@ TEST_F(UserspaceTest, TcpCopiesLargeStreamsAndPassesHalfClose) {
   close(fd);
 }
 
+TEST_F(UserspaceTest, ClientResetMidStreamDoesNotKillTheProcess) {
+  EchoServer a("a", "127.0.0.2");
+  Start();
+  int port = FreePort("127.0.0.10");
+  SyncOk(Snap({Svc("web", "127.0.0.10", port, {Ep(a)})}));
+  for (int round = 0; round < 5; ++round) {
+    int fd = Dial("127.0.0.10", port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ReadLine(fd), "a");
+    std::string chunk(1 << 20, 'x');
+    send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    // Reset with the echo still flowing back: the proxy's writes to this
+    // socket fail (EPIPE), which must not raise SIGPIPE in the process.
+    linger hard{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    close(fd);
+  }
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(Hello("127.0.0.10", port), "a");
+}
+
 TEST_F(UserspaceTest, NoEndpointsIsRefusedAndEndpointsComeAndGo) {
   EchoServer a("a", "127.0.0.2");
   Start();
