@@ -842,16 +842,24 @@ std::unique_ptr<NftRunner> NewRealNftRunner() {
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options, std::unique_ptr<NftRunner> runner,
     std::unique_ptr<Conntrack> conntrack) {
+  // cluster_cidr may list one CIDR per family ("10.42.0.0/16,fd42::/56",
+  // as --cluster-cidr does): the first IPv4 one counts, IPv6 ones are
+  // skipped (this backend serves IPv4), anything else is refused.
   NftConfig config;
-  if (!options.cluster_cidr.empty()) {
-    std::optional<std::string> cidr = CanonicalCidr4(options.cluster_cidr);
-    if (!cidr && options.cluster_cidr.find(':') == std::string::npos) {
-      return InvalidArgumentError("cluster CIDR " + options.cluster_cidr +
+  config.cluster_cidr = "";
+  for (size_t b = 0, e; b <= options.cluster_cidr.size(); b = e + 1) {
+    e = options.cluster_cidr.find(',', b);
+    if (e == std::string::npos) e = options.cluster_cidr.size();
+    std::string one = options.cluster_cidr.substr(b, e - b);
+    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    if (one.empty() || one.find(':') != std::string::npos) continue;
+    std::optional<std::string> cidr = CanonicalCidr4(one);
+    if (!cidr) {
+      return InvalidArgumentError("cluster CIDR " + one +
                                   " is not an IPv4 CIDR");
     }
-    config.cluster_cidr = cidr.value_or("");
-  } else {
-    config.cluster_cidr = "";
+    if (config.cluster_cidr.empty()) config.cluster_cidr = *cidr;
   }
   config.node_ips = options.node_ips;
   if (!runner) runner = NewRealNftRunner();

@@ -500,6 +500,21 @@ TEST(NftBackend, UnusableNftablesIsFailedPrecondition) {
   bad.cluster_cidr = "10.42.0.0/40";
   b = NewNftablesBackend(bad, std::make_unique<FakeRunner>(&refused));
   EXPECT_EQ(b.status().code(), Code::kInvalidArgument);
+  bad.cluster_cidr = "fd42::/56,10.42.0.0/16x";
+  b = NewNftablesBackend(bad, std::make_unique<FakeRunner>(&refused));
+  EXPECT_EQ(b.status().code(), Code::kInvalidArgument);
+}
+
+TEST(NftBackend, DualStackClusterCidrUsesItsIpv4Part) {
+  FakeRunner::Shared runs;
+  BackendOptions options;
+  options.cluster_cidr = "fd42::/56, 10.44.0.0/16";
+  auto b = NewNftablesBackend(options, std::make_unique<FakeRunner>(&runs),
+                              std::make_unique<FakeConntrack>(nullptr));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_TRUE((*b)->Sync(Snap({Web()})).ok());
+  EXPECT_TRUE(Has(runs.inputs.back(), "ip saddr != 10.44.0.0/16 meta mark"))
+      << runs.inputs.back();
 }
 
 TEST(NftRunner, FeedsStdinAndReportsExitCodes) {
