@@ -6,6 +6,8 @@
 # root in a network namespace of its own (deleted on exit); the machine's
 # own rules are never touched.
 #
+# PROXY_SYNC_VARIANT=userspace measures the userspace backend instead
+# (addresses on the namespace's lo and listeners; no netfilter).
 # usage: [PROXY_SYNC_VARIANT=legacy] bench/proxy_sync.sh [BUILD_DIR] [SERVICES] [ENDPOINTS] [CHANGES]
 #        (default build 1000 3 50)
 # last line: `proxy_sync: backend=iptables-nft|legacy services=... full_ms=... change_p50_ms=...`
@@ -22,4 +24,6 @@ cleanup() { ip netns del "$ns" 2>/dev/null; }
 trap cleanup EXIT
 ip netns add "$ns" || exit 1
 ip -n "$ns" link set lo up
+# The userspace backend binds NodePorts on the node address: give it one.
+[ "${PROXY_SYNC_VARIANT:-}" = userspace ] && ip -n "$ns" addr add 192.168.77.1/32 dev lo
 "$BIN" "$SERVICES" "$ENDPOINTS" "$CHANGES" nsenter --net=/var/run/netns/"$ns"

@@ -19,6 +19,7 @@
 
 #include "agent/proxy/iptables_backend.h"
 #include "agent/proxy/nft_backend.h"
+#include "agent/proxy/userspace_backend.h"
 
 using kite::proxy::BackendOptions;
 using kite::proxy::Endpoint;
@@ -86,14 +87,26 @@ int main(int argc, char** argv) {
   kite::proxy::NftConfig nft_config;
   nft_config.node_ips = options.node_ips;
   if (nft) backend = kite::proxy::NewNftablesBackend(options);
-  auto full_size = [&](const ProxySnapshot& s) {
+  // PROXY_SYNC_VARIANT=userspace: the userspace backend, in the namespace
+  // the prefix names (--net=PATH); it has no script, so sizes are 0.
+  const bool userspace = variant == "userspace";
+  if (userspace) {
+    for (const auto& a : options.command_prefix) {
+      if (a.starts_with("--net=")) options.userspace_netns = a.substr(6);
+    }
+    backend = kite::proxy::NewUserspaceBackend(options);
+  }
+  auto full_size = [&](const ProxySnapshot& s) -> size_t {
+    if (userspace) return 0;
     return nft ? kite::proxy::NftFullScript(
                      kite::proxy::RenderNftState(s, nft_config), nft_config)
                      .size()
                : kite::proxy::IptablesFullInput(s, options, "", "", true)
                      .size();
   };
-  auto change_size = [&](const ProxySnapshot& a, const ProxySnapshot& b) {
+  auto change_size = [&](const ProxySnapshot& a,
+                         const ProxySnapshot& b) -> size_t {
+    if (userspace) return 0;
     return nft ? kite::proxy::NftDiffScript(
                      kite::proxy::RenderNftState(a, nft_config),
                      kite::proxy::RenderNftState(b, nft_config))
@@ -144,8 +157,9 @@ int main(int argc, char** argv) {
       "proxy_sync: backend=%s%s services=%d endpoints=%d full_ms=%.1f "
       "full_bytes=%zu change_p50_ms=%.1f change_p99_ms=%.1f "
       "change_bytes=%zu cleanup=%s\n",
-      nft ? "" : "iptables-", variant.c_str(), services, endpoints, full_ms,
-      full_bytes, pct(0.5), pct(0.99), changes ? change_bytes / changes : 0,
+      nft || userspace ? "" : "iptables-", variant.c_str(), services, endpoints,
+      full_ms, full_bytes, pct(0.5), pct(0.99),
+      changes ? change_bytes / changes : 0,
       st.ok() ? "ok" : st.ToString().c_str());
   return st.ok() ? 0 : 1;
 }
