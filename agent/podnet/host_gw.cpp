@@ -1,5 +1,6 @@
 #include "agent/podnet/host_gw.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -76,6 +77,77 @@ std::vector<PodRoute> RoutesFromNodes(const std::vector<nlohmann::json>& nodes,
     }
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+// A parsed CIDR: family, address bytes, prefix length.
+struct Net {
+  bool v6 = false;
+  unsigned char bytes[16] = {};
+  int len = 0;
+};
+
+bool ParseNet(const std::string& cidr, Net* out) {
+  size_t slash = cidr.find('/');
+  if (slash == std::string::npos) return false;
+  std::string addr = cidr.substr(0, slash);
+  std::string len = cidr.substr(slash + 1);
+  if (len.empty() || len.size() > 3 ||
+      len.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  out->v6 = IsV6(addr);
+  if (inet_pton(out->v6 ? AF_INET6 : AF_INET, addr.c_str(), out->bytes) != 1)
+    return false;
+  out->len = std::stoi(len);
+  return out->len <= (out->v6 ? 128 : 32);
+}
+
+// Whether `outer` contains `inner` (same family, shorter or equal prefix,
+// same leading bits).
+bool Contains(const Net& outer, const Net& inner) {
+  if (outer.v6 != inner.v6 || outer.len > inner.len) return false;
+  for (int bit = 0; bit < outer.len; ++bit) {
+    int mask = 0x80 >> (bit % 8);
+    if ((outer.bytes[bit / 8] & mask) != (inner.bytes[bit / 8] & mask))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> PodNetworks(
+    const std::vector<std::string>& cluster_cidrs,
+    const std::vector<nlohmann::json>& nodes) {
+  std::vector<std::string> all = cluster_cidrs;
+  for (const nlohmann::json& node : nodes) {
+    if (const nlohmann::json* list = api::FieldPath(node, {"spec", "podCIDRs"});
+        list != nullptr && list->is_array()) {
+      for (const auto& c : *list)
+        if (c.is_string()) all.push_back(c.get<std::string>());
+    }
+    std::string one = api::GetString(node, {"spec", "podCIDR"});
+    if (!one.empty()) all.push_back(one);
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::vector<std::pair<std::string, Net>> nets;
+  for (const std::string& c : all) {
+    Net n;
+    if (ParseNet(c, &n)) nets.push_back({c, n});
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < nets.size(); ++i) {
+    bool inside = false;
+    for (size_t j = 0; j < nets.size() && !inside; ++j) {
+      if (i == j || !Contains(nets[j].second, nets[i].second)) continue;
+      // Of two equal networks written differently, keep the first.
+      inside = !Contains(nets[i].second, nets[j].second) || j < i;
+    }
+    if (!inside) out.push_back(nets[i].first);
+  }
   return out;
 }
 

@@ -53,6 +53,14 @@ struct PodRoute {
 std::vector<PodRoute> RoutesFromNodes(const std::vector<nlohmann::json>& nodes,
                                       const std::string& self);
 
+// The pod networks in `cluster_cidrs` and every node's spec.podCIDRs,
+// with the ones contained in another left out (nftables refuses
+// overlapping intervals in one set); sorted. Unparsable entries are
+// dropped.
+std::vector<std::string> PodNetworks(
+    const std::vector<std::string>& cluster_cidrs,
+    const std::vector<nlohmann::json>& nodes);
+
 struct HostGwOptions {
   // Put before every command (e.g. {"/usr/bin/nsenter", "--net=..."}).
   std::vector<std::string> command_prefix;

@@ -29,9 +29,12 @@ Status PodNetwork::Start() {
     if (c.find(':') != std::string::npos) v6 = true;
   if (Status st = host_gw_.EnableForwarding(v6); !st.ok())
     log::Warn(kTag, "IP forwarding not enabled")("error", st.ToString());
-  if (Status st = host_gw_.EnsureMasquerade(options_.cluster_cidrs); !st.ok())
+  masquerade_for_ = PodNetworks(options_.cluster_cidrs, {});
+  if (Status st = host_gw_.EnsureMasquerade(masquerade_for_); !st.ok()) {
     log::Warn(kTag, "no masquerade for traffic leaving the cluster")(
         "error", st.ToString());
+    masquerade_for_.clear();  // tried again after the Node list
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
@@ -91,6 +94,17 @@ void PodNetwork::Run() {
       Status st = host_gw_.Sync(RoutesFromNodes(nodes, options_.node_name));
       if (!st.ok())
         log::Warn(kTag, "routes not in sync")("error", st.ToString());
+      std::vector<std::string> networks =
+          PodNetworks(options_.cluster_cidrs, nodes);
+      if (networks != masquerade_for_) {
+        Status ms = host_gw_.EnsureMasquerade(networks);
+        if (ms.ok()) {
+          masquerade_for_ = networks;
+        } else {
+          log::Warn(kTag, "masquerade rules not updated")("error",
+                                                          ms.ToString());
+        }
+      }
       lock.lock();
       ++syncs_;
     } else {

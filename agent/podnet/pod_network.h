@@ -7,7 +7,9 @@
 //
 // Routes are only synced once the Node informer has listed (an empty cache
 // would delete every route), after every Node event, and every
-// resync_period to repair what someone else changed. Routes stay when the
+// resync_period to repair what someone else changed. The masquerade rules
+// are installed again when the set of pod networks (cluster CIDR and every
+// node's podCIDR) changes. Routes stay when the
 // agent stops: the pods keep running and keep needing them.
 //
 // Threading: Start()/Stop() from the owner. One worker thread runs the
@@ -32,7 +34,9 @@ namespace kite::podnet {
 
 struct PodNetworkOptions {
   std::string node_name;
-  // The cluster CIDR(s), masqueraded when leaving it; empty: no masquerade.
+  // The cluster CIDR(s): traffic from them to anywhere else is
+  // masqueraded. Every node's podCIDR counts as well (a joined agent may
+  // not know the server's --cluster-cidr), see PodNetworks().
   std::vector<std::string> cluster_cidrs = {"10.42.0.0/16"};
   HostGwOptions host_gw;
   std::chrono::milliseconds resync_period{30000};
@@ -69,6 +73,9 @@ class PodNetwork {
   bool dirty_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   int syncs_ = 0;          // guarded by mu_
+  // The pod networks the masquerade rules were last installed for (worker
+  // thread only).
+  std::vector<std::string> masquerade_for_;
   std::thread worker_;
 };
 

@@ -109,6 +109,12 @@ TEST_F(HostGwKernelTest, MasqueradeLoadsIntoNftables) {
             std::string::npos)
       << table;
   EXPECT_EQ(table.find("masquerade"), table.rfind("masquerade")) << table;
+  // Several pod networks (a node's podCIDR outside the cluster CIDR).
+  ASSERT_TRUE(gw.EnsureMasquerade({"10.42.0.0/16", "10.50.3.0/24"}).ok());
+  table = Sh(In() + "nft list table ip kite-podnet");
+  EXPECT_NE(table.find("ip daddr != { 10.42.0.0/16, 10.50.3.0/24 }"),
+            std::string::npos)
+      << table;
 }
 
 TEST_F(HostGwKernelTest, MasqueradeWithIptablesWhereNftIsMissing) {

@@ -61,6 +61,24 @@ TEST(RoutesFromNodesTest, OtherNodesWithCidrAndAddress) {
             (std::vector<PodRoute>{{"10.42.9.0/24", "10.77.0.9"}}));
 }
 
+TEST(PodNetworksTest, ClusterAndNodeCidrsWithoutOverlaps) {
+  std::vector<Json> nodes = {
+      Node("a", {"10.42.0.0/24"}, {}),
+      Node("b", {"10.50.1.0/24", "fd00:42:0:1::/64"}, {}),
+      Node("c", {"10.50.1.0/24"}, {}),  // the same twice: once
+      Node("d", {"not-a-cidr"}, {}),
+  };
+  EXPECT_EQ(PodNetworks({"10.42.0.0/16", "fd00:42::/56"}, nodes),
+            (std::vector<std::string>{"10.42.0.0/16", "10.50.1.0/24",
+                                      "fd00:42::/56"}));
+  // No cluster CIDR known (a joined agent): the nodes' own.
+  EXPECT_EQ(PodNetworks({}, nodes),
+            (std::vector<std::string>{"10.42.0.0/24", "10.50.1.0/24",
+                                      "fd00:42:0:1::/64"}));
+  EXPECT_EQ(PodNetworks({"10.42.0.0/16", "10.0.0.0/8"}, {}),
+            (std::vector<std::string>{"10.0.0.0/8"}));
+}
+
 // A routing table behind `ip route` (both families), `nft -f` and
 // iptables, as FakeHost's command handler.
 class FakeKernel {
@@ -115,6 +133,10 @@ class FakeKernel {
   std::vector<std::vector<std::string>> Commands() {
     std::lock_guard<std::mutex> lock(mu_);
     return commands;
+  }
+  std::vector<std::string> NftInputs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return nft_inputs;
   }
   std::map<std::string, std::string> Kite() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -251,8 +273,8 @@ TEST_F(HostGwTest, ForwardingSysctls) {
 TEST_F(HostGwTest, MasqueradeWithNftExceptInsideTheCluster) {
   HostGw gw(host_, options_);
   ASSERT_TRUE(gw.EnsureMasquerade({"10.42.0.0/16"}).ok());
-  ASSERT_EQ(kernel_.nft_inputs.size(), 1u);
-  const std::string& nft = kernel_.nft_inputs[0];
+  ASSERT_EQ(kernel_.NftInputs().size(), 1u);
+  const std::string nft = kernel_.NftInputs()[0];
   EXPECT_NE(nft.find("delete table ip kite-podnet"), std::string::npos) << nft;
   EXPECT_NE(nft.find("type nat hook postrouting priority srcnat"),
             std::string::npos);
@@ -267,7 +289,7 @@ TEST_F(HostGwTest, MasqueradeFallsBackToIptables) {
   fs::remove(dir_ + "/bin/nft");
   HostGw gw(host_, options_);
   ASSERT_TRUE(gw.EnsureMasquerade({"10.42.0.0/16"}).ok());
-  EXPECT_TRUE(kernel_.nft_inputs.empty());
+  EXPECT_TRUE(kernel_.NftInputs().empty());
   std::string restore = Read(options_.state_dir + "/podnet.iptables");
   EXPECT_NE(restore.find("-A KITE-PODNET-MASQ -d 10.42.0.0/16 -j RETURN"),
             std::string::npos)
@@ -320,7 +342,7 @@ TEST_F(PodNetworkTest, FollowsNodes) {
     return kernel_.Kite() == Routes{{"10.42.1.0/24", "10.77.0.3"}};
   }));
   EXPECT_EQ(Read(dir_ + "/proc/net/ipv4/ip_forward"), "1\n");
-  EXPECT_EQ(kernel_.nft_inputs.size(), 1u);
+  EXPECT_EQ(kernel_.NftInputs().size(), 1u);
 
   // A node joins without a CIDR (no route), then gets one.
   Json c = Node("c", {}, {{"InternalIP", "10.77.0.4"}});
@@ -343,6 +365,26 @@ TEST_F(PodNetworkTest, FollowsNodes) {
   ASSERT_TRUE(api_.Delete(kNodes, "c", {}).ok());
   EXPECT_TRUE(Eventually([&] {
     return kernel_.Kite() == Routes{{"10.42.1.0/24", "10.77.0.33"}};
+  }));
+  EXPECT_EQ(kernel_.NftInputs().size(), 1u);  // all inside 10.42.0.0/16
+  // A node whose podCIDR is outside the cluster CIDR this agent was told
+  // (a server with another --cluster-cidr): its pods are not masqueraded
+  // either.
+  ASSERT_TRUE(
+      api_.Create(kNodes,
+                  Node("far", {"10.50.3.0/24"}, {{"InternalIP", "10.77.0.50"}}),
+                  {})
+          .ok());
+  EXPECT_TRUE(Eventually([&] { return kernel_.NftInputs().size() == 2; }));
+  EXPECT_NE(kernel_.NftInputs().back().find(
+                "ip saddr { 10.42.0.0/16, 10.50.3.0/24 } ip daddr != { "
+                "10.42.0.0/16, 10.50.3.0/24 }"),
+            std::string::npos)
+      << kernel_.NftInputs().back();
+  ASSERT_TRUE(api_.Delete(kNodes, "far", {}).ok());
+  EXPECT_TRUE(Eventually([&] {
+    return kernel_.Kite() == Routes{{"10.42.1.0/24", "10.77.0.33"}} &&
+           kernel_.NftInputs().size() == 3;
   }));
   // A heartbeat (conditions only) syncs nothing.
   int syncs = net.syncs();
