@@ -260,8 +260,10 @@ left=$(cat "$work/cleanup.out")
   bad cleanup-found-the-pods "${CLEANUP_CGROUPS[*]} ${CLEANUP_NETNS[*]}"
 leftover_now=$(containerd_leftovers)
 [ -z "$leftover_now" ] && ok nothing-left-behind || bad nothing-left-behind "$left $leftover_now"
+# Gone or a zombie (killed; its new parent reaps it when it gets to it).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 still=""
-for p in $sleep_pids; do kill -0 "$p" 2>/dev/null && still+=" $p"; done
+for p in $sleep_pids; do alive "$p" && still+=" $p"; done
 [ -z "$still" ] && ok pod-processes-gone || bad pod-processes-gone "still running:$still"
 errors=$(grep -h '^E ' "$work"/n*.log | grep -v 'kubelet API\|metrics' | head -5)
 [ -z "$errors" ] && ok no-errors-logged || bad no-errors-logged "$errors"
