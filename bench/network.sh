@@ -66,6 +66,11 @@ cleanup() {
 }
 trap cleanup EXIT
 netns_create "kite-netbench-$$" "$node_ip" || exit 1
+# A host reaches ClusterIPs through its default route (the kernel proxy's
+# output hook rewrites the destination after the route lookup); this
+# namespace has none, so the service range gets a route of its own into
+# kite0, which leads nowhere (nothing leaves the namespace).
+ip -n "$NETNS" route add 10.43.0.0/16 dev kite0 || exit 1
 mkdir -p "$data/agent/images"
 cp "$BUILD_DIR/bench/network/netbench.tar" "$data/agent/images/"
 export KUBECONFIG=$work/kite.yaml
