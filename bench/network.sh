@@ -12,8 +12,8 @@
 #       (a) the pod IP directly: the reference;
 #       (b) the ClusterIP with the default proxy mode (kernel rules);
 #     for each: request/response over CONNS persistent connections (req/s,
-#     latency percentiles; ROUNDS rounds, (a) and (b) alternating, medians
-#     taken), bulk stream (MB/s), UDP echo (round trips/s), and new
+#     latency percentiles; ROUNDS rounds, (a) and (b) interleaved in
+#     alternating order, medians taken), bulk stream (MB/s), UDP echo (round trips/s), and new
 #     connections per second (connect, one request, close);
 #   - DNS queries per second (bench/dns's dns_load, 64 outstanding) against
 #     10.43.0.10 through the proxy, and against the agent's DNS server's
@@ -118,7 +118,8 @@ dns() {
 # field NAME KEY: KEY's values of NAME's runs, one a line.
 field() { awk -v n="$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) {
   split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$work/runs"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
+  else if (NR) print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 med() { field "$1" "$2" | median; }
 calc() { python3 -c "print($1)"; }
 
@@ -131,9 +132,16 @@ kernel_rules() { netns_run nft list ruleset 2>/dev/null | grep -c -F "$cip"; }
 # proxy and direct.
 phase() {
   local via=$1 direct=direct-$1 r
+  # Alternating order (ABBA...), so a drift in the machine's load weighs
+  # on both paths alike.
   for r in $(seq 1 "$ROUNDS"); do
-    measure "$direct-rr" rr "$pod_ip" 8080
-    measure "$via-rr" rr "$cip" 80
+    if [ $((r % 2)) = 1 ]; then
+      measure "$direct-rr" rr "$pod_ip" 8080
+      measure "$via-rr" rr "$cip" 80
+    else
+      measure "$via-rr" rr "$cip" 80
+      measure "$direct-rr" rr "$pod_ip" 8080
+    fi
   done
   measure "$direct-bulk" bulk "$pod_ip" 8081 4
   measure "$via-bulk" bulk "$cip" 81 4
