@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -34,37 +35,54 @@ std::string Hex(unsigned v) {
   return buf;
 }
 
-// The canonical form of an IPv4 literal, or nullopt.
-std::optional<std::string> CanonicalIpv4(const std::string& text) {
-  in_addr a;
-  if (text.empty() || ::inet_pton(AF_INET, text.c_str(), &a) != 1)
+// What differs between the ip and the ip6 table.
+struct Fam {
+  bool v6;
+  const char* table;      // "ip kite-proxy"
+  const char* addr_type;  // "ipv4_addr"
+  const char* match;      // "ip", as in "ip saddr"
+  const char* loopback;   // where NodePorts are not served without node IPs
+};
+constexpr Fam kFam4{false, kNftTable, "ipv4_addr", "ip", "127.0.0.0/8"};
+constexpr Fam kFam6{true, kNftTable6, "ipv6_addr", "ip6", "::1"};
+const Fam& FamOf(bool v6) { return v6 ? kFam6 : kFam4; }
+
+// The canonical form of an address of the family, or nullopt.
+std::optional<std::string> CanonicalIp(const std::string& text,
+                                       const Fam& fam) {
+  unsigned char a[16];
+  int af = fam.v6 ? AF_INET6 : AF_INET;
+  if (text.empty() || ::inet_pton(af, text.c_str(), a) != 1)
     return std::nullopt;
-  char buf[INET_ADDRSTRLEN];
-  if (::inet_ntop(AF_INET, &a, buf, sizeof(buf)) == nullptr)
-    return std::nullopt;
+  char buf[INET6_ADDRSTRLEN];
+  if (::inet_ntop(af, a, buf, sizeof(buf)) == nullptr) return std::nullopt;
   return std::string(buf);
 }
 
-// "a.b.c.d/n" with the host bits cleared, or nullopt.
-std::optional<std::string> CanonicalCidr4(const std::string& text) {
+// "address/length" of the family with the host bits cleared, or nullopt.
+std::optional<std::string> CanonicalCidr(const std::string& text,
+                                         const Fam& fam) {
   size_t slash = text.find('/');
   if (slash == std::string::npos) return std::nullopt;
   std::string addr = text.substr(0, slash);
   std::string len_text = text.substr(slash + 1);
-  if (len_text.empty() || len_text.size() > 2) return std::nullopt;
+  if (len_text.empty() || len_text.size() > 3) return std::nullopt;
   int len = 0;
   for (char c : len_text) {
     if (c < '0' || c > '9') return std::nullopt;
     len = len * 10 + (c - '0');
   }
-  if (len > 32) return std::nullopt;
-  in_addr a;
-  if (::inet_pton(AF_INET, addr.c_str(), &a) != 1) return std::nullopt;
-  uint32_t host = ntohl(a.s_addr);
-  uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-  a.s_addr = htonl(host & mask);
-  char buf[INET_ADDRSTRLEN];
-  ::inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  int bits = fam.v6 ? 128 : 32;
+  if (len > bits) return std::nullopt;
+  unsigned char a[16];
+  int af = fam.v6 ? AF_INET6 : AF_INET;
+  if (::inet_pton(af, addr.c_str(), a) != 1) return std::nullopt;
+  for (int i = 0; i < bits / 8; ++i) {
+    int keep = std::min(8, std::max(0, len - 8 * i));
+    a[i] &= static_cast<unsigned char>(keep == 0 ? 0 : 0xff << (8 - keep));
+  }
+  char buf[INET6_ADDRSTRLEN];
+  ::inet_ntop(af, a, buf, sizeof(buf));
   return std::string(buf) + "/" + std::to_string(len);
 }
 
@@ -137,24 +155,25 @@ struct Ep {
   int index;  // in the service port's valid endpoints
 };
 
-void Render(const ServicePort& sp,
+void Render(const ServicePort& sp, const Fam& fam,
             const std::optional<std::string>& cluster_cidr, NftState* state) {
+  const std::string match = fam.match;
   const char* proto = ProtocolName(sp.protocol);
   PortNames names = NamesFor(sp);
   std::vector<Ep> eps, local_eps;
   for (const Endpoint& e : sp.endpoints) {
-    std::optional<std::string> ip = CanonicalIpv4(e.ip);
+    std::optional<std::string> ip = CanonicalIp(e.ip, fam);
     if (!ip || !ValidPort(e.port)) continue;
     eps.push_back({*ip, e.port, e.local, static_cast<int>(eps.size())});
     if (e.local) local_eps.push_back(eps.back());
   }
   std::vector<std::string> cluster_ips, external_ips;
   for (const std::string& ip : sp.cluster_ips) {
-    if (auto c = CanonicalIpv4(ip)) cluster_ips.push_back(*c);
+    if (auto c = CanonicalIp(ip, fam)) cluster_ips.push_back(*c);
   }
   for (const auto* list : {&sp.external_ips, &sp.load_balancer_ips}) {
     for (const std::string& ip : *list) {
-      if (auto c = CanonicalIpv4(ip)) external_ips.push_back(*c);
+      if (auto c = CanonicalIp(ip, fam)) external_ips.push_back(*c);
     }
   }
   bool has_node_port = ValidPort(sp.node_port);
@@ -166,15 +185,18 @@ void Render(const ServicePort& sp,
   // Endpoint chains and their affinity sets.
   for (const Ep& e : eps) {
     std::vector<std::string> rules;
-    rules.push_back("ip saddr " + e.ip + " " + MarkRule(kNftMasqueradeMark));
+    rules.push_back(match + " saddr " + e.ip + " " +
+                    MarkRule(kNftMasqueradeMark));
     if (sp.session_affinity) {
       std::string aff = names.Aff(e.ip, e.port, timeout);
-      state->sets[aff] = "type ipv4_addr; flags dynamic,timeout; timeout " +
+      state->sets[aff] = std::string("type ") + fam.addr_type +
+                         "; flags dynamic,timeout; timeout " +
                          std::to_string(timeout) + "s;";
-      rules.push_back("update @" + aff + " { ip saddr }");
+      rules.push_back("update @" + aff + " { " + match + " saddr }");
     }
     rules.push_back("counter meta l4proto " + std::string(proto) + " dnat to " +
-                    e.ip + ":" + std::to_string(e.port));
+                    (fam.v6 ? "[" + e.ip + "]" : e.ip) + ":" +
+                    std::to_string(e.port));
     state->chains[names.Ep(e.index)] = std::move(rules);
   }
 
@@ -187,7 +209,7 @@ void Render(const ServicePort& sp,
     }
     if (sp.session_affinity) {
       for (const Ep& e : targets) {
-        rules->push_back("ip saddr @" + names.Aff(e.ip, e.port, timeout) +
+        rules->push_back(match + " saddr @" + names.Aff(e.ip, e.port, timeout) +
                          " goto " + names.Ep(e.index));
       }
     }
@@ -205,7 +227,7 @@ void Render(const ServicePort& sp,
 
   std::vector<std::string> svc;
   if (cluster_cidr) {
-    svc.push_back("ip saddr != " + *cluster_cidr + " " +
+    svc.push_back(match + " saddr != " + *cluster_cidr + " " +
                   MarkRule(kNftMasqueradeMark));
   }
   dispatch(sp.internal_policy_local ? local_eps : eps, &svc);
@@ -217,7 +239,7 @@ void Render(const ServicePort& sp,
       // Pods and the node itself are not external clients: they get the
       // ClusterIP's behaviour (the node's own connections masqueraded).
       if (cluster_cidr) {
-        ext.push_back("ip saddr " + *cluster_cidr + " goto " + names.svc);
+        ext.push_back(match + " saddr " + *cluster_cidr + " goto " + names.svc);
       }
       ext.push_back("fib saddr type local " + MarkRule(kNftMasqueradeMark));
       ext.push_back("fib saddr type local goto " + names.svc);
@@ -244,12 +266,10 @@ void Render(const ServicePort& sp,
   }
 }
 
-std::string Table() { return kNftTable; }
-
-void AddElements(const std::string& map,
+void AddElements(const std::string& table, const std::string& map,
                  const std::vector<std::string>& entries, std::string* out) {
   if (entries.empty()) return;
-  *out += "add element " + Table() + " " + map + " { ";
+  *out += "add element " + table + " " + map + " { ";
   for (size_t i = 0; i < entries.size(); ++i) {
     if (i > 0) *out += ", ";
     *out += entries[i];
@@ -260,10 +280,10 @@ void AddElements(const std::string& map,
 // The rules as one "add chain" block: nft then needs only its table
 // cache, where "add rule" first loads every chain and set of the table
 // (with 1000 service ports that was most of an endpoint change's cost).
-std::string ChainRules(const std::string& chain,
+std::string ChainRules(const std::string& table, const std::string& chain,
                        const std::vector<std::string>& rules) {
   if (rules.empty()) return "";
-  std::string out = "add chain " + Table() + " " + chain + " { ";
+  std::string out = "add chain " + table + " " + chain + " { ";
   for (const std::string& r : rules) out += r + "; ";
   return out + "}\n";
 }
@@ -322,10 +342,10 @@ void Resolve(const Claims& claims, const std::string& map,
   state->elements[map][elem] = e->second.begin()->second;
 }
 
-NftState RenderPort(const ServicePort& sp,
+NftState RenderPort(const ServicePort& sp, const Fam& fam,
                     const std::optional<std::string>& cluster_cidr) {
   NftState port;
-  Render(sp, cluster_cidr, &port);
+  Render(sp, fam, cluster_cidr, &port);
   return port;
 }
 
@@ -340,9 +360,10 @@ NftState RenderNftState(const ProxySnapshot& snapshot,
                         const NftConfig& config) {
   NftState state;
   Claims claims;
-  std::optional<std::string> cidr = CanonicalCidr4(config.cluster_cidr);
+  const Fam& fam = FamOf(config.ipv6);
+  std::optional<std::string> cidr = CanonicalCidr(config.cluster_cidr, fam);
   for (const auto& [key, sp] : snapshot.ports) {
-    NftState port = RenderPort(sp, cidr);
+    NftState port = RenderPort(sp, fam, cidr);
     MergeObjects(port, &state);
     AddClaims(key, port, &claims);
   }
@@ -352,24 +373,27 @@ NftState RenderNftState(const ProxySnapshot& snapshot,
   return state;
 }
 
-std::string NftCleanupScript() {
-  return "add table " + Table() + "\ndelete table " + Table() + "\n";
+std::string NftCleanupScript(bool ipv6) {
+  std::string t = FamOf(ipv6).table;
+  return "add table " + t + "\ndelete table " + t + "\n";
 }
 
 std::string NftFullScript(const NftState& state, const NftConfig& config) {
-  std::string t = Table();
-  std::string out = NftCleanupScript();
+  const Fam& fam = FamOf(config.ipv6);
+  const std::string t = fam.table;
+  const std::string match = fam.match;
+  std::string out = NftCleanupScript(config.ipv6);
   out += "add table " + t + "\n";
-  out += "add map " + t + " " + kServiceIps +
-         " { type ipv4_addr . inet_proto . inet_service : verdict; }\n";
+  out += "add map " + t + " " + kServiceIps + " { type " + fam.addr_type +
+         " . inet_proto . inet_service : verdict; }\n";
   out += "add map " + t + " " + kServiceNodePorts +
          " { type inet_proto . inet_service : verdict; }\n";
   std::vector<std::string> node_ips;
   for (const std::string& ip : config.node_ips) {
-    if (auto c = CanonicalIpv4(ip)) node_ips.push_back(*c);
+    if (auto c = CanonicalIp(ip, fam)) node_ips.push_back(*c);
   }
-  out += "add set " + t + " node-ips { type ipv4_addr; }\n";
-  AddElements("node-ips", node_ips, &out);
+  out += "add set " + t + " node-ips { type " + fam.addr_type + "; }\n";
+  AddElements(t, "node-ips", node_ips, &out);
   out += "add chain " + t + " services\n";
   out += "add chain " + t + " reject-packet\n";
   out += "add chain " + t +
@@ -396,25 +420,24 @@ std::string NftFullScript(const NftState& state, const NftConfig& config) {
   out += "add rule " + t + " nat-postrouting meta mark set meta mark ^ " +
          Hex(kNftMasqueradeMark) + "\n";
   out += "add rule " + t + " nat-postrouting masquerade fully-random\n";
-  out += "add rule " + t +
-         " services ip daddr . meta l4proto . th dport vmap @" + kServiceIps +
-         "\n";
+  out += "add rule " + t + " services " + match +
+         " daddr . meta l4proto . th dport vmap @" + kServiceIps + "\n";
   if (node_ips.empty()) {
-    out += "add rule " + t +
-           " services fib daddr type local ip daddr != 127.0.0.0/8 meta "
-           "l4proto . th dport vmap @" +
+    out += "add rule " + t + " services fib daddr type local " + match +
+           " daddr != " + fam.loopback + " meta l4proto . th dport vmap @" +
            kServiceNodePorts + "\n";
   } else {
-    out += "add rule " + t +
-           " services ip daddr @node-ips meta l4proto . th dport vmap @" +
+    out += "add rule " + t + " services " + match +
+           " daddr @node-ips meta l4proto . th dport vmap @" +
            kServiceNodePorts + "\n";
   }
-  out += NftDiffScript(NftState{}, state);
+  out += NftDiffScript(NftState{}, state, config.ipv6);
   return out;
 }
 
-std::string NftDiffScript(const NftState& prev, const NftState& next) {
-  std::string t = Table();
+std::string NftDiffScript(const NftState& prev, const NftState& next,
+                          bool ipv6) {
+  const std::string t = FamOf(ipv6).table;
   std::string out;
   // 1. Map elements that go or change.
   for (const auto& [map, old_elems] : prev.elements) {
@@ -477,8 +500,9 @@ std::string NftDiffScript(const NftState& prev, const NftState& next) {
   }
   // 6. New chains, 7. their rules and the changed chains' rules.
   for (const std::string& c : added) out += "add chain " + t + " " + c + "\n";
-  for (const std::string& c : added) out += ChainRules(c, next.chains.at(c));
-  for (const std::string& c : changed) out += ChainRules(c, next.chains.at(c));
+  for (const std::string& c : added) out += ChainRules(t, c, next.chains.at(c));
+  for (const std::string& c : changed)
+    out += ChainRules(t, c, next.chains.at(c));
   // 8. Map elements that are new or changed.
   for (const auto& [map, new_elems] : next.elements) {
     auto pit = prev.elements.find(map);
@@ -490,7 +514,7 @@ std::string NftDiffScript(const NftState& prev, const NftState& next) {
       }
       add.push_back(k + " : " + v);
     }
-    AddElements(map, add, &out);
+    AddElements(t, map, add, &out);
   }
   return out;
 }
@@ -663,22 +687,30 @@ std::string Excerpt(const std::string& output) {
 
 class NftablesBackend : public Backend {
  public:
-  NftablesBackend(const BackendOptions& options, NftConfig config,
+  // `families`: the ip table's config, then the ip6 one's if IPv6 works.
+  NftablesBackend(const BackendOptions& options,
+                  std::vector<NftConfig> families,
                   std::unique_ptr<NftRunner> runner,
                   std::unique_ptr<Conntrack> conntrack)
       : argv_(options.command_prefix),
-        config_(std::move(config)),
         runner_(std::move(runner)),
         conntrack_(std::move(conntrack)) {
     argv_.insert(argv_.end(), {"nft", "-f", "-"});
+    for (NftConfig& c : families) {
+      FamState f;
+      f.fam = &FamOf(c.ipv6);
+      f.cidr = CanonicalCidr(c.cluster_cidr, *f.fam);
+      f.config = std::move(c);
+      fams_.push_back(std::move(f));
+    }
   }
 
   const char* name() const override { return "nftables"; }
 
   // Renders only the service ports that differ from the last Sync (the
   // others' chains are neither rendered nor compared) and sends their
-  // difference; the first Sync, and the one after a failure, replace the
-  // whole table.
+  // difference, for every family in one transaction; the first Sync, and
+  // the one after a failure, replace the whole tables.
   Status Sync(const ProxySnapshot& snapshot) override {
     if (!in_sync_) return FullSync(snapshot);
     std::vector<std::string> gone_keys, new_keys;  // changed: in both
@@ -693,45 +725,15 @@ class NftablesBackend : public Backend {
         new_keys.push_back(key);
     }
     if (gone_keys.empty() && new_keys.empty()) return Status::Ok();
-
-    NftState prev_part, next_part;
-    std::set<std::pair<std::string, std::string>> touched;  // map, element
-    auto touch = [&](const NftState& port) {
-      for (const auto& [map, elems] : port.elements) {
-        for (const auto& [k, v] : elems) touched.insert({map, k});
-      }
-    };
-    std::map<std::string, NftState> rendered;
-    for (const std::string& key : gone_keys) {
-      const NftState& old = port_states_[key];
-      MergeObjects(old, &prev_part);
-      touch(old);
+    std::string script;
+    for (FamState& f : fams_) {
+      script += FamilyDiff(&f, snapshot, gone_keys, new_keys);
     }
-    for (const std::string& key : new_keys) {
-      NftState& port = rendered[key] =
-          RenderPort(snapshot.ports.at(key), cidr_);
-      MergeObjects(port, &next_part);
-      touch(port);
-    }
-    for (const auto& [map, elem] : touched)
-      Resolve(claims_, map, elem, &prev_part);
-    for (const std::string& key : gone_keys) {
-      RemoveClaims(key, port_states_[key], &claims_);
-      port_states_.erase(key);
-    }
-    for (const std::string& key : new_keys) {
-      AddClaims(key, rendered[key], &claims_);
-      port_states_[key] = std::move(rendered[key]);
-    }
-    for (const auto& [map, elem] : touched)
-      Resolve(claims_, map, elem, &next_part);
-
-    std::string script = NftDiffScript(prev_part, next_part);
     if (!script.empty()) {
       Status st = Apply(script);
       if (!st.ok()) {
-        // The transaction changed nothing, but the bookkeeping above did:
-        // rebuild from scratch next time (also right if the table was
+        // The transaction changed nothing, but the bookkeeping did:
+        // rebuild from scratch next time (also right if the tables were
         // changed behind our back).
         in_sync_ = false;
         return st;
@@ -744,19 +746,23 @@ class NftablesBackend : public Backend {
   }
 
   Status FullSync(const ProxySnapshot& snapshot) {
-    port_states_.clear();
-    claims_.clear();
-    NftState full;
-    for (const auto& [key, sp] : snapshot.ports) {
-      NftState port = RenderPort(sp, cidr_);
-      MergeObjects(port, &full);
-      AddClaims(key, port, &claims_);
-      port_states_[key] = std::move(port);
+    std::string script;
+    for (FamState& f : fams_) {
+      f.port_states.clear();
+      f.claims.clear();
+      NftState full;
+      for (const auto& [key, sp] : snapshot.ports) {
+        NftState port = RenderPort(sp, *f.fam, f.cidr);
+        MergeObjects(port, &full);
+        AddClaims(key, port, &f.claims);
+        f.port_states[key] = std::move(port);
+      }
+      for (const auto& [map, elems] : f.claims) {
+        for (const auto& [elem, who] : elems)
+          Resolve(f.claims, map, elem, &full);
+      }
+      script += NftFullScript(full, f.config);
     }
-    for (const auto& [map, elems] : claims_) {
-      for (const auto& [elem, who] : elems) Resolve(claims_, map, elem, &full);
-    }
-    std::string script = NftFullScript(full, config_);
     Status st = Apply(script);
     if (!st.ok()) return st;
     in_sync_ = true;
@@ -803,10 +809,14 @@ class NftablesBackend : public Backend {
 
   Status Cleanup() override {
     in_sync_ = false;
-    port_states_.clear();
-    claims_.clear();
+    std::string script;
+    for (FamState& f : fams_) {
+      f.port_states.clear();
+      f.claims.clear();
+      script += NftCleanupScript(f.config.ipv6);
+    }
     synced_ = ProxySnapshot{};
-    return Apply(NftCleanupScript());
+    return Apply(script);
   }
 
   Status Apply(const std::string& script) {
@@ -820,17 +830,61 @@ class NftablesBackend : public Backend {
   }
 
  private:
+  // One table: what it holds when in_sync_ (each service port's chains,
+  // sets and element claims).
+  struct FamState {
+    const Fam* fam = nullptr;
+    NftConfig config;
+    std::optional<std::string> cidr;
+    std::map<std::string, NftState> port_states;
+    Claims claims;
+  };
+
+  // The script for one table: the changed ports re-rendered, the
+  // difference of their pieces (and of the elements they claim).
+  static std::string FamilyDiff(FamState* f, const ProxySnapshot& snapshot,
+                                const std::vector<std::string>& gone_keys,
+                                const std::vector<std::string>& new_keys) {
+    NftState prev_part, next_part;
+    std::set<std::pair<std::string, std::string>> touched;  // map, element
+    auto touch = [&](const NftState& port) {
+      for (const auto& [map, elems] : port.elements) {
+        for (const auto& [k, v] : elems) touched.insert({map, k});
+      }
+    };
+    std::map<std::string, NftState> rendered;
+    for (const std::string& key : gone_keys) {
+      const NftState& old = f->port_states[key];
+      MergeObjects(old, &prev_part);
+      touch(old);
+    }
+    for (const std::string& key : new_keys) {
+      NftState& port = rendered[key] =
+          RenderPort(snapshot.ports.at(key), *f->fam, f->cidr);
+      MergeObjects(port, &next_part);
+      touch(port);
+    }
+    for (const auto& [map, elem] : touched)
+      Resolve(f->claims, map, elem, &prev_part);
+    for (const std::string& key : gone_keys) {
+      RemoveClaims(key, f->port_states[key], &f->claims);
+      f->port_states.erase(key);
+    }
+    for (const std::string& key : new_keys) {
+      AddClaims(key, rendered[key], &f->claims);
+      f->port_states[key] = std::move(rendered[key]);
+    }
+    for (const auto& [map, elem] : touched)
+      Resolve(f->claims, map, elem, &next_part);
+    return NftDiffScript(prev_part, next_part, f->fam->v6);
+  }
+
   std::vector<std::string> argv_;
-  NftConfig config_;
   std::unique_ptr<NftRunner> runner_;
-  std::optional<std::string> cidr_ = CanonicalCidr4(config_.cluster_cidr);
   std::unique_ptr<Conntrack> conntrack_;  // may be null
-  // What the table holds, when known (in_sync_): each service port's
-  // chains, sets and element claims, and the snapshot they came from.
-  bool in_sync_ = false;
-  std::map<std::string, NftState> port_states_;
-  Claims claims_;
-  ProxySnapshot synced_;
+  std::vector<FamState> fams_;
+  bool in_sync_ = false;  // the tables hold fams_[i].port_states
+  ProxySnapshot synced_;  // the snapshot they came from
 };
 
 }  // namespace
@@ -842,51 +896,75 @@ std::unique_ptr<NftRunner> NewRealNftRunner() {
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options, std::unique_ptr<NftRunner> runner,
     std::unique_ptr<Conntrack> conntrack) {
-  // cluster_cidr may list one CIDR per family ("10.42.0.0/16,fd42::/56",
-  // as --cluster-cidr does): the first IPv4 one counts, IPv6 ones are
-  // skipped (this backend serves IPv4), anything else is refused.
-  NftConfig config;
-  config.cluster_cidr = "";
-  for (size_t b = 0, e; b <= options.cluster_cidr.size(); b = e + 1) {
-    e = options.cluster_cidr.find(',', b);
-    if (e == std::string::npos) e = options.cluster_cidr.size();
-    std::string one = options.cluster_cidr.substr(b, e - b);
-    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
-    while (!one.empty() && one.back() == ' ') one.pop_back();
-    if (one.empty() || one.find(':') != std::string::npos) continue;
-    std::optional<std::string> cidr = CanonicalCidr4(one);
-    if (!cidr) {
-      return InvalidArgumentError("cluster CIDR " + one +
-                                  " is not an IPv4 CIDR");
+  // cluster_cidr and service_cidr may list one CIDR per family
+  // ("10.42.0.0/16,fd42::/56", as --cluster-cidr takes): the first of each
+  // family counts; an IPv6 one in either turns the ip6 table on.
+  NftConfig v4, v6;
+  v4.cluster_cidr = v6.cluster_cidr = "";
+  v6.ipv6 = true;
+  v4.node_ips = v6.node_ips = options.node_ips;
+  bool dual = false;
+  for (const std::string* list :
+       {&options.cluster_cidr, &options.service_cidr}) {
+    for (size_t b = 0, e; b <= list->size(); b = e + 1) {
+      e = list->find(',', b);
+      if (e == std::string::npos) e = list->size();
+      std::string one = list->substr(b, e - b);
+      while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+      while (!one.empty() && one.back() == ' ') one.pop_back();
+      if (one.empty()) continue;
+      bool is6 = one.find(':') != std::string::npos;
+      std::optional<std::string> cidr = CanonicalCidr(one, FamOf(is6));
+      if (!cidr) {
+        return InvalidArgumentError(
+            std::string(list == &options.cluster_cidr ? "cluster" : "service") +
+            " CIDR " + one + " is not a CIDR");
+      }
+      dual |= is6;
+      NftConfig& c = is6 ? v6 : v4;
+      if (list == &options.cluster_cidr && c.cluster_cidr.empty())
+        c.cluster_cidr = *cidr;
     }
-    if (config.cluster_cidr.empty()) config.cluster_cidr = *cidr;
   }
-  config.node_ips = options.node_ips;
   if (!runner) runner = NewRealNftRunner();
   // Probe: nft runs and the kernel takes a table with a nat chain (the
   // transaction removes it again, so nothing is left either way).
   std::vector<std::string> argv = options.command_prefix;
   argv.insert(argv.end(), {"nft", "-f", "-"});
-  std::string probe =
-      "add table ip kite-proxy-probe\n"
-      "add chain ip kite-proxy-probe p { type nat hook prerouting priority "
-      "-100; policy accept; }\n"
-      "delete table ip kite-proxy-probe\n";
-  StatusOr<NftRunResult> r = runner->Run(argv, probe);
-  if (!r.ok()) {
-    return FailedPreconditionError("nftables unusable: " +
-                                   r.status().message());
-  }
-  if (r->exit_code != 0) {
-    return FailedPreconditionError(
-        "nftables unusable: the kernel refused a nat table: " +
-        Excerpt(r->output));
+  auto probe = [&](const char* family) -> Status {
+    std::string t = std::string(family) + " kite-proxy-probe";
+    StatusOr<NftRunResult> r = runner->Run(
+        argv, "add table " + t + "\nadd chain " + t +
+                  " p { type nat hook prerouting priority -100; policy "
+                  "accept; }\ndelete table " +
+                  t + "\n");
+    if (!r.ok()) {
+      return FailedPreconditionError("nftables unusable: " +
+                                     r.status().message());
+    }
+    if (r->exit_code != 0) {
+      return FailedPreconditionError(
+          "nftables unusable: the kernel refused a nat table (" +
+          std::string(family) + "): " + Excerpt(r->output));
+    }
+    return Status::Ok();
+  };
+  KITE_RETURN_IF_ERROR(probe("ip"));
+  std::vector<NftConfig> families = {v4};
+  if (dual) {
+    Status st = probe("ip6");
+    if (st.ok()) {
+      families.push_back(v6);
+    } else {
+      log::Warn(kComponent, "IPv6 services are not served")("error",
+                                                            st.message());
+    }
   }
   if (!conntrack && options.command_prefix.empty()) {
     conntrack = NewNetlinkConntrack();
   }
   return std::unique_ptr<Backend>(new NftablesBackend(
-      options, std::move(config), std::move(runner), std::move(conntrack)));
+      options, std::move(families), std::move(runner), std::move(conntrack)));
 }
 
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(

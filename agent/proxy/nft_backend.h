@@ -17,7 +17,8 @@
 //     ext-*  NodePort, externalIPs, LoadBalancer ingress IPs: Cluster
 //            policy marks for masquerade and picks any endpoint; Local
 //            picks a local one (pods and the node itself go to svc-*)
-//     ep-*   one endpoint: hairpin masquerade, affinity update, dnat
+//     ep-*/i one endpoint (numbered in address order): hairpin
+//            masquerade, affinity update, dnat
 //     aff-*  (a set per endpoint with sessionAffinity ClientIP) client
 //            addresses with the affinity timeout
 //   No endpoint to pick: the packet is marked 0x8000 and rejected (TCP
@@ -28,10 +29,14 @@
 // chains, sets and elements that differ between two states, so an
 // unchanged service keeps its chains, rule handles and counters.
 //
-// IPv4 only: IPv6 addresses in a snapshot are left out.
+// IPv6: when the cluster or service CIDR lists an IPv6 range (and the
+// kernel takes an ip6 nat table), `table ip6 kite-proxy` has the same
+// layout for the IPv6 addresses of the snapshot, changed in the same
+// transactions; otherwise IPv6 addresses are left out.
 //
 // UDP: when an endpoint leaves a UDP service port, the conntrack entries
-// of flows NATed to it are deleted (conntrack.h), so clients move on.
+// of flows NATed to it are deleted (conntrack.h; IPv4), so clients move
+// on.
 //
 // Thread safety: the free functions are pure. A backend is driven by one
 // thread at a time (Backend's contract); the runner is called from it.
@@ -50,17 +55,22 @@ namespace kite::proxy {
 
 // The table every kite nftables backend owns.
 inline constexpr char kNftTable[] = "ip kite-proxy";
+// Its IPv6 twin, same layout, for IPv6 ClusterIPs, endpoints and nodes.
+inline constexpr char kNftTable6[] = "ip6 kite-proxy";
 // Packet marks: masquerade in postrouting, reject in the filter chains.
 inline constexpr unsigned kNftMasqueradeMark = 0x4000;
 inline constexpr unsigned kNftRejectMark = 0x8000;
 
 // What the rules depend on besides the snapshot.
 struct NftConfig {
-  // Pods' addresses ("" or not IPv4: ClusterIP traffic is never
-  // masqueraded for its source).
+  // The ip6 table and the IPv6 addresses of the snapshot, instead of the
+  // ip table and the IPv4 ones.
+  bool ipv6 = false;
+  // Pods' addresses of the family ("" or another family: ClusterIP
+  // traffic is never masqueraded for its source).
   std::string cluster_cidr = "10.42.0.0/16";
-  // NodePorts are served on these (IPv4 ones); empty: on every local
-  // address but 127.0.0.0/8.
+  // NodePorts are served on these (those of the family); none: on every
+  // local address but 127.0.0.0/8 (::1).
   std::vector<std::string> node_ips;
 };
 
@@ -86,10 +96,11 @@ std::string NftFullScript(const NftState& state, const NftConfig& config);
 
 // An nft script that turns a table holding `prev` into one holding
 // `next`, touching only what differs. Empty when they are equal.
-std::string NftDiffScript(const NftState& prev, const NftState& next);
+std::string NftDiffScript(const NftState& prev, const NftState& next,
+                          bool ipv6 = false);
 
 // The script that removes the table; succeeds when it is absent too.
-std::string NftCleanupScript();
+std::string NftCleanupScript(bool ipv6 = false);
 
 // Runs a program with some input on its stdin.
 struct NftRunResult {
@@ -111,11 +122,11 @@ std::unique_ptr<NftRunner> NewRealNftRunner();
 // The backend; runs `options.command_prefix + {"nft", "-f", "-"}`.
 // Probe first: FailedPrecondition with the reason when nft is missing or
 // the kernel refuses a table with a nat chain; InvalidArgument for a bad
-// cluster_cidr. `runner` null: the real one. After each Sync the
-// conntrack entries of UDP flows to endpoints that left a UDP service
-// port are deleted through `conntrack`; null: ctnetlink in the Sync
-// thread's network namespace when command_prefix is empty (the rules are
-// in that namespace), none otherwise.
+// cluster_cidr or service_cidr (each a CIDR or a comma-separated list).
+// `runner` null: the real one. After each Sync the conntrack entries of UDP
+// flows to endpoints that left a UDP service port are deleted through
+// `conntrack`; null: ctnetlink in the Sync thread's network namespace when
+// command_prefix is empty (the rules are in that namespace), none otherwise.
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options, std::unique_ptr<NftRunner> runner,
     std::unique_ptr<Conntrack> conntrack = nullptr);

@@ -194,6 +194,51 @@ TEST(NftRender, BadAddressesAndIpv6AreLeftOut) {
   EXPECT_FALSE(Has(script, "fd00"));
 }
 
+TEST(NftRender, Ipv6GoesToTheIp6Table) {
+  ServicePort sp = Web({{"10.42.0.5", 8080, "n1", true},
+                        {"fd42::0005", 8080, "n1", true},
+                        {"fd42::6", 8080, "n2", false}});
+  sp.cluster_ips = {"10.43.0.20", "fd43::20"};
+  sp.node_port = 30080;
+  sp.session_affinity = true;
+  NftConfig config;
+  config.ipv6 = true;
+  config.cluster_cidr = "fd42::/64";
+  config.node_ips = {"192.168.50.1", "fd50::1"};
+  NftState st = RenderNftState(Snap({sp}), config);
+  EXPECT_EQ(st.elements.at("service-ips").size(), 1u);
+  EXPECT_TRUE(st.elements.at("service-ips").count("fd43::20 . tcp . 80"));
+  std::string svc = Chain(st, "svc-");
+  std::string rules = Rules(st, svc);
+  EXPECT_TRUE(Has(rules, "ip6 saddr != fd42::/64 meta mark")) << rules;
+  EXPECT_TRUE(Has(rules, "ip6 saddr @aff-")) << rules;
+  std::string ep0 = Rules(st, "ep-" + svc.substr(4) + "/0");
+  EXPECT_TRUE(Has(ep0, "ip6 saddr fd42::5 meta mark")) << ep0;  // canonical
+  EXPECT_TRUE(Has(ep0, "update @aff-")) << ep0;
+  EXPECT_TRUE(Has(ep0, "{ ip6 saddr }")) << ep0;
+  EXPECT_TRUE(Has(ep0, "dnat to [fd42::5]:8080")) << ep0;
+  for (const auto& [name, decl] : st.sets) {
+    EXPECT_TRUE(Has(decl, "type ipv6_addr;")) << decl;
+  }
+  std::string full = NftFullScript(st, config);
+  EXPECT_EQ(full.rfind("add table ip6 kite-proxy\ndelete table ip6 "
+                       "kite-proxy\n",
+                       0),
+            0u);
+  EXPECT_FALSE(Has(full, " ip kite-proxy")) << full;
+  EXPECT_TRUE(Has(full, "node-ips { fd50::1 }")) << full;
+  EXPECT_TRUE(Has(full, "type ipv6_addr . inet_proto . inet_service"));
+  EXPECT_TRUE(Has(NftDiffScript(NftState{}, st, true),
+                  "add chain ip6 kite-proxy svc-"));
+  // Without node IPs: every local address but ::1.
+  config.node_ips.clear();
+  EXPECT_TRUE(Has(NftFullScript(st, config), "ip6 daddr != ::1"));
+  // The IPv4 state of the same snapshot has none of it.
+  NftState v4 = RenderNftState(Snap({sp}), NftConfig{});
+  EXPECT_TRUE(v4.elements.at("service-ips").count("10.43.0.20 . tcp . 80"));
+  EXPECT_FALSE(Has(NftFullScript(v4, NftConfig{}), "fd4"));
+}
+
 TEST(NftRender, NamesAreSafeIdentifiers) {
   ServicePort sp = Web();
   sp.name = "we b\"}";
@@ -503,6 +548,39 @@ TEST(NftBackend, UnusableNftablesIsFailedPrecondition) {
   bad.cluster_cidr = "fd42::/56,10.42.0.0/16x";
   b = NewNftablesBackend(bad, std::make_unique<FakeRunner>(&refused));
   EXPECT_EQ(b.status().code(), Code::kInvalidArgument);
+}
+
+TEST(NftBackend, DualStackServesBothTablesInOneTransaction) {
+  FakeRunner::Shared runs;
+  BackendOptions options;
+  options.cluster_cidr = "10.42.0.0/16,fd42::/56";
+  auto b = NewNftablesBackend(options, std::make_unique<FakeRunner>(&runs),
+                              std::make_unique<FakeConntrack>(nullptr));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(runs.inputs.size(), 2u);  // both probes
+  EXPECT_TRUE(Has(runs.inputs[1], "add table ip6 kite-proxy-probe"));
+  ServicePort sp =
+      Web({{"10.42.0.5", 8080, "n1", true}, {"fd42::5", 8080, "n1", true}});
+  sp.cluster_ips = {"10.43.0.20", "fd43::20"};
+  ASSERT_TRUE((*b)->Sync(Snap({sp})).ok());
+  EXPECT_TRUE(Has(runs.inputs[2], "delete table ip kite-proxy\n"));
+  EXPECT_TRUE(Has(runs.inputs[2], "delete table ip6 kite-proxy\n"));
+  EXPECT_TRUE(Has(runs.inputs[2], "ip6 saddr != fd42::/56"));
+  sp.endpoints.pop_back();  // fd42::5 goes: only the ip6 table changes
+  ASSERT_TRUE((*b)->Sync(Snap({sp})).ok());
+  EXPECT_FALSE(Has(runs.inputs[3], " ip kite-proxy")) << runs.inputs[3];
+  EXPECT_TRUE(Has(runs.inputs[3], " ip6 kite-proxy")) << runs.inputs[3];
+  ASSERT_TRUE((*b)->Cleanup().ok());
+  EXPECT_EQ(runs.inputs[4], NftCleanupScript(false) + NftCleanupScript(true));
+
+  // A kernel without ip6 nat: IPv4 still served.
+  FakeRunner::Shared no6;
+  no6.fail_run = 1;
+  b = NewNftablesBackend(options, std::make_unique<FakeRunner>(&no6),
+                         std::make_unique<FakeConntrack>(nullptr));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_TRUE((*b)->Sync(Snap({sp})).ok());
+  EXPECT_FALSE(Has(no6.inputs.back(), "ip6 kite-proxy"));
 }
 
 TEST(NftBackend, DualStackClusterCidrUsesItsIpv4Part) {

@@ -51,13 +51,17 @@ bool Shell(const std::string& script, std::string* output = nullptr) {
   return true;
 }
 
-// A socket created inside netns `ns` (the thread goes back afterwards).
+// A socket created inside netns `ns` (the thread goes back afterwards):
+// IPv6 with IPv4-mapped addresses, so one socket speaks both.
 int SocketIn(const std::string& ns, int type) {
   int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   int target = ::open(NsPath(ns).c_str(), O_RDONLY | O_CLOEXEC);
   int fd = -1;
   if (self >= 0 && target >= 0 && ::setns(target, CLONE_NEWNET) == 0) {
-    fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    fd = ::socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+    int zero = 0;
+    if (fd >= 0)
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (::setns(self, CLONE_NEWNET) != 0) std::abort();
   }
   if (self >= 0) ::close(self);
@@ -84,11 +88,13 @@ class InNs {
   int self_;
 };
 
-sockaddr_in Addr(const std::string& ip, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+// ip:port for SocketIn's sockets (IPv4 as ::ffff:a.b.c.d).
+sockaddr_in6 Addr(const std::string& ip, int port) {
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = htons(static_cast<uint16_t>(port));
+  std::string text = ip.find(':') == std::string::npos ? "::ffff:" + ip : ip;
+  ::inet_pton(AF_INET6, text.c_str(), &a.sin6_addr);
   return a;
 }
 
@@ -102,7 +108,7 @@ class EndpointServer {
         int fd = SocketIn(ns, type);
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        sockaddr_in a = Addr("0.0.0.0", port);
+        sockaddr_in6 a = Addr("::", port);
         if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ||
             (type == SOCK_STREAM && ::listen(fd, 64))) {
           ADD_FAILURE() << "endpoint " << name << " port " << port << ": "
@@ -131,7 +137,7 @@ class EndpointServer {
       if (p.back().revents) return;
       for (size_t i = 0; i < fds_.size(); ++i) {
         if (!p[i].revents) continue;
-        sockaddr_in peer{};
+        sockaddr_in6 peer{};
         socklen_t len = sizeof(peer);
         char buf[512];
         if (fds_[i].second == SOCK_STREAM) {
@@ -152,9 +158,13 @@ class EndpointServer {
       }
     }
   }
-  std::string Reply(const sockaddr_in& peer) {
-    char ip[INET_ADDRSTRLEN];
-    ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+  std::string Reply(const sockaddr_in6& peer) {
+    char ip[INET6_ADDRSTRLEN];
+    if (IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr)) {
+      ::inet_ntop(AF_INET, &peer.sin6_addr.s6_addr[12], ip, sizeof(ip));
+    } else {
+      ::inet_ntop(AF_INET6, &peer.sin6_addr, ip, sizeof(ip));
+    }
     return name_ + " " + ip;
   }
 
@@ -171,7 +181,7 @@ std::string Ask(const std::string& ns, const std::string& ip, int port,
   int fd = SocketIn(ns, udp ? SOCK_DGRAM : SOCK_STREAM);
   if (fd < 0) return "SOCKET";
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  sockaddr_in a = Addr(ip, port);
+  sockaddr_in6 a = Addr(ip, port);
   std::string result;
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   if (rc != 0 && errno != EINPROGRESS) {
@@ -248,6 +258,10 @@ class NftKernelTest : public ::testing::Test {
       s += ine + " ip addr add " + ip + "/24 dev eth0\n";
       s += ine + " ip link set eth0 up\n";
       s += ine + " ip route add default via 10.42.0.1\n";
+      s += ine + " sysctl -qw net.ipv6.conf.eth0.accept_redirects=0\n";
+      s += ine + " ip -6 addr add fd42::" + (ip[8] == '5' ? "5" : "6") +
+           "/64 dev eth0 nodad\n";
+      s += ine + " ip -6 route add default via fd42::1\n";
     }
     s += in + "-n ip link add v-c type veth peer name eth0 netns " + p + "-c\n";
     s += in + "-n ip addr add 192.168.50.1/24 dev v-c\n";
@@ -256,6 +270,25 @@ class NftKernelTest : public ::testing::Test {
     s += in + "-c ip addr add 192.168.50.2/24 dev eth0\n";
     s += in + "-c ip link set eth0 up\n";
     s += in + "-c ip route add default via 192.168.50.1\n";
+    s += in + "-c sysctl -qw net.ipv6.conf.eth0.accept_redirects=0\n";
+    s += in + "-c ip -6 addr add fd50::2/64 dev eth0 nodad\n";
+    s += in + "-c ip -6 route add default via fd50::1\n";
+    // IPv6: the same shape (fd42::/64 pods, fd50::/64 to the client,
+    // fd43::/112 services).
+    s += in + "-n sysctl -qw net.ipv6.conf.all.forwarding=1\n";
+    s += in + "-n ip -6 addr add fd42::1/64 dev cni0 nodad\n";
+    s += in + "-n ip -6 addr add fd50::1/64 dev v-c nodad\n";
+    // Unserved service addresses go to a sink namespace: a route back out
+    // of v-c would make the node send ICMPv6 redirects, and those use up
+    // the rate limit its port-unreachable errors need.
+    s += "ip netns add " + p + "-s\n";
+    s += in + "-n ip link add v-s type veth peer name eth0 netns " + p + "-s\n";
+    s += in + "-n ip -6 addr add fd51::1/64 dev v-s nodad\n";
+    s += in + "-n ip link set v-s up\n";
+    s += in + "-s ip -6 addr add fd51::2/64 dev eth0 nodad\n";
+    s += in + "-s ip link set eth0 up\n";
+    s += in + "-n ip -6 route add fd43::/112 via fd51::2 dev v-s\n";
+    s += in + "-n sysctl -qw net.bridge.bridge-nf-call-ip6tables=1\n";
     s += in + "-n sysctl -qw net.ipv4.ip_forward=1\n";
     // The node's own connections to ClusterIPs need a route: a real node
     // has its default route, this one goes to the client's side (not to
@@ -273,7 +306,7 @@ class NftKernelTest : public ::testing::Test {
     ep1_ = ep2_ = nullptr;
     if (skip_.empty()) {
       std::string p = Prefix();
-      Shell("for n in n c e1 e2; do ip netns del " + p +
+      Shell("for n in n c e1 e2 s; do ip netns del " + p +
             "-$n 2>/dev/null || true; done");
     }
   }
@@ -439,6 +472,63 @@ TEST_F(NftKernelTest, SessionAffinitySticksToOneEndpoint) {
             std::set<std::string>{"ep1"});
 }
 
+// IPv6 ClusterIPs and NodePorts, served from the ip6 table next to the
+// ip one (a dual-stack cluster CIDR turns it on).
+TEST_F(NftKernelTest, Ipv6ServicesAreServedFromTheIp6Table) {
+  BackendOptions options;
+  options.node_name = "n1";
+  options.node_ips = {"192.168.50.1", "fd50::1"};
+  options.cluster_cidr = "10.42.0.0/16,fd42::/64";
+  options.service_cidr = "10.43.0.0/16,fd43::/112";
+  options.command_prefix = {"nsenter", "--net=" + NsPath("n")};
+  auto b = NewNftablesBackend(options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  std::unique_ptr<Backend> dual = std::move(*b);
+  struct Guard {
+    Backend* b;
+    ~Guard() { b->Cleanup().IgnoreError(); }
+  } guard{dual.get()};
+
+  ServicePort tcp = Svc("six", "10.43.0.30");
+  tcp.cluster_ips = {"10.43.0.30", "fd43::20"};
+  tcp.node_port = 30090;
+  tcp.endpoints = {{"10.42.0.5", 8080, "n1", true},
+                   {"10.42.0.6", 8080, "n2", false},
+                   {"fd42::5", 8080, "n1", true},
+                   {"fd42::6", 8080, "n2", false}};
+  ServicePort udp = tcp;
+  udp.protocol = Protocol::kUdp;
+  ServicePort none = Svc("none6", "fd43::22");
+  none.endpoints.clear();
+  ASSERT_TRUE(dual->Sync(Snap({tcp, udp, none})).ok());
+
+  for (bool is_udp : {false, true}) {
+    SCOPED_TRACE(is_udp ? "udp" : "tcp");
+    EXPECT_EQ(Who("c", "fd43::20", 80, is_udp, 24),
+              (std::set<std::string>{"ep1", "ep2"}));
+    std::string a = Ask("c", "fd43::20", 80, is_udp);
+    EXPECT_EQ(a.substr(3), " fd42::1") << a;  // masqueraded
+    // A pod keeps its address (or reached itself: hairpin, masqueraded).
+    a = Ask("e2", "fd43::20", 80, is_udp);
+    EXPECT_TRUE(a == "ep1 fd42::6" || a == "ep2 fd42::1") << a;
+    EXPECT_EQ(Ask("c", "10.43.0.30", 80, is_udp).substr(3), " 10.42.0.1");
+    EXPECT_EQ(Who("c", "fd50::1", 30090, is_udp, 24),
+              (std::set<std::string>{"ep1", "ep2"}));
+    // No endpoint: TCP is reset. (The ICMPv6 port unreachable for UDP is
+    // not asserted: on this shared machine it was not seen leaving the
+    // node, a kernel-wide ICMP rate limit is the suspect.)
+    if (!is_udp) {
+      EXPECT_EQ(Ask("c", "fd43::22", 80, false), "REFUSED");
+    }
+  }
+  std::string tables;
+  Shell("nsenter --net=" + NsPath("n") + " nft list tables", &tables);
+  EXPECT_NE(tables.find("table ip6 kite-proxy"), std::string::npos) << tables;
+  ASSERT_TRUE(dual->Cleanup().ok());
+  Shell("nsenter --net=" + NsPath("n") + " nft list tables", &tables);
+  EXPECT_EQ(tables.find("kite-proxy"), std::string::npos) << tables;
+}
+
 // A UDP client keeps its flow (one socket, one source port): when its
 // endpoint goes, the flow's conntrack entry is deleted and its next
 // datagram reaches a remaining endpoint.
@@ -459,7 +549,7 @@ TEST_F(NftKernelTest, UdpFlowMovesOnWhenItsEndpointGoes) {
   ASSERT_GE(fd, 0);
   timeval tv = {3, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in a = Addr("10.43.0.29", 80);
+  sockaddr_in6 a = Addr("10.43.0.29", 80);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   auto ask = [&] {
     char buf[128];
