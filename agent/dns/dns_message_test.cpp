@@ -198,6 +198,34 @@ TEST(DnsMessage, TruncatesToTheSizeLimitAndSetsTc) {
   EXPECT_LT(e->additional.size(), 100u);
 }
 
+// A message that arrives with TC already set (an upstream's truncated
+// answer, forwarded) keeps its records and its TC bit through Serialize:
+// dns_fuzz found the records dropped (tests/fuzz/corpus/dns/tc-set-aa-srv-additional.bin).
+TEST(DnsMessage, ARecordsSurviveWhenTcIsAlreadySet) {
+  Message m;
+  m.header.aa = true;
+  m.header.tc = true;
+  m.questions.push_back({"web.default.svc.cluster.local", kTypeA, kClassIn});
+  m.answers.push_back(
+      *AddressRecord("web.default.svc.cluster.local", 5, "10.43.0.17"));
+  Record srv;
+  srv.name = "_http._tcp.web.default.svc.cluster.local";
+  srv.type = kTypeSrv;
+  srv.ttl = 5;
+  srv.srv = {0, 100, 8080, "web.default.svc.cluster.local"};
+  m.additional.push_back(srv);
+  for (size_t limit : {size_t{65535}, kMaxUdpSize}) {
+    auto wire = Serialize(m, limit);
+    ASSERT_TRUE(wire.ok()) << wire.status().ToString();
+    auto back = Parse(*wire);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(back->header.tc);
+    EXPECT_EQ(back->questions, m.questions);
+    EXPECT_EQ(back->answers, m.answers);
+    EXPECT_EQ(back->additional, m.additional);
+  }
+}
+
 TEST(DnsMessage, ReplyToCopiesIdQuestionAndFlags) {
   auto q = Parse(DigQuery());
   ASSERT_TRUE(q.ok());
