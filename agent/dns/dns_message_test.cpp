@@ -200,7 +200,8 @@ TEST(DnsMessage, TruncatesToTheSizeLimitAndSetsTc) {
 
 // A message that arrives with TC already set (an upstream's truncated
 // answer, forwarded) keeps its records and its TC bit through Serialize:
-// dns_fuzz found the records dropped (tests/fuzz/corpus/dns/tc-set-aa-srv-additional.bin).
+// dns_fuzz found the records dropped
+// (tests/fuzz/corpus/dns/tc-set-aa-srv-additional.bin).
 TEST(DnsMessage, ARecordsSurviveWhenTcIsAlreadySet) {
   Message m;
   m.header.aa = true;
