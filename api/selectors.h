@@ -9,6 +9,10 @@
 // the fields a kind supports (Kind::selectable_fields plus metadata.name and
 // metadata.namespace) and matched against an object.
 //
+// Selector text must be UTF-8 (other bytes are InvalidArgument before any
+// parsing). Field selector terms are kept sorted by their canonical text, so
+// String() of a parsed selector parses back to the same String().
+//
 // Errors use Kubernetes' wording ("unable to parse requirement: ...",
 // "field label not supported: X").
 //

@@ -229,5 +229,38 @@ TEST(FieldSelectorTest, Errors) {
   EXPECT_TRUE(FieldSelector::Parse("")->Empty());
 }
 
+// selectors_fuzz: terms were sorted by the text as given, so `e a==b` came
+// before `e a=F` but its canonical `e a=b` after it, and String() did not
+// reparse to itself (tests/fuzz/corpus/selectors/raw-order-not-canonical).
+TEST(FieldSelectorTest, CanonicalTextReparsesToItself) {
+  for (std::string_view text :
+       {"e a==b,e a=F", "x=1,x==0,a!=\\=,a=\\,", "b==z,b=A,a==1,a=0"}) {
+    auto s = FieldSelector::Parse(text);
+    ASSERT_TRUE(s.ok()) << text << ": " << s.status().ToString();
+    auto again = FieldSelector::Parse(s->String());
+    ASSERT_TRUE(again.ok()) << s->String();
+    EXPECT_EQ(again->String(), s->String()) << text;
+  }
+  EXPECT_EQ(FieldSelector::Parse("e a==b,e a=F")->String(), "e a=F,e a=b");
+}
+
+TEST(SelectorsTest, TextThatIsNotUtf8IsRefused) {
+  for (std::string_view bad :
+       {"a=\xff", "app=b\xc3", "a=\xc0\xaf", "a=\xed\xa0\x80", "\xf5=1"}) {
+    auto f = FieldSelector::Parse(bad);
+    ASSERT_FALSE(f.ok()) << bad;
+    EXPECT_EQ(f.status().message(),
+              "invalid field selector: the text is not valid UTF-8");
+    auto l = LabelSelector::Parse(bad);
+    ASSERT_FALSE(l.ok()) << bad;
+    EXPECT_EQ(l.status().message(),
+              "unable to parse requirement: the text is not valid UTF-8");
+  }
+  // UTF-8 is not refused for being UTF-8: a field value may hold it.
+  auto f = FieldSelector::Parse("metadata.name=caf\xc3\xa9");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->requirements()[0].value, "caf\xc3\xa9");
+}
+
 }  // namespace
 }  // namespace kite::api
