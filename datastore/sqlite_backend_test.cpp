@@ -523,5 +523,29 @@ TEST_F(SqliteTest, LongMillionUpdatesStayWithinTheDiskBound) {
   EXPECT_LT(peak.load(), bound);
 }
 
+// kite links without SQLite's optional extensions (sqlite_db.cpp): an
+// FTS5, FTS3 or R-Tree table is an unknown module, while the SQL the
+// datastore and an operator use (tables, indexes, JSON functions) works.
+TEST(SqliteBackendTest, OptionalExtensionsAreLeftOut) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  for (const char* module : {"fts5", "fts4", "rtree"}) {
+    std::string sql = std::string("CREATE VIRTUAL TABLE t USING ") + module +
+                      (std::string(module) == "rtree" ? "(id, a, b)" : "(x)");
+    EXPECT_NE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    EXPECT_EQ(std::string(sqlite3_errmsg(db)),
+              std::string("no such module: ") + module);
+  }
+  EXPECT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE k(a TEXT PRIMARY KEY, v BLOB);"
+                         "INSERT INTO k VALUES('x', json_object('n', 1));"
+                         "SELECT json_extract(v, '$.n') FROM k",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
 }  // namespace
 }  // namespace kite::datastore

@@ -132,3 +132,28 @@ Status CreatePrivateFile(const std::string& path) {
 }
 
 }  // namespace kite::datastore::sqlite
+
+// SQLite's optional extensions, left out of kite (DESIGN.md §9 size budget).
+// Debian's libsqlite3.a is built from separate objects, and sqlite3_open's
+// table of built-in extensions names the init function of each, so a static
+// link pulls in FTS3, FTS5, R-Tree, dbstat and sqlite_stmt (about 330 KB of
+// the stripped binary) although the datastore uses none of them. These
+// definitions come first on the link line (this object is always linked
+// before libsqlite3.a), so the linker never takes those archive members;
+// opening a database then simply registers no such modules. Weak, so a link
+// that does take a member anyway uses SQLite's own definition. The core
+// (and the JSON functions) are unchanged. datastore_test checks that
+// `USING fts5` is an unknown module.
+extern "C" {
+#define KITE_SQLITE_NO_EXTENSION(init)          \
+  __attribute__((weak)) int init(sqlite3* db) { \
+    (void)db;                                   \
+    return SQLITE_OK;                           \
+  }
+KITE_SQLITE_NO_EXTENSION(sqlite3Fts3Init)
+KITE_SQLITE_NO_EXTENSION(sqlite3Fts5Init)
+KITE_SQLITE_NO_EXTENSION(sqlite3RtreeInit)
+KITE_SQLITE_NO_EXTENSION(sqlite3DbstatRegister)
+KITE_SQLITE_NO_EXTENSION(sqlite3StmtVtabInit)
+#undef KITE_SQLITE_NO_EXTENSION
+}
