@@ -46,6 +46,22 @@ bool IsIPv4(const std::string& ip) {
   return inet_pton(AF_INET, ip.c_str(), &a) == 1;
 }
 
+bool IsIPv6(const std::string& ip) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, ip.c_str(), &a) == 1;
+}
+
+// An address of the family a table set serves (iptables: IPv4,
+// ip6tables: IPv6).
+bool InFamily(const std::string& ip, bool v6) {
+  return v6 ? IsIPv6(ip) : IsIPv4(ip);
+}
+
+// "ip/32" or "ip/128".
+std::string Host(const std::string& ip, bool v6) {
+  return ip + (v6 ? "/128" : "/32");
+}
+
 const char* Proto(Protocol p) {
   switch (p) {
     case Protocol::kTcp:
@@ -100,9 +116,10 @@ std::string ProtoMatch(Protocol p, int port) {
          std::to_string(port);
 }
 
-std::string Reject(Protocol p) {
-  return p == Protocol::kTcp ? "-j REJECT --reject-with tcp-reset"
-                             : "-j REJECT --reject-with icmp-port-unreachable";
+std::string Reject(Protocol p, bool v6) {
+  if (p == Protocol::kTcp) return "-j REJECT --reject-with tcp-reset";
+  return v6 ? "-j REJECT --reject-with icmp6-port-unreachable"
+            : "-j REJECT --reject-with icmp-port-unreachable";
 }
 
 std::string SepChain(const std::string& key, const Endpoint& e) {
@@ -138,26 +155,28 @@ std::vector<std::string> BalanceRules(const std::string& key,
 }
 
 PortRules RulesFor(const std::string& key, const ServicePort& sp,
-                   const BackendOptions& opt) {
+                   const BackendOptions& opt, bool v6) {
   PortRules r;
   std::vector<Endpoint> all, local;
   for (const Endpoint& e : sp.endpoints) {
-    if (!IsIPv4(e.ip) || e.port <= 0 || e.port > 65535) continue;
+    if (!InFamily(e.ip, v6) || e.port <= 0 || e.port > 65535) continue;
     all.push_back(e);
     if (e.local) local.push_back(e);
   }
   std::vector<std::string> cluster_ips, external_ips, node_ips;
   for (const std::string& ip : sp.cluster_ips) {
-    if (IsIPv4(ip)) cluster_ips.push_back(ip);
+    if (InFamily(ip, v6)) cluster_ips.push_back(ip);
   }
   std::set<std::string> seen;
   for (const auto* list : {&sp.external_ips, &sp.load_balancer_ips}) {
     for (const std::string& ip : *list) {
-      if (IsIPv4(ip) && seen.insert(ip).second) external_ips.push_back(ip);
+      if (InFamily(ip, v6) && seen.insert(ip).second) {
+        external_ips.push_back(ip);
+      }
     }
   }
   for (const std::string& ip : opt.node_ips) {
-    if (IsIPv4(ip)) node_ips.push_back(ip);
+    if (InFamily(ip, v6)) node_ips.push_back(ip);
   }
   const bool node_port = sp.node_port > 0 && !node_ips.empty();
   const bool has_external = node_port || !external_ips.empty();
@@ -176,8 +195,8 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
   for (const Endpoint& e : all) {
     std::string sep = SepChain(key, e);
     std::vector<std::string> rules;
-    rules.push_back("-s " + e.ip + "/32 " + Comment(key, "hairpin") + " -j " +
-                    kMarkMasqChain);
+    rules.push_back("-s " + Host(e.ip, v6) + " " + Comment(key, "hairpin") +
+                    " -j " + kMarkMasqChain);
     if (!e.local) {
       rules.push_back(std::string("-m mark --mark ") + kExternalMark + " -j " +
                       kMarkMasqChain);
@@ -186,7 +205,8 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
                     (sp.session_affinity ? " -m recent --name " + sep + " --set"
                                          : std::string()) +
                     " " + Comment(key, "") + " -j DNAT --to-destination " +
-                    e.ip + ":" + std::to_string(e.port));
+                    (v6 ? "[" + e.ip + "]" : e.ip) + ":" +
+                    std::to_string(e.port));
     r.nat_chains.emplace_back(sep, std::move(rules));
   }
   if (has_svc) r.nat_chains.emplace_back(svc, BalanceRules(key, sp, all));
@@ -214,7 +234,7 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
       sp.internal_policy_local ? (has_svl ? svl : "") : (has_svc ? svc : "");
   const std::string dport = ProtoMatch(sp.protocol, sp.port);
   for (const std::string& ip : cluster_ips) {
-    std::string dst = "-d " + ip + "/32 " + dport + " ";
+    std::string dst = "-d " + Host(ip, v6) + " " + dport + " ";
     if (!cluster_target.empty()) {
       if (!opt.cluster_cidr.empty()) {
         r.nat_dispatch.push_back(
@@ -227,22 +247,22 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
            dst + Comment(key, "cluster IP") + " -j " + cluster_target});
     } else {
       r.filter_dispatch.push_back(
-          {kServicesChain,
-           dst + Comment(key, "has no endpoints") + " " + Reject(sp.protocol)});
+          {kServicesChain, dst + Comment(key, "has no endpoints") + " " +
+                               Reject(sp.protocol, v6)});
     }
   }
   const bool external_served =
       has_ext && (!sp.external_policy_local || has_svl);
   for (const std::string& ip : external_ips) {
-    std::string dst = "-d " + ip + "/32 " + dport + " ";
+    std::string dst = "-d " + Host(ip, v6) + " " + dport + " ";
     if (has_ext) {
       r.nat_dispatch.push_back(
           {kServicesChain, dst + Comment(key, "external IP") + " -j " + ext});
     }
     if (!external_served) {
       r.filter_dispatch.push_back(
-          {kServicesChain,
-           dst + Comment(key, "has no endpoints") + " " + Reject(sp.protocol)});
+          {kServicesChain, dst + Comment(key, "has no endpoints") + " " +
+                               Reject(sp.protocol, v6)});
     }
   }
   if (node_port) {
@@ -255,9 +275,9 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
     if (!external_served) {
       for (const std::string& ip : node_ips) {
         r.filter_dispatch.push_back(
-            {kServicesChain, "-d " + ip + "/32 " + np + " " +
+            {kServicesChain, "-d " + Host(ip, v6) + " " + np + " " +
                                  Comment(key, "has no endpoints") + " " +
-                                 Reject(sp.protocol)});
+                                 Reject(sp.protocol, v6)});
       }
     }
   }
@@ -302,7 +322,7 @@ void AppendDispatch(const std::vector<Line>& lines, const char* op,
 }
 
 // The fixed chains' rules and the jumps from the built-in chains.
-void InstallBase(const BackendOptions& opt, TableInput* nat,
+void InstallBase(const BackendOptions& opt, bool v6, TableInput* nat,
                  TableInput* filter) {
   for (const char* c :
        {kServicesChain, kNodePortsChain, kPostroutingChain, kMarkMasqChain}) {
@@ -312,10 +332,10 @@ void InstallBase(const BackendOptions& opt, TableInput* nat,
   // Hooks go first in the built-in chains (-I 1, so written in reverse).
   for (const char* builtin : {"PREROUTING", "OUTPUT"}) {
     for (auto it = opt.node_ips.rbegin(); it != opt.node_ips.rend(); ++it) {
-      if (!IsIPv4(*it)) continue;
-      nat->first.push_back(std::string("-I ") + builtin + " 1 -d " + *it +
-                           "/32 -m comment --comment \"kite node ports\" -j " +
-                           kNodePortsChain);
+      if (!InFamily(*it, v6)) continue;
+      nat->first.push_back(
+          std::string("-I ") + builtin + " 1 -d " + Host(*it, v6) +
+          " -m comment --comment \"kite node ports\" -j " + kNodePortsChain);
     }
     nat->first.push_back(
         std::string("-I ") + builtin +
@@ -387,7 +407,7 @@ void ParseSave(std::string_view save, std::vector<std::string>* chains,
 
 std::string IptablesIncrementalInput(const ProxySnapshot& prev,
                                      const ProxySnapshot& next,
-                                     const BackendOptions& options) {
+                                     const BackendOptions& options, bool ipv6) {
   TableInput nat, filter;
   std::vector<std::string> nat_delete, filter_delete;
   std::vector<std::string> nat_add, filter_add;
@@ -402,8 +422,10 @@ std::string IptablesIncrementalInput(const ProxySnapshot& prev,
       continue;
     }
     PortRules old_rules, new_rules;
-    if (p != prev.ports.end()) old_rules = RulesFor(key, p->second, options);
-    if (n != next.ports.end()) new_rules = RulesFor(key, n->second, options);
+    if (p != prev.ports.end())
+      old_rules = RulesFor(key, p->second, options, ipv6);
+    if (n != next.ports.end())
+      new_rules = RulesFor(key, n->second, options, ipv6);
     std::set<std::string> new_chains;
     for (const auto& [chain, rules] : new_rules.nat_chains) {
       new_chains.insert(chain);
@@ -439,7 +461,8 @@ std::string IptablesIncrementalInput(const ProxySnapshot& prev,
 std::string IptablesFullInput(const ProxySnapshot& next,
                               const BackendOptions& options,
                               std::string_view nat_save,
-                              std::string_view filter_save, bool install) {
+                              std::string_view filter_save, bool install,
+                              bool ipv6) {
   TableInput nat, filter;
   std::vector<std::string> nat_old, filter_old;
   ParseSave(nat_save, &nat_old, &nat.first);
@@ -450,16 +473,16 @@ std::string IptablesFullInput(const ProxySnapshot& next,
   for (const auto& c : filter_old) filter.declare.push_back(c);
   std::set<std::string> nat_new, filter_new;
   if (install) {
-    InstallBase(options, &nat, &filter);
+    InstallBase(options, ipv6, &nat, &filter);
     for (const auto& [key, sp] : next.ports) {
-      PortRules r = RulesFor(key, sp, options);
+      PortRules r = RulesFor(key, sp, options, ipv6);
       for (const auto& [chain, rules] : r.nat_chains)
         nat.declare.push_back(chain);
       AppendDispatch(r.nat_dispatch, "-A", &nat.append);
       AppendDispatch(r.filter_dispatch, "-A", &filter.append);
     }
     for (const auto& [key, sp] : next.ports) {
-      AppendChains(RulesFor(key, sp, options), &nat);
+      AppendChains(RulesFor(key, sp, options, ipv6), &nat);
     }
     nat_new.insert(nat.declare.begin() + nat_old.size(), nat.declare.end());
     filter_new.insert(filter.declare.begin() + filter_old.size(),
@@ -655,31 +678,44 @@ std::set<std::pair<std::string, int>> GoneUdpEndpoints(
   return gone;
 }
 
+// One address family's tools, and the options with its cluster CIDR.
+struct Family {
+  bool v6 = false;
+  std::string restore;
+  std::string save;
+  BackendOptions options;
+};
+
 class IptablesBackend : public Backend {
  public:
-  IptablesBackend(BackendOptions options, IptablesRunner runner,
-                  std::string restore, std::string save)
-      : options_(std::move(options)),
-        runner_(std::move(runner)),
-        restore_(std::move(restore)),
-        save_(std::move(save)),
-        conntrack_(ConntrackFor(options_)) {}
+  IptablesBackend(const BackendOptions& options, IptablesRunner runner,
+                  std::vector<Family> families)
+      : runner_(std::move(runner)),
+        families_(std::move(families)),
+        conntrack_(ConntrackFor(options)) {}
 
   const char* name() const override { return "iptables"; }
 
   Status Sync(const ProxySnapshot& snapshot) override {
-    std::string input;
-    if (!synced_) {
-      auto nat = Save("nat");
-      if (!nat.ok()) return nat.status();
-      auto filter = Save("filter");
-      if (!filter.ok()) return filter.status();
-      input = IptablesFullInput(snapshot, options_, *nat, *filter, true);
-    } else {
-      input = IptablesIncrementalInput(prev_, snapshot, options_);
+    std::vector<std::string> inputs;
+    for (const Family& f : families_) {
+      if (!synced_) {
+        auto nat = Save(f, "nat");
+        if (!nat.ok()) return nat.status();
+        auto filter = Save(f, "filter");
+        if (!filter.ok()) return filter.status();
+        inputs.push_back(
+            IptablesFullInput(snapshot, f.options, *nat, *filter, true, f.v6));
+      } else {
+        inputs.push_back(
+            IptablesIncrementalInput(prev_, snapshot, f.options, f.v6));
+      }
     }
-    if (!input.empty()) {
-      Status s = Restore(input);
+    size_t bytes = 0;
+    for (size_t i = 0; i < families_.size(); ++i) {
+      if (inputs[i].empty()) continue;
+      bytes += inputs[i].size();
+      Status s = Restore(families_[i], inputs[i]);
       if (!s.ok()) {
         synced_ = false;  // state unknown: the next Sync rebuilds it all
         return s;
@@ -700,7 +736,7 @@ class IptablesBackend : public Backend {
       }
     }
     log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
-        "full", !synced_)("bytes", input.size());
+        "full", !synced_)("bytes", bytes);
     prev_ = snapshot;
     synced_ = true;
     return Status::Ok();
@@ -709,65 +745,65 @@ class IptablesBackend : public Backend {
   Status Cleanup() override {
     synced_ = false;
     prev_ = ProxySnapshot();
-    auto nat = Save("nat");
-    if (!nat.ok()) return nat.status();
-    auto filter = Save("filter");
-    if (!filter.ok()) return filter.status();
-    std::string input =
-        IptablesFullInput(ProxySnapshot(), options_, *nat, *filter, false);
-    if (input.empty()) return Status::Ok();
-    return Restore(input);
+    Status result;
+    for (const Family& f : families_) {
+      auto nat = Save(f, "nat");
+      auto filter = nat.ok() ? Save(f, "filter") : nat.status();
+      Status s = filter.status();
+      if (filter.ok()) {
+        std::string input = IptablesFullInput(ProxySnapshot(), f.options, *nat,
+                                              *filter, false, f.v6);
+        if (!input.empty()) s = Restore(f, input);
+      }
+      if (result.ok() && !s.ok()) result = s;
+    }
+    return result;
   }
 
  private:
-  std::vector<std::string> Command(std::vector<std::string> args) const {
-    std::vector<std::string> argv = options_.command_prefix;
+  std::vector<std::string> Command(const Family& f,
+                                   std::vector<std::string> args) const {
+    std::vector<std::string> argv = f.options.command_prefix;
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
 
-  StatusOr<std::string> Save(const char* table) {
-    auto r = runner_(Command({save_, "-t", table}), "");
+  StatusOr<std::string> Save(const Family& f, const char* table) {
+    auto r = runner_(Command(f, {f.save, "-t", table}), "");
     if (!r.ok()) return r.status();
     if (r->exit_code != 0) {
-      return InternalError(save_ + " -t " + table + " exited " +
+      return InternalError(f.save + " -t " + table + " exited " +
                            std::to_string(r->exit_code) + ": " +
                            Trim(r->output));
     }
     return std::move(r->output);
   }
 
-  Status Restore(const std::string& input) {
-    auto r = runner_(Command({restore_, "-w", "5", "--noflush"}), input);
+  Status Restore(const Family& f, const std::string& input) {
+    auto r = runner_(Command(f, {f.restore, "-w", "5", "--noflush"}), input);
     if (!r.ok()) return r.status();
     if (r->exit_code != 0) {
-      return InternalError(restore_ + " exited " +
+      return InternalError(f.restore + " exited " +
                            std::to_string(r->exit_code) + ": " +
                            Trim(r->output));
     }
     return Status::Ok();
   }
 
-  const BackendOptions options_;
   const IptablesRunner runner_;
-  const std::string restore_;
-  const std::string save_;
+  const std::vector<Family> families_;          // IPv4, then IPv6 if served
   const std::unique_ptr<Conntrack> conntrack_;  // may be null
   bool synced_ = false;
   ProxySnapshot prev_;
 };
 
-}  // namespace
-
-namespace {
-
-// The IPv4 CIDR of a cluster CIDR option ("10.42.0.0/16", or a dual-stack
-// list "10.42.0.0/16,fd00:42::/56"): "" when it has none; InvalidArgument
-// when an entry is neither.
-StatusOr<std::string> ClusterCidr4(const std::string& option) {
-  std::string v4;
+// The IPv4 and IPv6 CIDRs of a CIDR option ("10.42.0.0/16", or a
+// dual-stack list "10.42.0.0/16,fd00:42::/56"): the first of each family
+// ("" when none); InvalidArgument when an entry is neither.
+Status SplitCidrs(const std::string& what, const std::string& option,
+                  std::string* v4, std::string* v6) {
   size_t pos = 0;
-  while (pos <= option.size() && !option.empty()) {
+  while (!option.empty() && pos <= option.size()) {
     size_t comma = option.find(',', pos);
     std::string entry = option.substr(
         pos, comma == std::string::npos ? std::string::npos : comma - pos);
@@ -780,74 +816,95 @@ StatusOr<std::string> ClusterCidr4(const std::string& option) {
         entry.find_first_not_of("0123456789", slash + 1) == std::string::npos) {
       bits = std::stoi(entry.substr(slash + 1));
     }
-    in6_addr a6{};
     if (IsIPv4(ip) && bits >= 0 && bits <= 32) {
-      if (v4.empty()) v4 = entry;
-    } else if (!(inet_pton(AF_INET6, ip.c_str(), &a6) == 1 && bits >= 0 &&
-                 bits <= 128)) {
-      return InvalidArgumentError("cluster CIDR \"" + option +
+      if (v4->empty()) *v4 = entry;
+    } else if (IsIPv6(ip) && bits >= 0 && bits <= 128) {
+      if (v6->empty()) *v6 = entry;
+    } else {
+      return InvalidArgumentError(what + " \"" + option +
                                   "\": want IPv4 or IPv6 CIDRs");
     }
   }
-  return v4;
+  return Status::Ok();
 }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Backend>> NewIptablesBackendWithRunner(
-    const BackendOptions& given, IptablesRunner runner) {
-  BackendOptions options = given;
-  StatusOr<std::string> cidr = ClusterCidr4(given.cluster_cidr);
-  if (!cidr.ok()) return cidr.status();
-  options.cluster_cidr = *cidr;
+    const BackendOptions& options, IptablesRunner runner) {
+  std::string cluster4, cluster6, service4, service6;
+  KITE_RETURN_IF_ERROR(
+      SplitCidrs("cluster CIDR", options.cluster_cidr, &cluster4, &cluster6));
+  KITE_RETURN_IF_ERROR(
+      SplitCidrs("service CIDR", options.service_cidr, &service4, &service6));
+  const bool want_v6 = !cluster6.empty() || !service6.empty();
   struct Tools {
     const char* restore;
     const char* save;
+    const char* restore6;
+    const char* save6;
   };
   static constexpr Tools kCandidates[] = {
-      {"iptables-nft-restore", "iptables-nft-save"},
-      {"iptables-legacy-restore", "iptables-legacy-save"},
-      {"iptables-restore", "iptables-save"},
+      {"iptables-nft-restore", "iptables-nft-save", "ip6tables-nft-restore",
+       "ip6tables-nft-save"},
+      {"iptables-legacy-restore", "iptables-legacy-save",
+       "ip6tables-legacy-restore", "ip6tables-legacy-save"},
+      {"iptables-restore", "iptables-save", "ip6tables-restore",
+       "ip6tables-save"},
   };
   // Checked, not committed (--test).
   static constexpr char kProbe[] =
       "*nat\n:KITE-PROBE - [0:0]\n"
       "-A KITE-PROBE -m statistic --mode random --probability 0.5 -j RETURN\n"
       "COMMIT\n";
+  auto prefixed = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = options.command_prefix;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  };
+  // "" when `save` reads nat and filter and `restore` takes the probe.
+  auto probe = [&](const std::string& restore, const std::string& save) {
+    for (const char* table : {"nat", "filter"}) {
+      auto r = runner(prefixed({save, "-t", table}), "");
+      if (!r.ok()) return r.status().message();
+      if (r->exit_code != 0) {
+        return save + " -t " + table + " exited " +
+               std::to_string(r->exit_code) + ": " + Trim(r->output);
+      }
+    }
+    auto r =
+        runner(prefixed({restore, "-w", "5", "--noflush", "--test"}), kProbe);
+    if (!r.ok()) return r.status().message();
+    if (r->exit_code != 0) {
+      return restore + " exited " + std::to_string(r->exit_code) + ": " +
+             Trim(r->output);
+    }
+    return std::string();
+  };
   std::string reasons;
   for (const Tools& t : kCandidates) {
-    auto prefixed = [&](std::vector<std::string> args) {
-      std::vector<std::string> argv = options.command_prefix;
-      argv.insert(argv.end(), args.begin(), args.end());
-      return argv;
-    };
-    std::string failure;
-    for (const char* table : {"nat", "filter"}) {
-      auto r = runner(prefixed({t.save, "-t", table}), "");
-      if (!r.ok()) {
-        failure = r.status().message();
-      } else if (r->exit_code != 0) {
-        failure = std::string(t.save) + " -t " + table + " exited " +
-                  std::to_string(r->exit_code) + ": " + Trim(r->output);
-      }
-      if (!failure.empty()) break;
+    std::string failure = probe(t.restore, t.save);
+    if (!failure.empty()) {
+      reasons += (reasons.empty() ? "" : "; ") + failure;
+      continue;
     }
-    if (failure.empty()) {
-      auto r = runner(prefixed({t.restore, "-w", "5", "--noflush", "--test"}),
-                      kProbe);
-      if (!r.ok()) {
-        failure = r.status().message();
-      } else if (r->exit_code != 0) {
-        failure = std::string(t.restore) + " exited " +
-                  std::to_string(r->exit_code) + ": " + Trim(r->output);
+    std::vector<Family> families(1);
+    families[0] = {false, t.restore, t.save, options};
+    families[0].options.cluster_cidr = cluster4;
+    if (want_v6) {
+      std::string failure6 = probe(t.restore6, t.save6);
+      if (failure6.empty()) {
+        families.push_back({true, t.restore6, t.save6, options});
+        families[1].options.cluster_cidr = cluster6;
+      } else {
+        log::Warn(kComponent, "IPv6 services are not served")("error",
+                                                              failure6);
       }
     }
-    if (failure.empty()) {
-      log::Info(kComponent, "using")("restore", t.restore);
-      return std::unique_ptr<Backend>(
-          new IptablesBackend(options, std::move(runner), t.restore, t.save));
-    }
-    reasons += (reasons.empty() ? "" : "; ") + failure;
+    log::Info(kComponent, "using")("restore", t.restore)(
+        "ipv6", families.size() > 1 ? t.restore6 : "no");
+    return std::unique_ptr<Backend>(
+        new IptablesBackend(options, std::move(runner), std::move(families)));
   }
   return FailedPreconditionError("iptables is not usable: " + reasons);
 }

@@ -3,7 +3,9 @@
 // for hosts where nftables is missing. Used by NewBackend for
 // --proxy-mode iptables, and by kAuto when `nft` does not work.
 //
-// Rules (IPv4; IPv6 addresses of a snapshot are not served by this backend):
+// IPv4 with iptables; IPv6 too, with ip6tables of the same kind, when the
+// cluster or service CIDR lists an IPv6 range and ip6tables works (else
+// IPv6 addresses are not served, with a warning). The same rules in both:
 //   nat  PREROUTING, OUTPUT  -> KITE-SERVICES, and for each node IP
 //                               -d <node IP> -> KITE-NODEPORTS
 //   nat  POSTROUTING         -> KITE-POSTROUTING (MASQUERADE marked packets)
@@ -64,7 +66,8 @@ using IptablesRunner = std::function<StatusOr<IptablesCommandResult>(
 StatusOr<IptablesCommandResult> RunIptablesCommand(
     const std::vector<std::string>& argv, const std::string& input);
 
-// Probes the host (through options.command_prefix) and returns the backend:
+// Probes the host (through options.command_prefix) and returns the backend
+// (InvalidArgument for a malformed cluster or service CIDR):
 // the first of iptables-nft, iptables-legacy, plain iptables whose
 // iptables-save reads the nat and filter tables and whose iptables-restore
 // accepts a test chain in nat. So iptables-nft when the kernel has
@@ -76,20 +79,27 @@ StatusOr<std::unique_ptr<Backend>> NewIptablesBackend(
 StatusOr<std::unique_ptr<Backend>> NewIptablesBackendWithRunner(
     const BackendOptions& options, IptablesRunner runner);
 
+// The generators below write the rules of one address family: IPv4
+// (iptables-restore) or, with `ipv6`, IPv6 (ip6tables-restore); addresses
+// of the other family are left out. options.cluster_cidr must be that
+// family's CIDR (or empty: no masquerade of traffic from outside it).
+
 // The iptables-restore --noflush input that turns the rules of `prev` into
 // those of `next` (both already installed base chains): only the service
 // ports whose ServicePort differs. "" when nothing differs.
 std::string IptablesIncrementalInput(const ProxySnapshot& prev,
                                      const ProxySnapshot& next,
-                                     const BackendOptions& options);
+                                     const BackendOptions& options,
+                                     bool ipv6 = false);
 
-// The iptables-restore --noflush input that removes every KITE-* chain and
+// The iptables-restore --noflush input that removes the proxy's chains and
 // every jump to one found in `nat_save` and `filter_save` (iptables-save
 // output of those tables) and, when `install`, installs the base chains and
 // all of `next`. "" when there is nothing to remove and nothing to install.
 std::string IptablesFullInput(const ProxySnapshot& next,
                               const BackendOptions& options,
                               std::string_view nat_save,
-                              std::string_view filter_save, bool install);
+                              std::string_view filter_save, bool install,
+                              bool ipv6 = false);
 
 }  // namespace kite::proxy

@@ -339,18 +339,57 @@ TEST(IptablesBackend, ProbePrefersNftAndFallsBackToLegacy) {
             std::string::npos);
 }
 
-TEST(IptablesBackend, ClusterCidrIsCheckedAndItsIPv4PartUsed) {
+// The input the last run of `program` got.
+std::string LastInputOf(const FakeRunner& fake, const std::string& program) {
+  for (size_t i = fake.calls.size(); i-- > 0;) {
+    if (fake.calls[i].size() > 2 && fake.calls[i][2] == program) {
+      return fake.inputs[i];
+    }
+  }
+  return "<not run>";
+}
+
+TEST(IptablesBackend, DualStackServesEachFamilyWithItsTool) {
   FakeRunner fake;
   BackendOptions o = PrefixedOptions();
   o.cluster_cidr = "fd00:42::/56,10.42.0.0/16";
   auto b = NewIptablesBackendWithRunner(o, fake.Runner());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   ProxySnapshot s;
-  Put(&s, Port("a", "10.43.0.10", 80, {{"10.42.0.5", 80, "", false}}));
+  ServicePort sp =
+      Port("a", "10.43.0.10", 80,
+           {{"10.42.0.5", 80, "", false}, {"fd00:42::5", 80, "", false}});
+  sp.cluster_ips = {"10.43.0.10", "fd00:43::10"};
+  Put(&s, sp);
   ASSERT_TRUE((*b)->Sync(s).ok());
-  EXPECT_NE(fake.inputs.back().find("! -s 10.42.0.0/16 -m comment"),
+  std::string v4 = LastInputOf(fake, "iptables-nft-restore");
+  std::string v6 = LastInputOf(fake, "ip6tables-nft-restore");
+  EXPECT_NE(v4.find("! -s 10.42.0.0/16 -m comment"), std::string::npos);
+  EXPECT_NE(v4.find("--to-destination 10.42.0.5:80"), std::string::npos);
+  EXPECT_EQ(v4.find("fd00"), std::string::npos);
+  EXPECT_NE(v6.find("-d fd00:43::10/128 -p tcp -m tcp --dport 80 ! -s "
+                    "fd00:42::/56"),
+            std::string::npos)
+      << v6;
+  EXPECT_NE(v6.find("--to-destination [fd00:42::5]:80"), std::string::npos);
+  EXPECT_EQ(v6.find("10.4"), std::string::npos);
+
+  // Single-stack options: no ip6tables at all.
+  FakeRunner v4only;
+  b = NewIptablesBackendWithRunner(PrefixedOptions(), v4only.Runner());
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Sync(s).ok());
+  EXPECT_EQ(LastInputOf(v4only, "ip6tables-nft-restore"), "<not run>");
+
+  // ip6tables broken: IPv4 still served.
+  FakeRunner no6;
+  no6.broken = {"ip6tables-nft-save"};
+  b = NewIptablesBackendWithRunner(o, no6.Runner());
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Sync(s).ok());
+  EXPECT_EQ(LastInputOf(no6, "ip6tables-nft-restore"), "<not run>");
+  EXPECT_NE(LastInputOf(no6, "iptables-nft-restore").find("10.43.0.10"),
             std::string::npos);
-  EXPECT_EQ(fake.inputs.back().find("fd00"), std::string::npos);
 
   for (const char* bad :
        {"10.42.0.0", "10.42.0.0/33", "bogus/8", "10.42.0.0/16,x"}) {
@@ -361,6 +400,34 @@ TEST(IptablesBackend, ClusterCidrIsCheckedAndItsIPv4PartUsed) {
   }
   o.cluster_cidr = "";
   EXPECT_TRUE(NewIptablesBackendWithRunner(o, fake.Runner()).ok());
+}
+
+TEST(IptablesInput, IPv6Rules) {
+  BackendOptions o = Options();
+  o.node_ips = {"192.168.5.1", "fd00:5::1"};
+  o.cluster_cidr = "fd00:42::/56";
+  ServicePort sp = Port("six", "fd00:43::20", 53, {});
+  sp.protocol = Protocol::kUdp;
+  sp.node_port = 30053;
+  ProxySnapshot s;
+  s.ports[sp.Key()] = sp;
+  std::string in = IptablesFullInput(s, o, "", "", true, true);
+  EXPECT_NE(in.find("-I PREROUTING 1 -d fd00:5::1/128"), std::string::npos);
+  EXPECT_EQ(in.find("192.168"), std::string::npos);
+  EXPECT_NE(in.find("-A KITE-SERVICES -d fd00:43::20/128 -p udp -m udp "
+                    "--dport 53 -m comment --comment \"default/six:http/udp "
+                    "has no endpoints\" -j REJECT --reject-with "
+                    "icmp6-port-unreachable"),
+            std::string::npos)
+      << in;
+  EXPECT_NE(in.find("-d fd00:5::1/128 -p udp -m udp --dport 30053"),
+            std::string::npos);
+  // An IPv4 service has nothing in the IPv6 tables but the base chains.
+  ProxySnapshot v4;
+  Put(&v4, Port("a", "10.43.0.10", 80, {{"10.42.0.5", 80, "", false}}));
+  std::string none = IptablesFullInput(v4, o, "", "", true, true);
+  EXPECT_EQ(none.find("KITE-SVC-"), std::string::npos);
+  EXPECT_EQ(IptablesIncrementalInput(ProxySnapshot(), v4, o, true), "");
 }
 
 TEST(IptablesBackend, FirstSyncIsFullThenIncrementalAndFullAgainAfterAFailure) {

@@ -34,6 +34,10 @@ constexpr char kNode[] = "192.168.77.1";
 constexpr char kClient[] = "192.168.77.2";
 constexpr char kPodGateway[] = "10.42.1.1";
 const std::vector<std::string> kPods = {"10.42.1.2", "10.42.1.3", "10.42.1.4"};
+// IPv6: the client fd77::2, the node fd77::1 and fd42:1::1, pods below.
+constexpr char kNode6[] = "fd77::1";
+constexpr char kClient6[] = "fd77::2";
+const std::vector<std::string> kPods6 = {"fd42:1::2", "fd42:1::3"};
 
 bool Sh(const std::vector<std::string>& argv, std::string* out = nullptr) {
   auto r = RunIptablesCommand(argv, "");
@@ -49,43 +53,67 @@ bool Sh(const std::vector<std::string>& argv, std::string* out = nullptr) {
 
 // A socket of `type` created in network namespace `ns` (it stays there,
 // whichever thread uses it later).
-int SocketIn(const std::string& ns, int type) {
+int SocketIn(const std::string& ns, int type, int family = AF_INET) {
   int fd = -1;
   std::thread t([&] {
     int nsfd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
     if (nsfd < 0) return;
-    if (setns(nsfd, CLONE_NEWNET) == 0) fd = socket(AF_INET, type, 0);
+    if (setns(nsfd, CLONE_NEWNET) == 0) fd = socket(family, type, 0);
     close(nsfd);
   });
   t.join();
   return fd;
 }
 
-sockaddr_in Addr(const std::string& ip, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+// An IPv4 or IPv6 socket address.
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&ss); }
+};
+
+SockAddr Addr(const std::string& ip, int port) {
+  SockAddr a;
+  if (ip.find(':') != std::string::npos) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, ip.c_str(), &a6->sin6_addr);
+    a.len = sizeof(sockaddr_in6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, ip.c_str(), &a4->sin_addr);
+    a.len = sizeof(sockaddr_in);
+  }
   return a;
 }
 
-std::string PeerIp(const sockaddr_in& a) {
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
+std::string PeerIp(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (a.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr,
+              buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, buf,
+              sizeof(buf));
+  }
   return buf;
 }
 
 // The answer ("<endpoint> <peer>") or "error:<errno name>".
 std::string Ask(const std::string& ns, int type, const std::string& ip,
                 int port) {
-  int fd = SocketIn(ns, type);
+  SockAddr a = Addr(ip, port);
+  int fd = SocketIn(ns, type, a.family());
   if (fd < 0) return "error:socket";
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in a = Addr(ip, port);
   std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+  if (connect(fd, a.get(), a.len) != 0) {
     out = std::string("error:") + strerrorname_np(errno);
   } else {
     if (type == SOCK_DGRAM) (void)!send(fd, "?", 1, 0);
@@ -112,14 +140,15 @@ class PodServers {
  public:
   bool Start(const std::string& ns) {
     if (pipe2(stop_, O_CLOEXEC) != 0) return false;
-    for (const auto& ip : kPods) {
+    std::vector<std::string> ips = kPods;
+    ips.insert(ips.end(), kPods6.begin(), kPods6.end());
+    for (const auto& ip : ips) {
       for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
-        int fd = SocketIn(ns, type);
+        SockAddr a = Addr(ip, 8080);
+        int fd = SocketIn(ns, type, a.family());
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        sockaddr_in a = Addr(ip, 8080);
-        if (fd < 0 ||
-            bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        if (fd < 0 || bind(fd, a.get(), a.len) != 0 ||
             (type == SOCK_STREAM && listen(fd, 64) != 0)) {
           return false;
         }
@@ -154,7 +183,7 @@ class PodServers {
       if (p.back().revents) return;
       for (size_t i = 0; i < fds_.size(); ++i) {
         if (!p[i].revents) continue;
-        sockaddr_in peer{};
+        sockaddr_storage peer{};
         socklen_t len = sizeof(peer);
         if (fds_[i].type == SOCK_STREAM) {
           int c = accept(fds_[i].fd, reinterpret_cast<sockaddr*>(&peer), &len);
@@ -231,13 +260,31 @@ class IptablesKernelTest : public ::testing::TestWithParam<std::string> {
         {"ip", "-n", pods_, "addr", "add", kPods[2] + "/24", "dev", "kp1"},
         {"ip", "-n", pods_, "link", "set", "kp1", "up"},
         {"ip", "-n", pods_, "route", "add", "default", "via", kPodGateway},
+        // IPv6 (nodad: usable at once).
+        {"nsenter", "--net=/var/run/netns/" + node_, "sysctl", "-qw",
+         "net.ipv6.conf.all.forwarding=1"},
+        {"ip", "-n", node_, "addr", "add", std::string(kNode6) + "/64", "dev",
+         "kc0", "nodad"},
+        {"ip", "-n", node_, "addr", "add", "fd42:1::1/64", "dev", "kp0",
+         "nodad"},
+        {"ip", "-n", node_, "route", "add", "fd43::/112", "dev", "ksvc"},
+        {"ip", "-n", client_, "addr", "add", std::string(kClient6) + "/64",
+         "dev", "kc1", "nodad"},
+        {"ip", "-n", client_, "route", "add", "default", "via", kNode6},
+        {"ip", "-n", pods_, "addr", "add", kPods6[0] + "/64", "dev", "kp1",
+         "nodad"},
+        {"ip", "-n", pods_, "addr", "add", kPods6[1] + "/64", "dev", "kp1",
+         "nodad"},
+        {"ip", "-n", pods_, "route", "add", "default", "via", "fd42:1::1"},
     };
     for (const auto& cmd : setup) {
       ASSERT_TRUE(Sh(cmd));
     }
     ASSERT_TRUE(servers_.Start(pods_));
     options_.node_name = "node-a";
-    options_.node_ips = {kNode};
+    options_.node_ips = {kNode, kNode6};
+    options_.cluster_cidr = "10.42.0.0/16,fd42::/48";
+    options_.service_cidr = "10.43.0.0/16,fd43::/112";
     options_.command_prefix = {"nsenter", "--net=/var/run/netns/" + node_};
     auto b = GetParam() == "legacy"
                  ? NewIptablesBackendWithRunner(options_, LegacyOnly)
@@ -251,10 +298,10 @@ class IptablesKernelTest : public ::testing::TestWithParam<std::string> {
     for (const auto& ns : created_) Sh({"ip", "netns", "del", ns});
   }
 
-  std::string Save(const char* table, bool counters = false) {
+  std::string Save(const char* table, bool counters = false, bool v6 = false) {
     std::string out;
-    std::string save =
-        GetParam() == "legacy" ? "iptables-legacy-save" : "iptables-nft-save";
+    std::string save = std::string(v6 ? "ip6" : "ip") + "tables-" +
+                       (GetParam() == "legacy" ? "legacy" : "nft") + "-save";
     std::vector<std::string> argv = {"nsenter", "--net=/var/run/netns/" + node_,
                                      save, "-t", table};
     if (counters) argv.push_back("-c");
@@ -439,12 +486,12 @@ TEST_P(IptablesKernelTest, RemovedUdpEndpointLosesItsConntrackEntries) {
   for (const std::string& target :
        {std::string("10.43.0.18"), std::string(kNode)}) {
     int port = target == kNode ? 30053 : 53;
-    int fd = SocketIn(client_, SOCK_DGRAM);
+    SockAddr a = Addr(target, port);
+    int fd = SocketIn(client_, SOCK_DGRAM, a.family());
     ASSERT_GE(fd, 0);
     timeval tv{2, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    sockaddr_in a = Addr(target, port);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(connect(fd, a.get(), a.len), 0);
     auto ask = [&] {
       char buf[128];
       if (send(fd, "?", 1, 0) != 1) return std::string("error:send");
@@ -465,6 +512,36 @@ TEST_P(IptablesKernelTest, RemovedUdpEndpointLosesItsConntrackEntries) {
     close(fd);
     ASSERT_TRUE(backend_->Sync(s).ok());
   }
+}
+
+TEST_P(IptablesKernelTest, IPv6ClusterIpNodePortAndReject) {
+  ProxySnapshot s;
+  ServicePort tcp = Svc("six", "fd43::10", 80, kPods6);
+  tcp.node_port = 30090;
+  Put(&s, tcp);
+  Put(&s, Svc("six", "fd43::10", 80, kPods6, Protocol::kUdp));
+  Put(&s, Svc("none6", "fd43::11", 80, {}));
+  Put(&s, Svc("none6", "fd43::11", 80, {}, Protocol::kUdp));
+  Put(&s, Svc("web", "10.43.0.10", 80, {kPods[0]}));  // IPv4 alongside
+  ASSERT_TRUE(backend_->Sync(s).ok());
+
+  auto t = Spread(SOCK_STREAM, "fd43::10", 80, 30);
+  EXPECT_EQ(t.size(), 2u) << ::testing::PrintToString(t);
+  EXPECT_GT(t[kPods6[0]], 0);
+  EXPECT_GT(t[kPods6[1]], 0);
+  auto u = Spread(SOCK_DGRAM, "fd43::10", 80, 30);
+  EXPECT_EQ(u.size(), 2u) << ::testing::PrintToString(u);
+  std::set<std::string> peers;
+  auto np = Spread(SOCK_STREAM, kNode6, 30090, 10, &peers);
+  EXPECT_EQ(np[kPods6[0]] + np[kPods6[1]], 10) << ::testing::PrintToString(np);
+  EXPECT_EQ(peers, (std::set<std::string>{kClient6}));
+  EXPECT_EQ(Ask(client_, SOCK_STREAM, "fd43::11", 80), "error:ECONNREFUSED");
+  EXPECT_EQ(Ask(client_, SOCK_DGRAM, "fd43::11", 80), "error:ECONNREFUSED");
+  EXPECT_EQ(Endpoint(Ask(client_, SOCK_STREAM, "10.43.0.10", 80)), kPods[0]);
+
+  ASSERT_TRUE(backend_->Cleanup().ok());
+  EXPECT_EQ(Save("nat", false, true).find("KITE-"), std::string::npos);
+  EXPECT_EQ(Save("filter", false, true).find("KITE-"), std::string::npos);
 }
 
 // The counter of the DNAT rule to `endpoint` in an iptables-save -c dump.
