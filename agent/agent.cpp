@@ -104,6 +104,7 @@ Status Agent::StartParts() {
   so.ref = {"", "v1", "services", ""};
   services_ = std::make_unique<client::Informer>(*api_, so);
   KITE_RETURN_IF_ERROR(services_->Start());
+  KITE_RETURN_IF_ERROR(StartProxy(node_ips));
   kubelet::NodeStatus* status = node_status_.get();
   auto allocatable = [status] { return status->allocatable(); };
   kubelet::VolumeOptions vo;
@@ -294,12 +295,49 @@ void Agent::StartDns(const std::vector<std::string>& node_ips) {
     dns_server_ = std::make_unique<dns::DnsServer>(
         *dns_, dns::DnsServerOptions{address, config_.dns_port});
     st = dns_server_->Start();
+    dns_address_ = address;
   }
   if (!st.ok()) {
     log::Warn("agent", "cluster DNS not served")("error", st.ToString());
     dns_server_.reset();
     dns_.reset();
   }
+}
+
+// The service proxy: ClusterIPs, NodePorts, LoadBalancer and external IPs
+// of every Service on this node, and the cluster DNS address routed to the
+// DNS server above. Shares the Service informer of the pods' environment.
+Status Agent::StartProxy(const std::vector<std::string>& node_ips) {
+  if (config_.disable_proxy) {
+    log::Info("agent", "service proxy disabled (--disable kube-proxy)");
+    return Status::Ok();
+  }
+  KITE_ASSIGN_OR_RETURN(proxy::ProxyMode mode,
+                        proxy::ParseProxyMode(config_.proxy_mode));
+  proxy::BackendOptions bo;
+  bo.node_name = config_.node_name;
+  bo.node_ips = node_ips;
+  bo.cluster_cidr = config_.cluster_cidr;
+  bo.service_cidr = config_.service_cidr;
+  auto backend = hooks_.new_proxy_backend ? hooks_.new_proxy_backend(mode, bo)
+                                          : proxy::NewBackend(mode, bo);
+  if (!backend.ok())
+    return Status(backend.status().code(),
+                  "service proxy: " + backend.status().message());
+  proxy::ServiceProxyOptions po;
+  po.snapshot.node_name = config_.node_name;
+  po.snapshot.cluster_dns = config_.cluster_dns;
+  if (dns_server_ && dns_address_ != "0.0.0.0") {
+    po.snapshot.local_dns_address = dns_address_;
+    po.snapshot.local_dns_port = dns_server_->port();
+  }
+  po.cleanup_on_stop = config_.proxy_cleanup;
+  proxy_ = std::make_unique<proxy::ServiceProxy>(*api_, std::move(*backend), po,
+                                                 services_.get());
+  KITE_RETURN_IF_ERROR(proxy_->Start());
+  log::Info("agent", "service proxy started")("mode", proxy_->backend_name())(
+      "cluster-dns-to", po.snapshot.local_dns_address);
+  return Status::Ok();
 }
 
 void Agent::Stop() {
@@ -319,6 +357,10 @@ void Agent::Stop() {
   }
   env_.reset();
   volumes_.reset();
+  if (proxy_) {
+    proxy_->Stop();  // before the Service informer it reads
+    proxy_.reset();
+  }
   if (services_) {
     services_->Stop();
     services_.reset();

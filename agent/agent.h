@@ -11,7 +11,8 @@
 //   has a podCIDR) -> the pod network (agent/podnet: forwarding, masquerade
 //   and host-gw routes to the other nodes' podCIDRs; only with the
 //   supervised containerd, whose CNI configuration kite writes) -> a Service
-//   informer (for the environment) -> volumes and environment -> PodSyncer (the
+//   informer (for the environment and the proxy) -> the service proxy
+//   (agent/proxy, docs/proxy.md) -> volumes and environment -> PodSyncer (the
 //   pods bound to the node) -> the kubelet API (KubeletServer: logs, exec,
 //   attach, port-forward) -> housekeeping (volume refresh every 30 s,
 //   local-path storage cleanup every minute)
@@ -43,6 +44,8 @@
 #include "agent/kubelet/pod_syncer.h"
 #include "agent/kubelet/volumes.h"
 #include "agent/podnet/pod_network.h"
+#include "agent/proxy/proxy_model.h"
+#include "agent/proxy/service_proxy.h"
 #include "agent/runtime/containerd.h"
 #include "client/informer.h"
 #include "client/interface.h"
@@ -75,6 +78,15 @@ struct AgentConfig {
   int dns_port = 53;  // 0: any free port (tests)
   // Resolvers for other names; empty: the host's /etc/resolv.conf.
   std::vector<std::string> dns_upstreams;
+  // The service proxy (docs/proxy.md): "auto" (nftables, else iptables,
+  // else userspace), "nftables", "iptables" or "userspace" (--proxy-mode).
+  // proxy_cleanup: remove its rules when the agent stops (default: they
+  // stay, so Services keep working across an agent restart).
+  // disable_proxy (`--disable kube-proxy`): no proxy at all.
+  std::string proxy_mode = "auto";
+  bool proxy_cleanup = false;
+  bool disable_proxy = false;
+  std::string service_cidr = "10.43.0.0/16";
 };
 
 // Replaceable parts, for tests. Empty members get the real ones.
@@ -90,6 +102,10 @@ struct AgentHooks {
   std::vector<std::string> containerd_command_prefix;
   // Where PodSyncer finds cgroup hierarchies; "" = never touch cgroups.
   std::string cgroup_root = "/sys/fs/cgroup";
+  // Makes the service proxy's backend; empty: proxy::NewBackend.
+  std::function<StatusOr<std::unique_ptr<proxy::Backend>>(
+      proxy::ProxyMode, const proxy::BackendOptions&)>
+      new_proxy_backend;
 };
 
 class Agent {
@@ -115,6 +131,8 @@ class Agent {
   int kubelet_port() const;
   // The cluster DNS server's port; 0 when it is not serving.
   int dns_port() const { return dns_server_ ? dns_server_->port() : 0; }
+  // Null before Start and with disable_proxy.
+  proxy::ServiceProxy* service_proxy() { return proxy_.get(); }
 
  private:
   Status StartParts();
@@ -123,6 +141,7 @@ class Agent {
   void OnPodCidr(const std::string& cidr);
   void Housekeeping();
   void StartDns(const std::vector<std::string>& node_ips);
+  Status StartProxy(const std::vector<std::string>& node_ips);
 
   AgentConfig config_;
   AgentHooks hooks_;
@@ -134,6 +153,7 @@ class Agent {
   std::unique_ptr<cri::Runtime> runtime_;
   std::unique_ptr<kubelet::NodeStatus> node_status_;
   std::unique_ptr<client::Informer> services_;
+  std::unique_ptr<proxy::ServiceProxy> proxy_;
   std::unique_ptr<kubelet::Volumes> volumes_;
   std::unique_ptr<kubelet::Env> env_;
   std::unique_ptr<kubelet::PodSyncer> pod_syncer_;
@@ -146,6 +166,7 @@ class Agent {
   std::thread housekeeping_;
   std::unique_ptr<dns::ClusterDns> dns_;
   std::unique_ptr<dns::DnsServer> dns_server_;
+  std::string dns_address_;  // where dns_server_ listens
 };
 
 }  // namespace kite::agent

@@ -18,6 +18,14 @@ namespace {
 
 const client::ResourceRef kNodes{"", "v1", "nodes", ""};
 
+// The proxy's backend in these tests: never the host's netfilter.
+class NullBackend : public proxy::Backend {
+ public:
+  const char* name() const override { return "null"; }
+  Status Sync(const proxy::ProxySnapshot&) override { return Status::Ok(); }
+  Status Cleanup() override { return Status::Ok(); }
+};
+
 class AgentTest : public ::testing::Test {
  protected:
   ~AgentTest() override {
@@ -45,6 +53,13 @@ class AgentTest : public ::testing::Test {
     h.api = &api_;
     h.host = &host_;
     h.cgroup_root = "";  // never the host's cgroups in a unit test
+    h.new_proxy_backend = [this](proxy::ProxyMode mode,
+                                 const proxy::BackendOptions& o)
+        -> StatusOr<std::unique_ptr<proxy::Backend>> {
+      proxy_modes_.push_back(mode);
+      proxy_options_.push_back(o);
+      return std::unique_ptr<proxy::Backend>(std::make_unique<NullBackend>());
+    };
     h.connect_runtime = [this](const std::string& endpoint)
         -> StatusOr<std::unique_ptr<cri::Runtime>> {
       endpoints_.push_back(endpoint);
@@ -72,6 +87,8 @@ class AgentTest : public ::testing::Test {
   kubelet::FakeHostInfo host_;
   cri::FakeRuntime* runtime_ = nullptr;
   std::vector<std::string> endpoints_;
+  std::vector<proxy::ProxyMode> proxy_modes_;
+  std::vector<proxy::BackendOptions> proxy_options_;
 };
 
 TEST_F(AgentTest, StartsTheNodeOnTheGivenRuntimeAndStops) {
@@ -147,6 +164,55 @@ TEST_F(AgentTest, ServesClusterDnsUnlessDisabled) {
   Agent off(c, Hooks());
   ASSERT_TRUE(off.Start().ok());
   EXPECT_EQ(off.dns_port(), 0);
+}
+
+TEST_F(AgentTest, RunsTheServiceProxyWithClusterDnsRoutedToItsDnsServer) {
+  client::ResourceRef services{"", "v1", "services", ""};
+  ASSERT_TRUE(api_.Create(services, client::Json::parse(R"({"metadata":{
+      "name":"kube-dns","namespace":"kube-system"},"spec":{"clusterIP":
+      "10.43.0.10","ports":[{"name":"dns","port":53,"protocol":"UDP"}]}})"),
+                          {})
+                  .ok());
+  AgentConfig c = Config();
+  c.dns_bind_address = "127.0.0.1";
+  c.dns_port = 0;
+  c.dns_upstreams = {"127.0.0.1:9"};
+  c.proxy_mode = "userspace";
+  Agent a(c, Hooks());
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_EQ(proxy_modes_,
+            std::vector<proxy::ProxyMode>{proxy::ProxyMode::kUserspace});
+  EXPECT_EQ(proxy_options_[0].node_name, "n1");
+  EXPECT_EQ(proxy_options_[0].node_ips, std::vector<std::string>{"10.1.2.3"});
+  EXPECT_EQ(proxy_options_[0].cluster_cidr, "10.42.0.0/16");
+  ASSERT_NE(a.service_proxy(), nullptr);
+  EXPECT_STREQ(a.service_proxy()->backend_name(), "null");
+  for (int i = 0; i < 500 && a.service_proxy()->sync_count() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto synced = a.service_proxy()->last_synced();
+  ASSERT_EQ(synced.ports.count("kube-system/kube-dns:dns/udp"), 1u);
+  const auto& dns = synced.ports.at("kube-system/kube-dns:dns/udp");
+  ASSERT_EQ(dns.endpoints.size(), 1u);
+  EXPECT_EQ(dns.endpoints[0].ip, "127.0.0.1");
+  EXPECT_EQ(dns.endpoints[0].port, a.dns_port());
+  a.Stop();
+  EXPECT_EQ(a.service_proxy(), nullptr);
+
+  // `--disable kube-proxy`: no proxy.
+  c.disable_proxy = true;
+  Agent off(c, Hooks());
+  ASSERT_TRUE(off.Start().ok());
+  EXPECT_EQ(off.service_proxy(), nullptr);
+  EXPECT_EQ(proxy_modes_.size(), 1u);
+  off.Stop();
+
+  // A mode that does not exist: the agent does not start.
+  c.disable_proxy = false;
+  c.proxy_mode = "ipvs";
+  Agent bad(c, Hooks());
+  Status st = bad.Start();
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("ipvs"), std::string::npos) << st.message();
 }
 
 TEST_F(AgentTest, AnUnreachableRuntimeIsAnErrorNamingIt) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "agent/proxy/proxy_model.h"
 #include "cmd/flags.h"
 #include "cmd/join_commands.h"
 #include "common/env.h"
@@ -127,8 +128,14 @@ int RunServer(const std::vector<std::string>& args) {
                "runs its own containerd)");
   flags.StringList("disable", &store.config.disable,
                    "do not deploy the default manifest NAME (e.g. local-storage, kube-dns) and delete its objects, "
-                   "or do not run the built-in servicelb (LoadBalancer Services on the node addresses) "
-                   "(repeatable)");
+                   "or do not run the built-in servicelb (LoadBalancer Services on the node addresses) or "
+                   "kube-proxy (the service proxy) (repeatable)");
+  flags.String("proxy-mode", &store.config.proxy_mode,
+               "the in-process agent's service proxy: auto (nftables, else iptables, else userspace), nftables, "
+               "iptables or userspace");
+  flags.Bool("proxy-cleanup", &store.config.proxy_cleanup,
+             "remove the service proxy's rules and addresses when the agent stops (default: keep them, so "
+             "Services work across a restart)");
   if (Status st = store.Parse(flags, args); !st.ok()) return Fail(st);
   if (flags.help()) {
     std::cout << flags.Usage();
@@ -136,6 +143,9 @@ int RunServer(const std::vector<std::string>& args) {
   }
   if (!flags.positional().empty()) {
     return Fail(InvalidArgumentError("kite server takes no arguments, got \"" + flags.positional()[0] + "\""));
+  }
+  if (auto mode = proxy::ParseProxyMode(store.config.proxy_mode); !mode.ok()) {
+    return Fail(InvalidArgumentError("--proxy-mode: " + mode.status().message()));
   }
 
   BlockStopSignals();

@@ -3,12 +3,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <iostream>
 
 #include "agent/agent.h"
 #include "agent/join.h"
+#include "agent/proxy/proxy_model.h"
 #include "api/object.h"
 #include "client/https_client.h"
 #include "cmd/flags.h"
@@ -145,7 +147,15 @@ int RunAgent(const std::vector<std::string>& args) {
                "runs its own containerd)");
   flags.Bool("join-only", &join_only, "join (get the node certificates) and exit without running the agent");
   flags.String("log-level", &log_level, "debug, info, warn or error");
-  flags.StringList("disable", &disable, "do not run the built-in part NAME: coredns (the cluster DNS)");
+  flags.StringList("disable", &disable,
+                   "do not run the built-in part NAME: coredns (the cluster DNS), kube-proxy (the service proxy)");
+  std::string proxy_mode = "auto";
+  bool proxy_cleanup = false;
+  flags.String("proxy-mode", &proxy_mode,
+               "the service proxy: auto (nftables, else iptables, else userspace), nftables, iptables or userspace");
+  flags.Bool("proxy-cleanup", &proxy_cleanup,
+             "remove the service proxy's rules and addresses when the agent stops (default: keep them, so "
+             "Services work across a restart)");
   if (Status st = ParseWithConfig(flags, args, &config_file, &log_level); !st.ok()) return Fail(st);
   if (flags.help()) {
     std::cout << flags.Usage();
@@ -155,7 +165,11 @@ int RunAgent(const std::vector<std::string>& args) {
     return Fail(InvalidArgumentError("kite agent takes no arguments, got \"" + flags.positional()[0] + "\""));
   }
   for (const std::string& d : disable) {
-    if (d != "coredns") return Fail(InvalidArgumentError("kite agent --disable: unknown part \"" + d + "\" (coredns)"));
+    if (d != "coredns" && d != "kube-proxy")
+      return Fail(InvalidArgumentError("kite agent --disable: unknown part \"" + d + "\" (coredns, kube-proxy)"));
+  }
+  if (auto mode = proxy::ParseProxyMode(proxy_mode); !mode.ok()) {
+    return Fail(InvalidArgumentError("--proxy-mode: " + mode.status().message()));
   }
   if (server.empty()) return Fail(InvalidArgumentError("kite agent needs --server https://HOST:PORT"));
   if (token.empty() && !token_file.empty()) {
@@ -201,7 +215,10 @@ int RunAgent(const std::vector<std::string>& args) {
   ac.node_name = node_name;
   ac.node_ips = given_ips;
   ac.container_runtime_endpoint = runtime_endpoint;
-  ac.disable_dns = !disable.empty();
+  ac.disable_dns = std::find(disable.begin(), disable.end(), "coredns") != disable.end();
+  ac.disable_proxy = std::find(disable.begin(), disable.end(), "kube-proxy") != disable.end();
+  ac.proxy_mode = proxy_mode;
+  ac.proxy_cleanup = proxy_cleanup;
   agent::Agent node_agent(ac);
   if (Status st = node_agent.Start(); !st.ok()) return Fail(st);
   int sig = 0;

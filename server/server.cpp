@@ -399,6 +399,12 @@ Status Server::StartAgent() {
   // `--disable coredns` (k3s's name) or `--disable kube-dns`: no cluster DNS.
   for (const std::string& d : config_.disable)
     if (d == "coredns" || d == "kube-dns") a.disable_dns = true;
+  // `--disable kube-proxy` (k3s's name): no service proxy.
+  for (const std::string& d : config_.disable)
+    if (d == "kube-proxy") a.disable_proxy = true;
+  a.proxy_mode = config_.proxy_mode;
+  a.proxy_cleanup = config_.proxy_cleanup;
+  a.service_cidr = config_.service_cidr;
   // As k3s labels its servers.
   a.node_labels = {{"node-role.kubernetes.io/control-plane", "true"},
                    {"node-role.kubernetes.io/master", "true"}};

@@ -66,6 +66,11 @@ struct Config {
   std::vector<std::string> node_ips;
   std::string container_runtime_endpoint;
   int kubelet_port = 10250;
+  // The in-process agent's service proxy (docs/proxy.md): its mode (auto,
+  // nftables, iptables, userspace) and whether it removes its rules when
+  // the agent stops. `--disable kube-proxy` turns it off.
+  std::string proxy_mode = "auto";
+  bool proxy_cleanup = false;
   // Store Secrets encrypted with AES-256-GCM under
   // <data_dir>/server/cred/encryption-key (secrets_encryption.h).
   bool secrets_encryption = false;

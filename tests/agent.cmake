@@ -1,7 +1,7 @@
 # The agent end to end (issue 6 items 6 and 7): kite server with its agent on
 # a real containerd inside a network namespace of the test's own, the shared
-# acceptance script at level `workload` (all but service-dns-and-proxy,
-# issue 7), kite agent adopting running containers, offline survival.
+# acceptance script at level `workload` (all of it), Services through the
+# proxy, kite agent adopting running containers, offline survival.
 # Skipped (77) without root, kubectl, containerd, ../shared or the images.
 if(KITE_BUILD_TESTS)
   add_test(NAME agent_e2e

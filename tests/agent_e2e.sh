@@ -5,8 +5,11 @@
 #   1. `kite server` as a user starts it (fresh data dir, the busybox test
 #      image copied into <data-dir>/agent/images/, the in-process agent
 #      supervising its own containerd); the node turns Ready;
-#   2. ../shared/acceptance/kubectl-smoke.sh workload passes, except exactly
-#      the check service-dns-and-proxy (service networking is issue 7);
+#   2. ../shared/acceptance/kubectl-smoke.sh workload passes completely
+#      (service-dns-and-proxy: a pod reaches a Service by name); then a
+#      ClusterIP Service is reached from a pod by name, its requests spread
+#      over both pods, and a NodePort answers on the node IP from the netns
+#      (the service proxy, docs/proxy.md);
 #   3. the server is restarted with --disable-agent and `kite agent --server
 #      URL --token TOKEN` joins as the same node: it adopts the running
 #      containers (same containerIDs, no restarts);
@@ -14,7 +17,8 @@
 #      container crashes and the agent restarts it (a new log file appears);
 #      the server comes back and the statuses catch up (restartCount), with
 #      no duplicate or lost pods;
-#   5. the agent is restarted: the same containerIDs again.
+#   5. the agent is restarted: the same containerIDs again, and the
+#      NodePort still answers.
 # Cleanup in a trap, also on failure: kite and containerd by PID, shims,
 # mounts, the pods' network namespaces and cgroups, the test's netns, temp
 # dirs.
@@ -103,11 +107,62 @@ grep -Eq "^$node +Ready +control-plane,master .* 10\.77\.0\.2 .*containerd://" <
 echo "[$SECONDS s] # 2. kubectl-smoke.sh workload"
 netns_run env KUBECONFIG="$KUBECONFIG" bash "$SMOKE" workload >"$work/smoke.out" 2>&1
 failed=$(grep '^FAIL' "$work/smoke.out" | awk '{print $2}' | tr '\n' ' ')
-if [ "$failed" = "service-dns-and-proxy " ] && grep -q '^[0-9]* passed, 1 failed$' "$work/smoke.out"; then
-  ok "smoke-workload ($(tail -1 "$work/smoke.out"); only service-dns-and-proxy, issue 7)"
+if [ -z "$failed" ] && grep -q '^[0-9]* passed, 0 failed$' "$work/smoke.out"; then
+  ok "smoke-workload ($(tail -1 "$work/smoke.out"))"
 else
   bad smoke-workload "$(grep -A8 '^FAIL' "$work/smoke.out"; tail -1 "$work/smoke.out")"
 fi
+
+echo "[$SECONDS s] # 2b. Services through the proxy: ClusterIP by name from a pod, NodePort on the node IP"
+"${K[@]}" create namespace net >/dev/null
+cat >"$work/net.yaml" <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: net}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: registry.local/busybox:latest
+        command: [httpd, -f, -p, "8080", -h, /etc]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: net}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-np, namespace: net}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+EOF
+"${K[@]}" apply -f "$work/net.yaml" >/dev/null
+netp() { "${K[@]}" -n net get "$@" 2>/dev/null; }
+web_ready() { [ "$(netp endpointslices -l kubernetes.io/service-name=web -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}')" = xx ]; }
+until_true 90 web_ready && ok net-web-ready || bad net-web-ready "$(netp pods -o wide; netp endpointslices -o yaml | tail -30)"
+pods=$(netp pods -l app=web -o jsonpath='{.items[*].metadata.name}')
+"${K[@]}" -n net run client --image=registry.local/busybox:latest --restart=Never -- \
+  sh -c 'for i in $(seq 1 30); do wget -qO- http://web.net.svc.cluster.local/hostname; done' >/dev/null
+client_done() { [ "$(netp pod client -o jsonpath='{.status.phase}')" = Succeeded ]; }
+until_true 90 client_done && ok clusterip-by-name-from-pod ||
+  bad clusterip-by-name-from-pod "$(netp pod client -o jsonpath='{.status.phase}'; "${K[@]}" -n net logs client 2>&1 | tail -5)"
+answered=$("${K[@]}" -n net logs client 2>/dev/null | sort -u | tr '\n' ' ')
+[ "$answered" = "$(tr ' ' '\n' <<<"$pods" | sort -u | tr '\n' ' ')" ] && ok clusterip-spreads-over-both-pods ||
+  bad clusterip-spreads-over-both-pods "answered by: $answered; pods: $pods"
+nodeport() { grep -qE "^web-" <(netns_run curl -s --max-time 5 http://10.77.0.2:30080/hostname); }
+until_true 30 nodeport && ok nodeport-on-node-ip ||
+  bad nodeport-on-node-ip "$(netns_run curl -sv --max-time 5 http://10.77.0.2:30080/hostname 2>&1 | tail -5)"
 
 echo "[$SECONDS s] # 3. kite agent joins as the same node and adopts the running containers"
 "${K[@]}" create namespace e2e >/dev/null
@@ -182,8 +237,9 @@ sleep 3
 [ "$(containers | grep '^main=')" = "$before" ] && ok agent-restart-adopts || bad agent-restart-adopts "before: $before
 after:  $(containers | grep '^main=')"
 [ "$(pod_uids)" = "$uids_before" ] && ok agent-restart-same-pods || bad agent-restart-same-pods "$(pod_uids)"
+nodeport && ok nodeport-after-agent-restarts || bad nodeport-after-agent-restarts "$(tail -20 "$work/agent.log")"
 
-out=$("${K[@]}" delete namespace e2e --wait=true --timeout=90s 2>&1)
+out=$("${K[@]}" delete namespace e2e net --wait=true --timeout=90s 2>&1)
 [ $? -eq 0 ] && ok namespace-deleted || bad namespace-deleted "$out"
 echo "[$SECONDS s] $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

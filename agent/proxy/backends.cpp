@@ -1,0 +1,36 @@
+// NewBackend: the proxy mode's backend, probed (proxy_model.h).
+#include <string>
+
+#include "agent/proxy/iptables_backend.h"
+#include "agent/proxy/nft_backend.h"
+#include "agent/proxy/proxy_model.h"
+#include "common/log.h"
+
+namespace kite::proxy {
+
+StatusOr<std::unique_ptr<Backend>> NewBackend(ProxyMode mode,
+                                              const BackendOptions& options) {
+  switch (mode) {
+    case ProxyMode::kNftables:
+      return NewNftablesBackend(options);
+    case ProxyMode::kIptables:
+      return NewIptablesBackend(options);
+    case ProxyMode::kUserspace:
+      return FailedPreconditionError(
+          "the userspace proxy mode is not built into this kite yet");
+    case ProxyMode::kAuto:
+      break;
+  }
+  // auto: the first mode whose probe passes.
+  auto nft = NewNftablesBackend(options);
+  if (nft.ok()) return nft;
+  log::Info("proxy", "nftables mode unavailable, trying iptables")(
+      "reason", nft.status().message());
+  auto ipt = NewIptablesBackend(options);
+  if (ipt.ok()) return ipt;
+  return FailedPreconditionError(
+      "no proxy mode works on this host: nftables: " + nft.status().message() +
+      "; iptables: " + ipt.status().message());
+}
+
+}  // namespace kite::proxy
