@@ -495,7 +495,9 @@ TEST_P(ConformanceTest, ExternalTrafficPolicyLocalKeepsTheClientAddress) {
     EXPECT_EQ(r.name, "ep1");
     // The kernel modes keep the client address (the userspace mode
     // cannot: its connections to endpoints start at the node).
-    if (GetParam() != "userspace") EXPECT_EQ(r.source, kClientIp);
+    if (GetParam() != "userspace") {
+      EXPECT_EQ(r.source, kClientIp);
+    }
   }
   // The ClusterIP is not restricted by the external policy.
   EXPECT_EQ(Names(Spread("10.43.77.10", 80, 30)),
@@ -573,7 +575,7 @@ TEST_P(ConformanceTest, CleanupRemovesEverything) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ConformanceTest,
-                         ::testing::Values("nftables"),
+                         ::testing::Values("nftables", "iptables"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace
