@@ -17,8 +17,9 @@
 #      container crashes and the agent restarts it (a new log file appears);
 #      the server comes back and the statuses catch up (restartCount), with
 #      no duplicate or lost pods;
-#   5. the agent is restarted: the same containerIDs again, and the
-#      NodePort still answers.
+#   5. the agent is restarted (with --proxy-cleanup): the same
+#      containerIDs again, and the NodePort still answers; when it stops,
+#      its nftables table is gone (without the flag it stays).
 # Cleanup in a trap, also on failure: kite and containerd by PID, shims,
 # mounts, the pods' network namespaces and cgroups, the test's netns, temp
 # dirs.
@@ -79,9 +80,9 @@ start_server() { # extra flags...
   done
   echo "server did not start:"; tail -30 "$work/server.log"; exit 1
 }
-start_agent() {
+start_agent() { # extra flags...
   "${NETNS_EXEC[@]}" "$KITE" agent --server https://127.0.0.1:6443 --token "$(cat "$data/server/token")" \
-    --data-dir "$data" --node-name "$node" >>"$work/agent.log" 2>&1 &
+    --data-dir "$data" --node-name "$node" "$@" >>"$work/agent.log" 2>&1 &
   agent_pid=$!
 }
 node_ready() {
@@ -231,7 +232,10 @@ after:  $(pod_uids)"
 echo "[$SECONDS s] # 5. the agent restarts and adopts again"
 stop_pid "$agent_pid"
 agent_pid=
-start_agent
+# Stopped without --proxy-cleanup: the rules stay (Services keep working).
+netns_run nft list tables 2>&1 | grep -q 'kite-proxy' && ok proxy-rules-kept-by-default ||
+  bad proxy-rules-kept-by-default "$(netns_run nft list tables 2>&1)"
+start_agent --proxy-cleanup
 until_true 60 node_ready
 sleep 3
 [ "$(containers | grep '^main=')" = "$before" ] && ok agent-restart-adopts || bad agent-restart-adopts "before: $before
@@ -241,5 +245,9 @@ nodeport && ok nodeport-after-agent-restarts || bad nodeport-after-agent-restart
 
 out=$("${K[@]}" delete namespace e2e net --wait=true --timeout=90s 2>&1)
 [ $? -eq 0 ] && ok namespace-deleted || bad namespace-deleted "$out"
+stop_pid "$agent_pid"
+agent_pid=
+netns_run nft list tables 2>&1 | grep -q 'kite-proxy' && bad proxy-cleanup-removes-rules "$(netns_run nft list tables 2>&1)" ||
+  ok proxy-cleanup-removes-rules
 echo "[$SECONDS s] $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -242,8 +242,8 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
     for (const auto& e : kEndpoints)
       setup += nn_ + "ip addr add " + e.ip + "/32 dev lo; ";
     ASSERT_EQ(Sh(setup), 0) << setup;
-    client_fd_ = open(("/var/run/netns/" + client_).c_str(),
-                      O_RDONLY | O_CLOEXEC);
+    client_fd_ =
+        open(("/var/run/netns/" + client_).c_str(), O_RDONLY | O_CLOEXEC);
     node_fd_ = open(("/var/run/netns/" + node_).c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(client_fd_, 0);
     ASSERT_GE(node_fd_, 0);
@@ -257,8 +257,7 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
     o.command_prefix = {"nsenter", "--net=/var/run/netns/" + node_};
     AdjustOptions(&o);
     auto backend = NewBackend(*mode, o);
-    if (!backend.ok() &&
-        backend.status().code() == Code::kFailedPrecondition) {
+    if (!backend.ok() && backend.status().code() == Code::kFailedPrecondition) {
       GTEST_SKIP() << GetParam() << " does not work on this host: "
                    << backend.status().ToString();
     }
@@ -267,9 +266,11 @@ class ConformanceTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(std::string(backend_->name()), GetParam());
   }
 
-  // Mode-specific options (the userspace mode's namespace, when it has
-  // one); none so far.
-  void AdjustOptions(BackendOptions*) {}
+  // The userspace mode's sockets and addresses live in the node netns
+  // (command_prefix only reaches the kernel modes' programs).
+  void AdjustOptions(BackendOptions* o) {
+    o->userspace_netns = "/var/run/netns/" + node_;
+  }
 
   void TearDown() override {
     if (backend_) {
@@ -473,8 +474,7 @@ TEST_P(ConformanceTest, InternalTrafficPolicyLocal) {
   ServicePort sp = Port("web", Protocol::kTcp, "10.43.77.10", 80, {0, 1, 2});
   sp.internal_policy_local = true;
   SyncOk({sp});
-  EXPECT_EQ(Names(Spread("10.43.77.10", 80, 10)),
-            std::set<std::string>{"ep1"});
+  EXPECT_EQ(Names(Spread("10.43.77.10", 80, 10)), std::set<std::string>{"ep1"});
   // No local endpoint: refused, never sent to another node.
   sp = Port("web", Protocol::kTcp, "10.43.77.10", 80, {1, 2});
   sp.internal_policy_local = true;
@@ -575,7 +575,7 @@ TEST_P(ConformanceTest, CleanupRemovesEverything) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ConformanceTest,
-                         ::testing::Values("nftables", "iptables"),
+                         ::testing::Values("nftables", "iptables", "userspace"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "agent/proxy/iptables_backend.h"
 #include "agent/proxy/nft_backend.h"
 #include "agent/proxy/proxy_model.h"
+#include "agent/proxy/userspace_backend.h"
 #include "common/log.h"
 
 namespace kite::proxy {
@@ -16,8 +17,7 @@ StatusOr<std::unique_ptr<Backend>> NewBackend(ProxyMode mode,
     case ProxyMode::kIptables:
       return NewIptablesBackend(options);
     case ProxyMode::kUserspace:
-      return FailedPreconditionError(
-          "the userspace proxy mode is not built into this kite yet");
+      return NewUserspaceBackend(options);
     case ProxyMode::kAuto:
       break;
   }
@@ -28,9 +28,14 @@ StatusOr<std::unique_ptr<Backend>> NewBackend(ProxyMode mode,
       "reason", nft.status().message());
   auto ipt = NewIptablesBackend(options);
   if (ipt.ok()) return ipt;
+  log::Warn("proxy", "no netfilter, using the userspace mode")(
+      "nftables", nft.status().message())("iptables", ipt.status().message());
+  auto user = NewUserspaceBackend(options);
+  if (user.ok()) return user;
   return FailedPreconditionError(
       "no proxy mode works on this host: nftables: " + nft.status().message() +
-      "; iptables: " + ipt.status().message());
+      "; iptables: " + ipt.status().message() +
+      "; userspace: " + user.status().message());
 }
 
 }  // namespace kite::proxy
