@@ -15,9 +15,9 @@
 #   2. a pod on each node (nodeName), busybox httpd; every pod reaches the
 #      other two by pod IP, and the server sees the client's own pod IP
 #      (a CGI script prints REMOTE_ADDR: no masquerade inside the cluster);
-#   3. (when the service proxy is built in: `kite agent --help` lists
-#      --proxy-mode) a Service backed by the pods on nodes 2 and 3: a pod on
-#      node 1 reaches it by DNS name and both backends answer; its NodePort
+#   3. a Service backed by the pods on nodes 2 and 3 (the agents' service
+#      proxy, default mode): a pod on node 1 reaches it by DNS name and both
+#      backends answer; its NodePort
 #      answers on every node's IP from outside; a backend turned unready
 #      (its readiness file removed with kubectl exec) gets no more traffic;
 #   4. after teardown nothing of the pods is left (cgroups, CNI netns).
@@ -182,9 +182,8 @@ out=${out#\[::ffff:}; out=${out%\]}  # httpd listens on IPv6: a mapped address
 [ "$out" = "${PIP[web1]}" ] && ok "source-address-kept (web2 sees $out)" ||
   bad source-address-kept "web2 saw '$out', web1 is ${PIP[web1]}"
 
-if "$KITE" agent --help 2>&1 | grep -q -- --proxy-mode; then
-  echo "[$SECONDS s] # 3. a Service backed by the pods on nodes 2 and 3"
-  cat >"$work/svc.yaml" <<EOF
+echo "[$SECONDS s] # 3. a Service backed by the pods on nodes 2 and 3"
+cat >"$work/svc.yaml" <<EOF
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: mn}
@@ -193,41 +192,38 @@ spec:
   selector: {app: web, role: backend}
   ports: [{port: 80, targetPort: 8080}]
 EOF
-  "${K[@]}" apply -f "$work/svc.yaml" >/dev/null
-  two_endpoints() {
+"${K[@]}" apply -f "$work/svc.yaml" >/dev/null
+two_endpoints() {
+  [ "$("${K[@]}" -n mn get endpointslices -l kubernetes.io/service-name=web \
+    -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}' | wc -l)" = 2 ]
+}
+until_true 30 two_endpoints && ok service-two-endpoints ||
+  bad service-two-endpoints "$("${K[@]}" -n mn get endpointslices -o yaml 2>&1 | tail -30)"
+# Many requests in one exec: one line per answer.
+many() { # URL N
+  "${K[@]}" -n mn exec web1 -- sh -c "i=0; while [ \$i -lt $2 ]; do timeout 3 wget -qO- '$1' 2>&1; i=\$((i+1)); done"
+}
+answers=$(many http://web.mn.svc.cluster.local/ 20)
+n2=$(grep -cx web2 <<<"$answers"); n3=$(grep -cx web3 <<<"$answers")
+[ "$n2" -gt 0 ] && [ "$n3" -gt 0 ] && [ $((n2 + n3)) = 20 ] &&
+  ok "service-by-dns-name (web2 $n2, web3 $n3 of 20)" || bad service-by-dns-name "$answers"
+nodeport=$("${K[@]}" -n mn get svc web -o jsonpath='{.spec.ports[0].nodePort}')
+for i in 1 2 3; do
+  got=""
+  for _ in 1 2 3 4 5 6; do got+="$(in_ns "$BR" curl -s -m 3 "http://${IP[$i]}:$nodeport/") "; done
+  grep -Eq 'web2|web3' <<<"$got" && ! grep -q web1 <<<"$got" &&
+    ok "nodeport-on-${NAME[$i]} (${IP[$i]}:$nodeport: $got)" || bad "nodeport-on-${NAME[$i]}" "$got"
+done
+"${K[@]}" -n mn exec web3 -- rm /tmp/ready
+one_endpoint() {
+  [ "$("${K[@]}" -n mn get pod web3 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = False ] &&
     [ "$("${K[@]}" -n mn get endpointslices -l kubernetes.io/service-name=web \
-      -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}' | wc -l)" = 2 ]
-  }
-  until_true 30 two_endpoints && ok service-two-endpoints ||
-    bad service-two-endpoints "$("${K[@]}" -n mn get endpointslices -o yaml 2>&1 | tail -30)"
-  # Many requests in one exec: one line per answer.
-  many() { # URL N
-    "${K[@]}" -n mn exec web1 -- sh -c "i=0; while [ \$i -lt $2 ]; do timeout 3 wget -qO- '$1' 2>&1; i=\$((i+1)); done"
-  }
-  answers=$(many http://web.mn.svc.cluster.local/ 20)
-  n2=$(grep -cx web2 <<<"$answers"); n3=$(grep -cx web3 <<<"$answers")
-  [ "$n2" -gt 0 ] && [ "$n3" -gt 0 ] && [ $((n2 + n3)) = 20 ] &&
-    ok "service-by-dns-name (web2 $n2, web3 $n3 of 20)" || bad service-by-dns-name "$answers"
-  nodeport=$("${K[@]}" -n mn get svc web -o jsonpath='{.spec.ports[0].nodePort}')
-  for i in 1 2 3; do
-    got=""
-    for _ in 1 2 3 4 5 6; do got+="$(in_ns "$BR" curl -s -m 3 "http://${IP[$i]}:$nodeport/") "; done
-    grep -Eq 'web2|web3' <<<"$got" && ! grep -q web1 <<<"$got" &&
-      ok "nodeport-on-${NAME[$i]} (${IP[$i]}:$nodeport: $got)" || bad "nodeport-on-${NAME[$i]}" "$got"
-  done
-  "${K[@]}" -n mn exec web3 -- rm /tmp/ready
-  one_endpoint() {
-    [ "$("${K[@]}" -n mn get pod web3 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = False ] &&
-      [ "$("${K[@]}" -n mn get endpointslices -l kubernetes.io/service-name=web \
-        -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}' | wc -l)" = 1 ]
-  }
-  until_true 30 one_endpoint && ok web3-unready || bad web3-unready "$("${K[@]}" -n mn get pods,endpointslices -o wide 2>&1)"
-  sleep 1  # the proxies' debounce
-  answers=$(many http://web.mn.svc.cluster.local/ 12)
-  [ "$(grep -cx web2 <<<"$answers")" = 12 ] && ok unready-gets-no-traffic || bad unready-gets-no-traffic "$answers"
-else
-  echo "# 3. skipped: this kite has no service proxy (no --proxy-mode)"
-fi
+      -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}' | wc -l)" = 1 ]
+}
+until_true 30 one_endpoint && ok web3-unready || bad web3-unready "$("${K[@]}" -n mn get pods,endpointslices -o wide 2>&1)"
+sleep 1  # the proxies' debounce
+answers=$(many http://web.mn.svc.cluster.local/ 12)
+[ "$(grep -cx web2 <<<"$answers")" = 12 ] && ok unready-gets-no-traffic || bad unready-gets-no-traffic "$answers"
 
 echo "[$SECONDS s] # 4. teardown leaves nothing of the pods"
 out=$("${K[@]}" delete namespace mn --wait=true --timeout=60s 2>&1)
