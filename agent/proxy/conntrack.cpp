@@ -1,15 +1,18 @@
 #include "agent/proxy/conntrack.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace kite::proxy {
@@ -195,10 +198,46 @@ class NetlinkConntrack : public Conntrack {
   }
 };
 
+// NetlinkConntrack inside the network namespace at `path`.
+class NetnsConntrack : public Conntrack {
+ public:
+  explicit NetnsConntrack(std::string path) : path_(std::move(path)) {}
+  StatusOr<int> DeleteUdpFlowsTo(
+      const std::set<std::pair<std::string, int>>& endpoints) override {
+    StatusOr<int> result = InternalError("not run");
+    std::thread t([&] {
+      int ns = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) {
+        result = UnavailableError("conntrack: enter " + path_ + ": " +
+                                  std::strerror(errno));
+      } else {
+        result = NetlinkConntrack().DeleteUdpFlowsTo(endpoints);
+      }
+      if (ns >= 0) ::close(ns);
+    });
+    t.join();
+    return result;
+  }
+
+ private:
+  const std::string path_;
+};
+
 }  // namespace
 
 std::unique_ptr<Conntrack> NewNetlinkConntrack() {
   return std::make_unique<NetlinkConntrack>();
+}
+
+std::unique_ptr<Conntrack> NewConntrackFor(
+    const std::vector<std::string>& command_prefix) {
+  if (command_prefix.empty()) return NewNetlinkConntrack();
+  for (const std::string& arg : command_prefix) {
+    if (arg.rfind("--net=", 0) == 0) {
+      return std::make_unique<NetnsConntrack>(arg.substr(6));
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace kite::proxy

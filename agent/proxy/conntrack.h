@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -34,5 +35,12 @@ class Conntrack {
 
 // ctnetlink in the calling thread's network namespace.
 std::unique_ptr<Conntrack> NewNetlinkConntrack();
+
+// ctnetlink in the network namespace a backend's command prefix runs its
+// programs in: this thread's with no prefix, the `--net=PATH` of an
+// nsenter prefix (entered on a thread of its own for each call), null
+// when the prefix names no namespace.
+std::unique_ptr<Conntrack> NewConntrackFor(
+    const std::vector<std::string>& command_prefix);
 
 }  // namespace kite::proxy

@@ -960,9 +960,7 @@ StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
                                                             st.message());
     }
   }
-  if (!conntrack && options.command_prefix.empty()) {
-    conntrack = NewNetlinkConntrack();
-  }
+  if (!conntrack) conntrack = NewConntrackFor(options.command_prefix);
   return std::unique_ptr<Backend>(new NftablesBackend(
       options, std::move(families), std::move(runner), std::move(conntrack)));
 }

@@ -125,8 +125,8 @@ std::unique_ptr<NftRunner> NewRealNftRunner();
 // cluster_cidr or service_cidr (each a CIDR or a comma-separated list).
 // `runner` null: the real one. After each Sync the conntrack entries of UDP
 // flows to endpoints that left a UDP service port are deleted through
-// `conntrack`; null: ctnetlink in the Sync thread's network namespace when
-// command_prefix is empty (the rules are in that namespace), none otherwise.
+// `conntrack`; null: NewConntrackFor(command_prefix), in the namespace
+// the rules are in.
 StatusOr<std::unique_ptr<Backend>> NewNftablesBackend(
     const BackendOptions& options, std::unique_ptr<NftRunner> runner,
     std::unique_ptr<Conntrack> conntrack = nullptr);

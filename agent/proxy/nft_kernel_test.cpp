@@ -567,8 +567,26 @@ TEST_F(NftKernelTest, UdpFlowMovesOnWhenItsEndpointGoes) {
   }
   EXPECT_EQ(ask(), "ep1 10.42.0.1");
   ::close(fd);
-  InNs node("n");
-  EXPECT_TRUE(inside->Cleanup().ok());
+  {
+    InNs node("n");
+    EXPECT_TRUE(inside->Cleanup().ok());
+  }
+
+  // The same with the backend that runs nft through nsenter: the entries
+  // are deleted in its --net= namespace.
+  sp.cluster_ips = {"10.43.0.31"};
+  sp.endpoints = {{"10.42.0.6", 8080, "n2", false}};
+  ASSERT_TRUE(backend_->Sync(Snap({sp})).ok());
+  fd = SocketIn("c", SOCK_DGRAM);
+  ASSERT_GE(fd, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  a = Addr("10.43.0.31", 80);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(ask(), "ep2 10.42.0.1");
+  sp.endpoints = {{"10.42.0.5", 8080, "n1", true}};
+  ASSERT_TRUE(backend_->Sync(Snap({sp})).ok());
+  EXPECT_EQ(ask(), "ep1 10.42.0.1");
+  ::close(fd);
 }
 
 TEST_F(NftKernelTest, SyncIsIncrementalAndCleanupRemovesEverything) {
