@@ -24,7 +24,8 @@
 # Everything (kite, containerd, shims, pods, mounts, cgroups, netns, temp
 # dirs) is torn down by a trap, also on failure.
 #
-# usage: tests/multinode_e2e.sh KITE IMAGES_DIR
+# usage: [PROXY_MODE=nftables|iptables|userspace] tests/multinode_e2e.sh KITE IMAGES_DIR
+# (PROXY_MODE: every node's --proxy-mode; default: the agents' default.)
 # Exits 77 (skipped) without root, kubectl, containerd or the busybox image.
 set -u
 KITE=$(readlink -f "${1:?usage: multinode_e2e.sh KITE IMAGES_DIR}")
@@ -43,6 +44,8 @@ NS=("" "kite-mn-1-$$" "kite-mn-2-$$" "kite-mn-3-$$")
 IP=("" 10.77.0.2 10.77.0.3 10.77.0.4)
 NAME=("" mn1 mn2 mn3)
 pids=("" "" "" "")
+proxy_flags=()
+[ -n "${PROXY_MODE:-}" ] && proxy_flags=(--proxy-mode "$PROXY_MODE")
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok    $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL  $1"; [ -n "${2:-}" ] && echo "$2" | head -20 | sed 's/^/      /'; }
@@ -91,7 +94,7 @@ until_true() { local t=$1; shift; local end=$((SECONDS + t)); until "$@" >/dev/n
 
 echo "# 1. one server, two agents"
 nsenter --net="/var/run/netns/${NS[1]}" "$KITE" server --data-dir "$work/n1" --node-name mn1 \
-  --node-ip 10.77.0.2 --write-kubeconfig "$KUBECONFIG" >"$work/n1.log" 2>&1 &
+  --node-ip 10.77.0.2 --write-kubeconfig "$KUBECONFIG" "${proxy_flags[@]}" >"$work/n1.log" 2>&1 &
 pids[1]=$!
 server_up() { [ -f "$KUBECONFIG" ] && "${K[@]}" get --raw /readyz; }
 until_true 60 server_up || { echo "server did not start:"; tail -30 "$work/n1.log"; exit 1; }
@@ -99,7 +102,7 @@ token=$(cat "$work/n1/server/token")
 for i in 2 3; do
   nsenter --net="/var/run/netns/${NS[$i]}" "$KITE" agent --server https://10.77.0.2:6443 \
     --token "$token" --data-dir "$work/n$i" --node-name "${NAME[$i]}" --node-ip "${IP[$i]}" \
-    >"$work/n$i.log" 2>&1 &
+    "${proxy_flags[@]}" >"$work/n$i.log" 2>&1 &
   pids[$i]=$!
 done
 ready_nodes() {
@@ -183,6 +186,12 @@ out=${out#\[::ffff:}; out=${out%\]}  # httpd listens on IPv6: a mapped address
   bad source-address-kept "web2 saw '$out', web1 is ${PIP[web1]}"
 
 echo "[$SECONDS s] # 3. a Service backed by the pods on nodes 2 and 3"
+modes=$(for i in 1 2 3; do sed -n 's/.*service proxy started mode=\([a-z]*\).*/\1/p' "$work/n$i.log" | tail -1; done | tr '\n' ' ')
+if [ -n "${PROXY_MODE:-}" ]; then
+  [ "$modes" = "$PROXY_MODE $PROXY_MODE $PROXY_MODE " ] && ok "proxy-mode-$PROXY_MODE" || bad proxy-mode "$modes"
+else
+  echo "      proxy modes: $modes"
+fi
 cat >"$work/svc.yaml" <<EOF
 apiVersion: v1
 kind: Service
