@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +126,27 @@ int main(int argc, char** argv) {
     kite::Status st = rt.StopPodSandbox(id);
     if (st.ok()) st = rt.RemovePodSandbox(id);
     if (!st.ok()) Fail("removing sandbox " + id, st);
+  }
+  // The pods' cgroup parents: runc removes the containers' cgroups, never
+  // their parents (a kubelet does that), so without this every run left
+  // one empty pod<uid> directory per pod in every hierarchy.
+  for (int i = 0; i < pods; ++i) {
+    std::string leaf =
+        "kubepods/besteffort/podpodstart-raw-" + run + "-" + std::to_string(i);
+    std::vector<std::filesystem::path> roots = {"/sys/fs/cgroup"};
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
+      if (!e.is_symlink(ec) && e.is_directory(ec)) roots.push_back(e.path());
+    for (const auto& root : roots) {
+      std::filesystem::path dir = root / leaf;
+      // Busy for a moment while the last task leaves.
+      for (int attempt = 0; attempt < 20 && std::filesystem::exists(dir, ec);
+           ++attempt) {
+        if (::rmdir(dir.c_str()) == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
   }
   std::printf(
       "raw-summary: pods=%d p50_ms=%.0f p99_ms=%.0f min_ms=%.0f max_ms=%.0f\n",
