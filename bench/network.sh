@@ -274,7 +274,9 @@ Request/response: $CONNS persistent connections, one HTTP-ish request
 outstanding on each (64-byte body); bulk: 4 connections reading a stream;
 UDP: $CONNS sockets, one 64-byte datagram outstanding each; new connections:
 $CONNS loops of connect, one request, close. The ratios compare req/s
-against the pod IP measured in the same phase, interleaved.
+against the pod IP measured in the same phase, interleaved; \`dns_qps\` is
+10.43.0.10 through the $kernel_mode proxy (the default mode), dns_load
+cycling through three Service names with 64 queries outstanding.
 
 $(cat "$table")
 
