@@ -97,12 +97,20 @@ reachable() {
   netns_run "$LOAD" --mode rr --addr "$1" --port "$2" --conns 1 --seconds 0.2 --warmup 0
 }
 
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
 # measure NAME MODE ADDR PORT [CONNS]: one net_load run, its line kept in
-# $work/runs as "NAME <net_load line>".
+# $work/runs as "NAME <net_load line> pod_cpu_pct=<n> kite_cpu_pct=<n>"
+# (the pod's server and kite, agent and proxy included, over the run and
+# its warm-up).
 measure() {
-  local name=$1 mode=$2 addr=$3 port=$4 conns=${5:-$CONNS} out
+  local name=$1 mode=$2 addr=$3 port=$4 conns=${5:-$CONNS} out s0 k0 t0 s1 k1 t1
+  s0=$(ticks "$srv_pid"); k0=$(ticks "$server_pid"); t0=$(date +%s%N)
   out=$(netns_run "$LOAD" --mode "$mode" --addr "$addr" --port "$port" --conns "$conns" \
     --seconds "$DURATION_S" --warmup 1) || die "net_load $mode $addr:$port failed: $out"
+  s1=$(ticks "$srv_pid"); k1=$(ticks "$server_pid"); t1=$(date +%s%N)
+  out+=" pod_cpu_pct=$(calc "round(100.0 * ($s1 - $s0) / $hz / (($t1 - $t0) / 1e9))")"
+  out+=" kite_cpu_pct=$(calc "round(100.0 * ($k1 - $k0) / $hz / (($t1 - $t0) / 1e9))")"
   echo "$name $out" >>"$work/runs"
   echo "network.sh: $name $out" >&2
 }
@@ -202,6 +210,13 @@ pod_ip=$("${K[@]}" -n netbench get pod -l app=netbench -o jsonpath='{.items[0].s
 pod_name=$("${K[@]}" -n netbench get pod -l app=netbench -o jsonpath='{.items[0].metadata.name}')
 cip=$("${K[@]}" -n netbench get svc netbench -o jsonpath='{.spec.clusterIP}')
 [ -n "$pod_ip" ] && [ -n "$cip" ] || die "no pod IP ($pod_ip) or ClusterIP ($cip)"
+# The pod's server process (by its pod's cgroup), for its CPU use.
+pod_uid=$("${K[@]}" -n netbench get pod -l app=netbench -o jsonpath='{.items[0].metadata.uid}')
+srv_pid=$(for p in /proc/[0-9]*; do
+  [ "$(cat "$p/comm" 2>/dev/null)" = netbench-server ] && grep -q "pod$pod_uid" "$p/cgroup" 2>/dev/null &&
+    echo "${p#/proc/}"
+done | head -1)
+[ -n "$srv_pid" ] || die "no netbench-server process of pod $pod_uid"
 echo "network.sh: pod $pod_name at $pod_ip, ClusterIP $cip" >&2
 until_true 30 reachable "$pod_ip" 8080 || die "the pod does not answer at $pod_ip:8080"
 until_true 30 reachable "$cip" 80 || die "the ClusterIP $cip:80 does not answer (kernel proxy)"
@@ -231,13 +246,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # The table.
 table=$work/table
 {
-  echo "| path | req/s (median of $ROUNDS) | latency p50 / p90 / p99 (us) | bulk MB/s | UDP echo round trips/s | new connections/s (p50 us) |"
-  echo "|---|---|---|---|---|---|"
+  echo "| path | req/s (median of $ROUNDS) | latency p50 / p90 / p99 (us) | CPU % of a core: load generator / pod / kite | bulk MB/s | UDP echo round trips/s | new connections/s (p50 us) |"
+  echo "|---|---|---|---|---|---|---|"
   for p in "direct-clusterip:(a) pod IP, $kernel_mode-mode run" "clusterip:(b) ClusterIP, $kernel_mode proxy" \
     "direct-userspace:(a) pod IP, userspace-mode run" "userspace:(c) ClusterIP, userspace proxy"; do
     n=${p%%:*} label=${p#*:}
-    printf '| %s | %s | %s / %s / %s | %s | %s | %s (%s) |\n' "$label" "$(med "$n-rr" ops_per_s)" \
-      "$(med "$n-rr" p50_us)" "$(med "$n-rr" p90_us)" "$(med "$n-rr" p99_us)" "$(med "$n-bulk" mb_per_s)" \
+    printf '| %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s (%s) |\n' "$label" "$(med "$n-rr" ops_per_s)" \
+      "$(med "$n-rr" p50_us)" "$(med "$n-rr" p90_us)" "$(med "$n-rr" p99_us)" \
+      "$(med "$n-rr" cpu_pct)" "$(med "$n-rr" pod_cpu_pct)" "$(med "$n-rr" kite_cpu_pct)" "$(med "$n-bulk" mb_per_s)" \
       "$(med "$n-udp" ops_per_s)" "$(med "$n-connect" ops_per_s)" "$(med "$n-connect" p50_us)"
   done
 } >"$table"

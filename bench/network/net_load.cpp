@@ -21,7 +21,8 @@
 //                 [--conns N] [--seconds S] [--warmup S] [--threads N]
 // prints: net_load: mode=<m> target=<ip:port> conns=<n> seconds=<s>
 //         ops=<n> ops_per_s=<n> mb_per_s=<n> p50_us=<n> p90_us=<n>
-//         p99_us=<n> max_us=<n> errors=<n>
+//         p99_us=<n> max_us=<n> errors=<n> cpu_pct=<its own CPU use, % of
+//         one core, over the measured seconds>
 // Exit status 1 when nothing completed (nothing listening, nothing
 // routed): a benchmark must not report a figure for a path that fails.
 #include <arpa/inet.h>
@@ -29,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -409,6 +411,18 @@ int main(int argc, char** argv) {
       results[t] = w.Run();
     });
   }
+  // The generator's own CPU use over the measured window (all threads):
+  // when it is near 100% per thread, the figures are bound by the client.
+  auto cpu_us = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000LL +
+           u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  std::this_thread::sleep_until(from);
+  int64_t cpu0 = cpu_us();
+  std::this_thread::sleep_until(end);
+  int64_t cpu1 = cpu_us();
   for (auto& t : threads) t.join();
   Result all;
   for (auto& r : results) {
@@ -422,7 +436,7 @@ int main(int argc, char** argv) {
   printf(
       "net_load: mode=%s target=%s:%d conns=%d seconds=%.1f ops=%llu "
       "ops_per_s=%.0f mb_per_s=%.1f p50_us=%u p90_us=%u p99_us=%u max_us=%u "
-      "errors=%llu\n",
+      "errors=%llu cpu_pct=%.0f\n",
       o.mode_name.c_str(), o.addr.c_str(), o.port, o.conns, o.seconds,
       static_cast<unsigned long long>(all.ops),
       static_cast<double>(all.ops) / o.seconds,
@@ -430,7 +444,8 @@ int main(int argc, char** argv) {
       Percentile(all.latencies_us, 0.50), Percentile(all.latencies_us, 0.90),
       Percentile(all.latencies_us, 0.99),
       all.latencies_us.empty() ? 0 : all.latencies_us.back(),
-      static_cast<unsigned long long>(all.errors));
+      static_cast<unsigned long long>(all.errors),
+      100.0 * static_cast<double>(cpu1 - cpu0) / 1e6 / o.seconds);
   bool nothing = o.mode == Mode::kBulk ? all.bytes == 0 : all.ops == 0;
   return nothing ? 1 : 0;
 }
