@@ -30,16 +30,16 @@
 # (c); dns_qps is through the default (kernel) proxy. Goals:
 # clusterip_ratio < 1.1, userspace_ratio < 2.
 #
-# Environment: BUILD_DIR (default build), CONNS (16), DURATION_S (5 per
-# measurement, after 1 s of warm-up), ROUNDS (5), RECORD (1: write
+# Environment: BUILD_DIR (default build), CONNS (16), DURATION_S (4 per
+# measurement, after 1 s of warm-up), ROUNDS (7), RECORD (1: write
 # bench/README.md, section "Network (bench/network.sh)", kept last).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$root/build}
 CONNS=${CONNS:-16}
-DURATION_S=${DURATION_S:-5}
-ROUNDS=${ROUNDS:-5}
+DURATION_S=${DURATION_S:-4}
+ROUNDS=${ROUNDS:-7}
 RECORD=${RECORD:-1}
 . "$root/tests/netns_lib.sh"
 
