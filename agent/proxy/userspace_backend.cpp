@@ -1203,7 +1203,27 @@ class UserspaceBackend : public Backend {
              [](uv_handle_t* h) { delete static_cast<UdpSession*>(h->data); });
   }
 
+  // Adds again the addresses of ours that someone removed from the device
+  // (run by the sweep timer, so the node heals without waiting for a
+  // Service change).
+  void RestoreAddresses() {
+    if (!found_owned_ || owned_.empty()) return;
+    auto present = netlink_.Dump();
+    if (!present.ok()) return;
+    std::set<Ip> on_device;
+    for (const DeviceAddress& d : *present) {
+      if (d.ifindex == ifindex_) on_device.insert(d.ip);
+    }
+    for (const Ip& ip : owned_) {
+      if (on_device.count(ip)) continue;
+      Status st = netlink_.Add(ifindex_, ip);
+      log::Warn(kComponent, "service address was removed from the device")(
+          "address", ip.ToString())("readded", st.ok() ? "yes" : st.message());
+    }
+  }
+
   void Sweep() {
+    RestoreAddresses();
     uint64_t now = uv_now(&loop_);
     auto idle = static_cast<uint64_t>(tuning_.udp_session_timeout.count());
     while (oldest_ && now - oldest_->last_ms > idle) CloseSession(oldest_);

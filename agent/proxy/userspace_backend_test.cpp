@@ -750,6 +750,23 @@ TEST_F(UserspaceNetnsTest, ClusterIpsOnLoopbackServeTcpAndUdp) {
   EXPECT_EQ(Dial("10.43.0.20", 80), -1);
 }
 
+TEST_F(UserspaceNetnsTest, AnAddressRemovedBehindItsBackComesBack) {
+  EchoServer a("a", "127.0.0.2");
+  UserspaceTuning tuning;
+  tuning.udp_session_timeout = 400ms;  // the sweep (and its check): 100 ms
+  Start(tuning);
+  SyncOk(Snap({Svc("web", "10.43.0.20", 80, {Ep(a)})}));
+  ASSERT_EQ(std::system("ip addr del 10.43.0.20/32 dev lo"), 0);
+  // No Sync needed: the backend notices and adds it again.
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    std::this_thread::sleep_for(50ms);
+    back = LoAddresses().find("10.43.0.20/32") != std::string::npos;
+  }
+  EXPECT_TRUE(back);
+  EXPECT_EQ(Hello("10.43.0.20", 80), "a");
+}
+
 TEST_F(UserspaceNetnsTest, ExternalIpIsAddedUnlessLocal) {
   EchoServer a("a", "127.0.0.2");
   Start();
