@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,7 +169,16 @@ Status DnsServer::Start() {
   }
   stopping_ = false;
   running_ = true;
-  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  thread_ = std::thread([this] {
+    // A write to a TCP client that reset fails with EPIPE; blocked for this
+    // thread only, SIGPIPE would otherwise kill the whole process (kite
+    // does not ignore it process-wide, so its children get the default).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  });
   log::Info(kComponent, "serving")("address", options_.address)("port",
                                                                 port_.load());
   return Status::Ok();

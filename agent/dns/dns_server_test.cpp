@@ -202,6 +202,40 @@ TEST_F(DnsServerTest, MalformedQueriesGetFormerrOrNothing) {
   EXPECT_EQ(ok->header.id, 96);
 }
 
+// Clients that send many queries over TCP and reset the connection
+// without reading: the server's writes then fail with EPIPE, which must not
+// raise SIGPIPE (kite does not ignore it process-wide; it would kill the
+// process, here the test binary).
+TEST_F(DnsServerTest, ClientsResettingMidAnswerLeaveTheServerServing) {
+  std::string w =
+      *Serialize(Query("big.default.svc.cluster.local", kTypeA, 98));
+  std::string framed;
+  for (int i = 0; i < 200; ++i) {
+    framed.push_back(static_cast<char>(w.size() >> 8));
+    framed.push_back(static_cast<char>(w.size() & 0xFF));
+    framed += w;
+  }
+  for (int round = 0; round < 5; ++round) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a = Loopback(server_->port());
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    send(fd, framed.data(), framed.size(), MSG_NOSIGNAL);
+    // Wait until answers arrive, then reset (linger 0) with most unread.
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd);
+  }
+  auto ok = Parse(
+      AskUdp(server_->port(),
+             *Serialize(Query("web.default.svc.cluster.local", kTypeA, 99))));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->header.id, 99);
+}
+
 TEST_F(DnsServerTest, StopsCleanlyWithOpenConnections) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a = Loopback(server_->port());
