@@ -166,4 +166,11 @@ struct BackendOptions {
 StatusOr<std::unique_ptr<Backend>> NewBackend(ProxyMode mode,
                                               const BackendOptions& options);
 
+// Removes what the modes other than `kept` (a concrete mode, not kAuto)
+// left on this host, as a mode switch (--proxy-mode) would otherwise leave
+// the old mode's rules or addresses catching traffic. Modes that cannot
+// work here have nothing to remove and are skipped. The agent calls it
+// once before its proxy's first Sync.
+Status CleanupOtherModes(ProxyMode kept, const BackendOptions& options);
+
 }  // namespace kite::proxy
