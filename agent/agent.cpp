@@ -324,6 +324,14 @@ Status Agent::StartProxy(const std::vector<std::string>& node_ips) {
   if (!backend.ok())
     return Status(backend.status().code(),
                   "service proxy: " + backend.status().message());
+  if (!hooks_.new_proxy_backend) {
+    // A mode switch: the previous mode's rules must not catch traffic.
+    auto kept = proxy::ParseProxyMode((*backend)->name());
+    Status st = kept.ok() ? proxy::CleanupOtherModes(*kept, bo) : kept.status();
+    if (!st.ok())
+      log::Warn("agent", "service proxy: other modes not cleaned up")(
+          "error", st.ToString());
+  }
   proxy::ServiceProxyOptions po;
   po.snapshot.node_name = config_.node_name;
   po.snapshot.cluster_dns = config_.cluster_dns;

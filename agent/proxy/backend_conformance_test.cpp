@@ -574,6 +574,29 @@ TEST_P(ConformanceTest, CleanupRemovesEverything) {
   EXPECT_TRUE(Tcp("10.43.77.10", 80).ok);
 }
 
+TEST_P(ConformanceTest, SwitchingModesRemovesTheOldModesRules) {
+  SyncOk({Port("web", Protocol::kTcp, "10.43.77.10", 80, {0})});
+  BackendOptions o;
+  o.node_name = kNode;
+  o.node_ips = {kNodeIp};
+  o.command_prefix = {"nsenter", "--net=/var/run/netns/" + node_};
+  AdjustOptions(&o);
+  ProxyMode self = *ParseProxyMode(GetParam());
+  // Cleaning up the other modes leaves this one serving.
+  ASSERT_TRUE(CleanupOtherModes(self, o).ok());
+  Reply r = Tcp("10.43.77.10", 80);
+  EXPECT_TRUE(r.ok) << strerror(r.error);
+  // Another mode taking over removes this one's rules.
+  ProxyMode other = self == ProxyMode::kNftables ? ProxyMode::kIptables
+                                                 : ProxyMode::kNftables;
+  ASSERT_TRUE(CleanupOtherModes(other, o).ok());
+  EXPECT_FALSE(Tcp("10.43.77.10", 80).ok);
+  std::string state = Output(nn_ + "ip -o addr 2>&1; " + nn_ +
+                             "nft list ruleset 2>/dev/null; " + nn_ +
+                             "iptables-save 2>/dev/null");
+  EXPECT_EQ(state.find("10.43.77.10"), std::string::npos) << state;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, ConformanceTest,
                          ::testing::Values("nftables", "iptables", "userspace"),
                          [](const auto& p) { return p.param; });

@@ -38,4 +38,23 @@ StatusOr<std::unique_ptr<Backend>> NewBackend(ProxyMode mode,
       "; userspace: " + user.status().message());
 }
 
+Status CleanupOtherModes(ProxyMode kept, const BackendOptions& options) {
+  std::string errors;
+  for (ProxyMode mode :
+       {ProxyMode::kNftables, ProxyMode::kIptables, ProxyMode::kUserspace}) {
+    if (mode == kept) continue;
+    // A mode whose probe fails cannot have left anything.
+    auto backend = NewBackend(mode, options);
+    if (!backend.ok()) continue;
+    Status st = (*backend)->Cleanup();
+    if (!st.ok()) {
+      errors += std::string(errors.empty() ? "" : "; ") + (*backend)->name() +
+                ": " + st.message();
+    }
+  }
+  if (!errors.empty())
+    return UnavailableError("cleaning up other proxy modes: " + errors);
+  return Status::Ok();
+}
+
 }  // namespace kite::proxy
