@@ -111,6 +111,12 @@ measure() {
   s1=$(ticks "$srv_pid"); k1=$(ticks "$server_pid"); t1=$(date +%s%N)
   out+=" pod_cpu_pct=$(calc "round(100.0 * ($s1 - $s0) / $hz / (($t1 - $t0) / 1e9))")"
   out+=" kite_cpu_pct=$(calc "round(100.0 * ($k1 - $k0) / $hz / (($t1 - $t0) / 1e9))")"
+  # CPU time of all three per operation: what the path costs, whatever
+  # the machine's other load does to the throughput.
+  out+=" cpu_us_per_op=$(awk -v l="$out" 'BEGIN { n = split(l, f, " "); for (i = 1; i <= n; i++) {
+    split(f[i], kv, "="); v[kv[1]] = kv[2] }
+    if (v["ops_per_s"] > 0) printf "%.1f", (v["cpu_pct"] + v["pod_cpu_pct"] + v["kite_cpu_pct"]) * 1e4 / v["ops_per_s"]
+    else print 0 }')"
   echo "$name $out" >>"$work/runs"
   echo "network.sh: $name $out" >&2
 }
@@ -246,14 +252,15 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 # The table.
 table=$work/table
 {
-  echo "| path | req/s (median of $ROUNDS) | latency p50 / p90 / p99 (us) | CPU % of a core: load generator / pod / kite | bulk MB/s | UDP echo round trips/s | new connections/s (p50 us) |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| path | req/s (median of $ROUNDS) | latency p50 / p90 / p99 (us) | CPU % of a core: load generator / pod / kite | CPU us per request (all three) | bulk MB/s | UDP echo round trips/s | new connections/s (p50 us) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for p in "direct-clusterip:(a) pod IP, $kernel_mode-mode run" "clusterip:(b) ClusterIP, $kernel_mode proxy" \
     "direct-userspace:(a) pod IP, userspace-mode run" "userspace:(c) ClusterIP, userspace proxy"; do
     n=${p%%:*} label=${p#*:}
-    printf '| %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s (%s) |\n' "$label" "$(med "$n-rr" ops_per_s)" \
+    printf '| %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %s | %s (%s) |\n' "$label" "$(med "$n-rr" ops_per_s)" \
       "$(med "$n-rr" p50_us)" "$(med "$n-rr" p90_us)" "$(med "$n-rr" p99_us)" \
-      "$(med "$n-rr" cpu_pct)" "$(med "$n-rr" pod_cpu_pct)" "$(med "$n-rr" kite_cpu_pct)" "$(med "$n-bulk" mb_per_s)" \
+      "$(med "$n-rr" cpu_pct)" "$(med "$n-rr" pod_cpu_pct)" "$(med "$n-rr" kite_cpu_pct)" \
+      "$(med "$n-rr" cpu_us_per_op)" "$(med "$n-bulk" mb_per_s)" \
       "$(med "$n-udp" ops_per_s)" "$(med "$n-connect" ops_per_s)" "$(med "$n-connect" p50_us)"
   done
 } >"$table"
@@ -302,6 +309,15 @@ $(cat "$dtable")
 |---|---|---|
 | direct / ClusterIP (kernel proxy), req/s | $clusterip_ratio | under 1.1 |
 | direct / ClusterIP (userspace proxy), req/s | $userspace_ratio | under 2 |
+| ClusterIP (kernel proxy) / direct, CPU us per request | $(calc "round($(med clusterip-rr cpu_us_per_op) / $(med direct-clusterip-rr cpu_us_per_op), 2)") | |
+| ClusterIP (userspace proxy) / direct, CPU us per request | $(calc "round($(med userspace-rr cpu_us_per_op) / $(med direct-userspace-rr cpu_us_per_op), 2)") | |
+
+Where the CPU columns stay far below 100% per process on a loaded machine,
+the request/response runs are bound by scheduling latency, not by CPU:
+every wake-up of the generator, the pod or the userspace proxy waits for a
+core that other processes hold, and the req/s ratios move from run to run
+with that load. The CPU time per request is the steadier view of what each
+path costs.
 
 All runs:
 
