@@ -32,7 +32,9 @@
 #
 # Environment: BUILD_DIR (default build), CONNS (16), DURATION_S (4 per
 # measurement, after 1 s of warm-up), ROUNDS (7), RECORD (1: write
-# bench/README.md, section "Network (bench/network.sh)", kept last).
+# bench/README.md, section "Network (bench/network.sh)", kept last),
+# KERNEL_MODE (empty: the default proxy mode; iptables or nftables: that
+# kernel mode for (b)).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -172,7 +174,7 @@ phase() {
 }
 
 echo "network.sh: kite server (default proxy mode, --proxy-cleanup)" >&2
-start_server --proxy-cleanup
+start_server --proxy-cleanup ${KERNEL_MODE:+--proxy-mode "$KERNEL_MODE"}
 "${K[@]}" apply -f - >/dev/null <<'YAML' || die "kubectl apply failed"
 apiVersion: v1
 kind: Namespace
