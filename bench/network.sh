@@ -40,6 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$root/build}
 CONNS=${CONNS:-16}
+KERNEL_MODE=${KERNEL_MODE:-}
 DURATION_S=${DURATION_S:-4}
 ROUNDS=${ROUNDS:-7}
 RECORD=${RECORD:-1}
@@ -139,9 +140,11 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 med() { field "$1" "$2" | median; }
 calc() { python3 -c "print($1)"; }
 
-# Both kinds of kernel proxy program nf_tables (iptables through its nft
-# backend): the rules naming the ClusterIP.
-kernel_rules() { netns_run nft list ruleset 2>/dev/null | grep -c -F "$cip"; }
+# The kernel rules naming the ClusterIP: nf_tables (the nftables backend,
+# and iptables through its nft variant) and iptables-legacy's tables.
+kernel_rules() {
+  { netns_run nft list ruleset; netns_run iptables-legacy-save; } 2>/dev/null | grep -c -F "$cip"
+}
 
 # One phase: ROUNDS interleaved request/response runs of direct and the
 # ClusterIP (named $1), then one run of each other kind; DNS through the
@@ -173,7 +176,7 @@ phase() {
   dns "dns-$via" 10.43.0.10 53
 }
 
-echo "network.sh: kite server (default proxy mode, --proxy-cleanup)" >&2
+echo "network.sh: kite server (proxy mode ${KERNEL_MODE:-default}, --proxy-cleanup)" >&2
 start_server --proxy-cleanup ${KERNEL_MODE:+--proxy-mode "$KERNEL_MODE"}
 "${K[@]}" apply -f - >/dev/null <<'YAML' || die "kubectl apply failed"
 apiVersion: v1
@@ -234,7 +237,7 @@ rules=$(kernel_rules)
 proxy_mode() { sed -n 's/.*service proxy started mode=\([a-z]*\).*/\1/p' "$work/server.log" | tail -1; }
 kernel_mode=$(proxy_mode)
 case $kernel_mode in nftables | iptables) ;; *) die "the agent's proxy mode is '$kernel_mode', not a kernel one" ;; esac
-echo "network.sh: $kernel_mode proxy ($rules nf_tables lines name $cip)" >&2
+echo "network.sh: $kernel_mode proxy ($rules kernel rule lines name $cip)" >&2
 phase clusterip
 
 echo "network.sh: kite restarted with --proxy-mode userspace" >&2
@@ -290,7 +293,7 @@ if [ "$RECORD" = 1 ]; then
   cat >"$body" <<BODY
 $section
 
-- Command: \`bench/network.sh\` (CONNS=$CONNS, DURATION_S=$DURATION_S after 1 s warm-up, ROUNDS=$ROUNDS), as root, everything inside a network namespace with no route out; the load generator (bench/network/net_load, one thread) on the node's side, one netbench pod (bench/network/netbench_server.c, one thread)
+- Command: \`bench/network.sh\` (CONNS=$CONNS, KERNEL_MODE=${KERNEL_MODE:-default}, DURATION_S=$DURATION_S after 1 s warm-up, ROUNDS=$ROUNDS), as root, everything inside a network namespace with no route out; the load generator (bench/network/net_load, one thread) on the node's side, one netbench pod (bench/network/netbench_server.c, one thread)
 - Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo), $(uname -r); load average $load_before before, $load_after after (the machine is shared)
 - Code: $(git -C "$root" rev-parse --short HEAD); default proxy mode on this host: $kernel_mode
 - Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
