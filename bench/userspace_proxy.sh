@@ -32,12 +32,16 @@ cleanup() {
 trap cleanup EXIT
 ip netns add "$ns" || exit 1
 run() { nsenter --net=/var/run/netns/"$ns" "$@"; }
+# Background processes start through nsenter itself (it execs them), so $!
+# is their own PID: `run ... &` would give a subshell's, and killing that
+# left netbench-server running after the benchmark.
+NSEXEC=(nsenter --net=/var/run/netns/"$ns")
 run ip link set lo up
-run "$BUILD/bench/network/netbench-server" >/dev/null 2>&1 &
+"${NSEXEC[@]}" "$BUILD/bench/network/netbench-server" >/dev/null 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do run ss -ltn | grep -q ':8081 ' && break; sleep 0.1; done
 mkfifo "$work/in"
-run "$BUILD/bench/proxy/userspace_relay" /var/run/netns/"$ns" 10.43.0.50 127.0.0.1 8080 8081 \
+"${NSEXEC[@]}" "$BUILD/bench/proxy/userspace_relay" /var/run/netns/"$ns" 10.43.0.50 127.0.0.1 8080 8081 \
   <"$work/in" >"$work/relay.out" 2>&1 &
 relay_pid=$!
 exec 3>"$work/in"
