@@ -306,12 +306,21 @@ class IptablesKernelTest : public ::testing::TestWithParam<std::string> {
                                      save, "-t", table};
     if (counters) argv.push_back("-c");
     Sh(argv, &out);
-    // Without the comment lines (they carry the time).
+    // Without the comment lines (they carry the time), and without the
+    // built-in chains' policy counters unless asked for: iptables-legacy-save
+    // prints them even without -c, and a late packet of an earlier
+    // connection (a FIN, an ACK) moves them.
     std::string kept;
     std::istringstream in(out);
     std::string l;
     while (std::getline(in, l)) {
-      if (!l.starts_with("#")) kept += l + "\n";
+      if (l.starts_with("#")) continue;
+      if (!counters && l.starts_with(":")) {
+        size_t open = l.rfind(" [");
+        if (open != std::string::npos && l.ends_with("]"))
+          l = l.substr(0, open) + " [0:0]";
+      }
+      kept += l + "\n";
     }
     return kept;
   }
