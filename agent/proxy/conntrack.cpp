@@ -240,4 +240,23 @@ std::unique_ptr<Conntrack> NewConntrackFor(
   return nullptr;
 }
 
+std::set<std::pair<std::string, int>> GoneUdpEndpoints(
+    const ProxySnapshot& prev, const ProxySnapshot& next) {
+  std::set<std::pair<std::string, int>> gone;
+  for (const auto& [key, sp] : prev.ports) {
+    if (sp.protocol != Protocol::kUdp) continue;
+    auto it = next.ports.find(key);
+    for (const Endpoint& e : sp.endpoints) {
+      bool kept = false;
+      if (it != next.ports.end()) {
+        for (const Endpoint& n : it->second.endpoints) {
+          if (n.ip == e.ip && n.port == e.port) kept = true;
+        }
+      }
+      if (!kept) gone.insert({e.ip, e.port});
+    }
+  }
+  return gone;
+}
+
 }  // namespace kite::proxy

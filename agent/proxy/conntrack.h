@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/proxy/proxy_model.h"
 #include "common/status.h"
 
 namespace kite::proxy {
@@ -42,5 +43,11 @@ std::unique_ptr<Conntrack> NewNetlinkConntrack();
 // when the prefix names no namespace.
 std::unique_ptr<Conntrack> NewConntrackFor(
     const std::vector<std::string>& command_prefix);
+
+// The (ip, port) of the UDP endpoints a service port of `prev` had and the
+// same port in `next` has not (or `next` lacks the port): the flows whose
+// conntrack entries a Sync from `prev` to `next` should delete.
+std::set<std::pair<std::string, int>> GoneUdpEndpoints(
+    const ProxySnapshot& prev, const ProxySnapshot& next);
 
 }  // namespace kite::proxy

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -16,7 +15,6 @@
 #include <cstring>
 #include <map>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "agent/proxy/conntrack.h"
@@ -62,18 +60,6 @@ std::string Host(const std::string& ip, bool v6) {
   return ip + (v6 ? "/128" : "/32");
 }
 
-const char* Proto(Protocol p) {
-  switch (p) {
-    case Protocol::kTcp:
-      return "tcp";
-    case Protocol::kUdp:
-      return "udp";
-    case Protocol::kSctp:
-      return "sctp";
-  }
-  return "tcp";
-}
-
 // 64-bit FNV-1a, base32 (13 characters): chain names stay under
 // iptables' 28-character limit ("KITE-SEP-" + 13 = 22).
 std::string Hash(std::string_view s) {
@@ -111,7 +97,7 @@ std::string Comment(const std::string& key, std::string_view what) {
 }
 
 std::string ProtoMatch(Protocol p, int port) {
-  const char* proto = Proto(p);
+  const char* proto = ProtocolName(p);
   return std::string("-p ") + proto + " -m " + proto + " --dport " +
          std::to_string(port);
 }
@@ -189,7 +175,7 @@ PortRules RulesFor(const std::string& key, const ServicePort& sp,
   const bool has_svc = !all.empty();
   const bool has_svl = want_local && !local.empty();
   const bool has_ext = has_external && has_svc;
-  const std::string proto = std::string("-p ") + Proto(sp.protocol);
+  const std::string proto = std::string("-p ") + ProtocolName(sp.protocol);
 
   // Endpoint chains: every endpoint (SVL uses a subset of the same ones).
   for (const Endpoint& e : all) {
@@ -620,64 +606,6 @@ std::string Trim(std::string s) {
   return s;
 }
 
-// ctnetlink in the network namespace at `path` (the one the command
-// prefix runs iptables in): each call enters it on a thread of its own.
-class NetnsConntrack : public Conntrack {
- public:
-  explicit NetnsConntrack(std::string path) : path_(std::move(path)) {}
-  StatusOr<int> DeleteUdpFlowsTo(
-      const std::set<std::pair<std::string, int>>& endpoints) override {
-    StatusOr<int> result = InternalError("not run");
-    std::thread t([&] {
-      int ns = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
-        result = UnavailableError("enter " + path_ + ": " + strerror(errno));
-      } else {
-        result = NewNetlinkConntrack()->DeleteUdpFlowsTo(endpoints);
-      }
-      if (ns >= 0) close(ns);
-    });
-    t.join();
-    return result;
-  }
-
- private:
-  const std::string path_;
-};
-
-// Where conntrack entries are deleted: this process's namespace without a
-// prefix, the prefix's `--net=PATH` (nsenter) with one, else nowhere.
-std::unique_ptr<Conntrack> ConntrackFor(const BackendOptions& options) {
-  if (options.command_prefix.empty()) return NewNetlinkConntrack();
-  for (const auto& arg : options.command_prefix) {
-    if (arg.starts_with("--net=")) {
-      return std::make_unique<NetnsConntrack>(arg.substr(6));
-    }
-  }
-  return nullptr;
-}
-
-// The (ip, port) of UDP endpoints `prev` had and `next` has not, per
-// service port.
-std::set<std::pair<std::string, int>> GoneUdpEndpoints(
-    const ProxySnapshot& prev, const ProxySnapshot& next) {
-  std::set<std::pair<std::string, int>> gone;
-  for (const auto& [key, sp] : prev.ports) {
-    if (sp.protocol != Protocol::kUdp) continue;
-    auto it = next.ports.find(key);
-    for (const Endpoint& e : sp.endpoints) {
-      bool kept = false;
-      if (it != next.ports.end()) {
-        for (const Endpoint& n : it->second.endpoints) {
-          if (n.ip == e.ip && n.port == e.port) kept = true;
-        }
-      }
-      if (!kept) gone.insert({e.ip, e.port});
-    }
-  }
-  return gone;
-}
-
 // One address family's tools, and the options with its cluster CIDR.
 struct Family {
   bool v6 = false;
@@ -692,7 +620,7 @@ class IptablesBackend : public Backend {
                   std::vector<Family> families)
       : runner_(std::move(runner)),
         families_(std::move(families)),
-        conntrack_(ConntrackFor(options)) {}
+        conntrack_(NewConntrackFor(options.command_prefix)) {}
 
   const char* name() const override { return "iptables"; }
 

@@ -741,7 +741,7 @@ class NftablesBackend : public Backend {
     }
     log::Debug(kComponent, "synced")("services", snapshot.ports.size())(
         "changed", new_keys.size() + gone_keys.size())("bytes", script.size());
-    FlushUdpFlows(snapshot, gone_keys);
+    FlushUdpFlows(snapshot);
     return Status::Ok();
   }
 
@@ -768,34 +768,16 @@ class NftablesBackend : public Backend {
     in_sync_ = true;
     log::Debug(kComponent, "synced the whole table")(
         "services", snapshot.ports.size())("bytes", script.size());
-    std::vector<std::string> all;
-    for (const auto& [key, sp] : synced_.ports) all.push_back(key);
-    FlushUdpFlows(snapshot, all);
+    FlushUdpFlows(snapshot);
     return Status::Ok();
   }
 
   // Deletes the conntrack entries of UDP flows to endpoints that left a
-  // UDP service port (among `keys`) since the last Sync: the rules no
+  // UDP service port since the last Sync: the rules no
   // longer lead there, but an established flow would keep going.
-  void FlushUdpFlows(const ProxySnapshot& next,
-                     const std::vector<std::string>& keys) {
-    std::set<std::pair<std::string, int>> gone;
-    for (const std::string& key : keys) {
-      auto old = synced_.ports.find(key);
-      if (old == synced_.ports.end()) continue;
-      const ServicePort& sp = old->second;
-      if (sp.protocol != Protocol::kUdp) continue;
-      auto it = next.ports.find(key);
-      for (const Endpoint& e : sp.endpoints) {
-        bool kept = false;
-        if (it != next.ports.end()) {
-          for (const Endpoint& n : it->second.endpoints) {
-            if (n.ip == e.ip && n.port == e.port) kept = true;
-          }
-        }
-        if (!kept) gone.insert({e.ip, e.port});
-      }
-    }
+  void FlushUdpFlows(const ProxySnapshot& next) {
+    std::set<std::pair<std::string, int>> gone =
+        GoneUdpEndpoints(synced_, next);
     synced_ = next;
     if (gone.empty() || !conntrack_) return;
     StatusOr<int> n = conntrack_->DeleteUdpFlowsTo(gone);
