@@ -17,8 +17,9 @@
 #      (a CGI script prints REMOTE_ADDR: no masquerade inside the cluster);
 #   3. a Service backed by the pods on nodes 2 and 3 (the agents' service
 #      proxy, default mode): a pod on node 1 reaches it by DNS name and both
-#      backends answer; its NodePort
-#      answers on every node's IP from outside; a backend turned unready
+#      backends answer; its NodePort answers on every node's IP from
+#      outside; a LoadBalancer Service gets the three node addresses as
+#      ingress (servicelb) and answers on each; a backend turned unready
 #      (its readiness file removed with kubectl exec) gets no more traffic;
 #   4. after teardown nothing of the pods is left (cgroups, CNI netns).
 # Everything (kite, containerd, shims, pods, mounts, cgroups, netns, temp
@@ -222,6 +223,31 @@ for i in 1 2 3; do
   for _ in 1 2 3 4 5 6; do got+="$(in_ns "$BR" curl -s -m 3 "http://${IP[$i]}:$nodeport/") "; done
   grep -Eq 'web2|web3' <<<"$got" && ! grep -q web1 <<<"$got" &&
     ok "nodeport-on-${NAME[$i]} (${IP[$i]}:$nodeport: $got)" || bad "nodeport-on-${NAME[$i]}" "$got"
+done
+# A LoadBalancer Service: servicelb gives it the three node addresses, and
+# every node serves its port (issue 7 item 2).
+cat >"$work/lb.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: web-lb, namespace: mn}
+spec:
+  type: LoadBalancer
+  selector: {app: web, role: backend}
+  ports: [{port: 8088, targetPort: 8080}]
+EOF
+"${K[@]}" apply -f "$work/lb.yaml" >/dev/null
+want_ingress=$(printf '%s\n' "${IP[1]}" "${IP[2]}" "${IP[3]}" | sort | tr '\n' ' ')
+lb_ingress() {
+  "${K[@]}" -n mn get svc web-lb -o jsonpath='{range .status.loadBalancer.ingress[*]}{.ip}{"\n"}{end}' | sort | tr '\n' ' '
+}
+lb_has_nodes() { [ "$(lb_ingress)" = "$want_ingress" ]; }
+until_true 30 lb_has_nodes && ok "loadbalancer-ingress ($want_ingress)" ||
+  bad loadbalancer-ingress "$(lb_ingress); $("${K[@]}" -n mn get svc web-lb 2>&1)"
+for i in 1 2 3; do
+  got=""
+  for _ in 1 2 3 4 5 6; do got+="$(in_ns "$BR" curl -s -m 3 "http://${IP[$i]}:8088/") "; done
+  grep -Eq 'web2|web3' <<<"$got" && ! grep -q web1 <<<"$got" &&
+    ok "loadbalancer-on-${NAME[$i]} (${IP[$i]}:8088: $got)" || bad "loadbalancer-on-${NAME[$i]}" "$got"
 done
 "${K[@]}" -n mn exec web3 -- rm /tmp/ready
 one_endpoint() {

@@ -654,8 +654,14 @@ class UserspaceBackend : public Backend {
           add(ip, sp.node_port, kExternalTraffic);
       }
       for (const auto& ip : sp.external_ips) add(ip, sp.port, kExternalTraffic);
+      // LoadBalancer ingress IPs only where they are this node's own
+      // addresses (servicelb's are the node IPs of every node): owning
+      // another node's address on lo would cut this node off from it
+      // (its kubelet, its pods behind the host-gw route).
       for (const auto& ip : sp.load_balancer_ips) {
-        add(ip, sp.port, kExternalTraffic);
+        auto parsed = ParseIp(ip);
+        if (parsed && !owned_.count(*parsed) && IsLocal(*parsed))
+          add(ip, sp.port, kExternalTraffic);
       }
     }
 

@@ -772,11 +772,15 @@ TEST_F(UserspaceNetnsTest, ExternalIpIsAddedUnlessLocal) {
   Start();
   ServicePort sp = Svc("web", "10.43.0.20", 80, {Ep(a)});
   sp.external_ips = {"192.0.2.7"};
-  sp.load_balancer_ips = {"127.0.0.30"};  // a node address: not added
+  // A node address: served, not added. Another host's address (servicelb
+  // lists every node's): neither added nor served, so this node still
+  // reaches that host.
+  sp.load_balancer_ips = {"127.0.0.30", "192.0.2.9"};
   SyncOk(Snap({sp}));
   std::string lo = LoAddresses();
   EXPECT_NE(lo.find("192.0.2.7/32"), std::string::npos) << lo;
   EXPECT_EQ(lo.find("127.0.0.30"), std::string::npos) << lo;
+  EXPECT_EQ(lo.find("192.0.2.9"), std::string::npos) << lo;
   EXPECT_EQ(Hello("192.0.2.7", 80), "a");
   EXPECT_EQ(Hello("127.0.0.30", 80), "a");
 }
