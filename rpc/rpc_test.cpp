@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -627,6 +628,17 @@ class TestServer {
       if (nghttp2_session_mem_recv(c.session, buf.data(),
                                    static_cast<size_t>(n)) < 0)
         break;
+    }
+    if (!c.drop) {
+      // A graceful close (after a GOAWAY): stop sending, then read until
+      // the client closes. Closing with the client's last frames unread
+      // would send a reset, and the client's kernel would throw away the
+      // response it had not read yet (a real server lingers the same way).
+      ::shutdown(fd, SHUT_WR);
+      pollfd p{fd, POLLIN, 0};
+      while (!stopping_.load() && ::poll(&p, 1, 2000) == 1 &&
+             ::recv(fd, buf.data(), buf.size(), 0) > 0) {
+      }
     }
     ::shutdown(fd, SHUT_RDWR);
     nghttp2_session_del(c.session);
