@@ -144,6 +144,13 @@ TEST(InformerTest, RelistReconcilesWhatTheWatchMissed) {
   inf.AddEventHandler(rec.Handlers());
   ASSERT_TRUE(inf.Start().ok());
   ASSERT_EQ(rec.WaitFor(3).size(), 3u);
+  // The handlers see the list before the watch is open: wait for it, else a
+  // watch opened while the errors below are injected could slip past them
+  // and see the changes live (no re-list).
+  for (int i = 0; i < 500 && fake.OpenWatches() != 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(fake.OpenWatches(), 1);
   // The server goes away: watches end and cannot be reopened while things
   // change.
   fake.InjectError("watch", "configmaps", UnavailableError("server restart"),
