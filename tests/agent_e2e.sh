@@ -33,6 +33,7 @@ SMOKE=${2:?usage: agent_e2e.sh KITE SMOKE IMAGES_DIR}
 IMAGES=${3:?usage: agent_e2e.sh KITE SMOKE IMAGES_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/netns_lib.sh"
+. "$here/service_checks.sh"
 
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces, containerd)"; exit 77; }
 command -v kubectl >/dev/null || { echo "skipped: kubectl not found"; exit 77; }
@@ -115,55 +116,7 @@ else
 fi
 
 echo "[$SECONDS s] # 2b. Services through the proxy: ClusterIP by name from a pod, NodePort on the node IP"
-"${K[@]}" create namespace net >/dev/null
-cat >"$work/net.yaml" <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: net}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: registry.local/busybox:latest
-        command: [httpd, -f, -p, "8080", -h, /etc]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: net}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-np, namespace: net}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
-EOF
-"${K[@]}" apply -f "$work/net.yaml" >/dev/null
-netp() { "${K[@]}" -n net get "$@" 2>/dev/null; }
-web_ready() { [ "$(netp endpointslices -l kubernetes.io/service-name=web -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}')" = xx ]; }
-until_true 90 web_ready && ok net-web-ready || bad net-web-ready "$(netp pods -o wide; netp endpointslices -o yaml | tail -30)"
-pods=$(netp pods -l app=web -o jsonpath='{.items[*].metadata.name}')
-"${K[@]}" -n net run client --image=registry.local/busybox:latest --restart=Never -- \
-  sh -c 'for i in $(seq 1 30); do wget -qO- http://web.net.svc.cluster.local/hostname; done' >/dev/null
-client_done() { [ "$(netp pod client -o jsonpath='{.status.phase}')" = Succeeded ]; }
-until_true 90 client_done && ok clusterip-by-name-from-pod ||
-  bad clusterip-by-name-from-pod "$(netp pod client -o jsonpath='{.status.phase}'; "${K[@]}" -n net logs client 2>&1 | tail -5)"
-answered=$("${K[@]}" -n net logs client 2>/dev/null | sort -u | tr '\n' ' ')
-[ "$answered" = "$(tr ' ' '\n' <<<"$pods" | sort -u | tr '\n' ' ')" ] && ok clusterip-spreads-over-both-pods ||
-  bad clusterip-spreads-over-both-pods "answered by: $answered; pods: $pods"
-nodeport() { grep -qE "^web-" <(netns_run curl -s --max-time 5 http://10.77.0.2:30080/hostname); }
-until_true 30 nodeport && ok nodeport-on-node-ip ||
-  bad nodeport-on-node-ip "$(netns_run curl -sv --max-time 5 http://10.77.0.2:30080/hostname 2>&1 | tail -5)"
+service_checks 10.77.0.2
 
 echo "[$SECONDS s] # 3. kite agent joins as the same node and adopts the running containers"
 "${K[@]}" create namespace e2e >/dev/null

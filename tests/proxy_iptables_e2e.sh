@@ -25,6 +25,7 @@ KITE=$(readlink -f "${1:?usage: proxy_iptables_e2e.sh KITE IMAGES_DIR}")
 IMAGES=${2:?usage: proxy_iptables_e2e.sh KITE IMAGES_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/netns_lib.sh"
+. "$here/service_checks.sh"
 
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root (network namespaces, containerd)"; exit 77; }
 for c in kubectl containerd iptables-nft-save curl; do
@@ -78,57 +79,7 @@ grep -q 'service proxy started mode=iptables' "$work/server.log" && ok proxy-mod
   bad proxy-mode-iptables "$(grep -i proxy "$work/server.log" | tail -5)"
 
 echo "[$SECONDS s] # 2. ClusterIP by name from a pod, NodePort on the node IP"
-"${K[@]}" create namespace net >/dev/null
-cat >"$work/net.yaml" <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: net}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: registry.local/busybox:latest
-        command: [httpd, -f, -p, "8080", -h, /etc]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: net}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-np, namespace: net}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
-EOF
-"${K[@]}" apply -f "$work/net.yaml" >/dev/null
-netp() { "${K[@]}" -n net get "$@" 2>/dev/null; }
-ready_count() { netp endpointslices -l kubernetes.io/service-name=web \
-  -o jsonpath='{range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}'; }
-web_ready() { [ "$(ready_count)" = xx ]; }
-until_true 120 web_ready && ok web-ready || bad web-ready "$(netp pods -o wide)"
-pods=$(netp pods -l app=web -o jsonpath='{.items[*].metadata.name}')
-"${K[@]}" -n net run client --image=registry.local/busybox:latest --restart=Never -- \
-  sh -c 'for i in $(seq 1 30); do wget -qO- http://web.net.svc.cluster.local/hostname; done' >/dev/null
-client_done() { [ "$(netp pod client -o jsonpath='{.status.phase}')" = Succeeded ]; }
-until_true 90 client_done && ok clusterip-by-name-from-pod ||
-  bad clusterip-by-name-from-pod "$(netp pod client -o jsonpath='{.status.phase}'; "${K[@]}" -n net logs client 2>&1 | tail -5)"
-answered=$("${K[@]}" -n net logs client 2>/dev/null | sort -u | tr '\n' ' ')
-[ "$answered" = "$(tr ' ' '\n' <<<"$pods" | sort -u | tr '\n' ' ')" ] && ok clusterip-spreads-over-both-pods ||
-  bad clusterip-spreads-over-both-pods "answered by: $answered; pods: $pods"
-nodeport() { grep -qE "^web-" <(netns_run curl -s --max-time 5 http://10.77.0.2:30080/hostname); }
-until_true 30 nodeport && ok nodeport-on-node-ip ||
-  bad nodeport-on-node-ip "$(netns_run curl -sv --max-time 5 http://10.77.0.2:30080/hostname 2>&1 | tail -5)"
+service_checks 10.77.0.2
 nat=$(rules)
 [ "$(grep -c '^-A KITE-SEP-.*"net/web:/tcp" -j DNAT' <<<"$nat")" -eq 2 ] &&
   grep -q '^-A KITE-NODEPORTS .*--dport 30080 .*"net/web-np:/tcp node port"' <<<"$nat" &&
